@@ -1,0 +1,472 @@
+//! The Redis bus: pub/sub between the nodes of a cluster.
+//!
+//! Channels: `{prefix}:room:{room_id}` carries a room's events and is subscribed by a node only
+//! while it has a session in the room; `{prefix}:node:{node_id}` carries events aimed at users with
+//! sessions on that node (found through presence). Every event is delivered locally at once and
+//! published for the other nodes, which skip what they published themselves: local delivery does
+//! not wait on Redis, and goes on while Redis is away.
+//!
+//! Two tasks own the connections. The publisher drains a bounded queue into pipelined `PUBLISH`es,
+//! retrying a failed batch while Redis reconnects. The subscriber holds the pub/sub connection,
+//! pings it, and on loss reconnects with backoff, resubscribes, and asks the hub to resync every
+//! room from the store, so nothing published meanwhile is missed for good.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Event, Sink};
+use crate::protocol::{RoomId, UserId};
+
+/// Most events waiting to be published; past this, events for other nodes are dropped (local
+/// delivery already happened, and messages are in the store for resync).
+const PUBLISH_QUEUE: usize = 16_384;
+/// Most events sent in one pipeline.
+const PUBLISH_BATCH: usize = 256;
+/// How often the subscriber checks its connection is alive.
+const PING_EVERY: Duration = Duration::from_secs(5);
+
+/// Redis key and channel names, all under one prefix.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Names under `prefix`.
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// A room's channel.
+    pub fn room_channel(&self, room: RoomId) -> String {
+        format!("{}:room:{room}", self.prefix)
+    }
+
+    /// A node's channel.
+    pub fn node_channel(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+
+    /// Sorted set of the nodes holding sessions of `user`, scored by when each entry expires.
+    pub fn user_nodes(&self, user: UserId) -> String {
+        format!("{}:presence:{user}", self.prefix)
+    }
+
+    /// A user's chosen status (`away`, `dnd`); absent means online.
+    pub fn user_status(&self, user: UserId) -> String {
+        format!("{}:status:{user}", self.prefix)
+    }
+
+    /// When a user was last connected (unix ms).
+    pub fn user_last_seen(&self, user: UserId) -> String {
+        format!("{}:last_seen:{user}", self.prefix)
+    }
+
+    /// Sorted set of live nodes, scored by when each one's heartbeat expires.
+    pub fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+
+    /// Set of users a node holds sessions of, so that another node can mark them offline if it dies.
+    pub fn node_users(&self, node: &str) -> String {
+        format!("{}:node_users:{node}", self.prefix)
+    }
+
+    /// Lock taken by the node that sweeps up after a dead one.
+    pub fn sweep_lock(&self, node: &str) -> String {
+        format!("{}:sweep:{node}", self.prefix)
+    }
+
+    /// Lease naming the node that owns a room's voice call.
+    pub fn voice_lease(&self, room: RoomId) -> String {
+        format!("{}:voice:{room}", self.prefix)
+    }
+}
+
+/// What travels on a channel: the event and the node that sent it.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    from: String,
+    event: Event,
+}
+
+/// Where a queued event goes.
+enum Route {
+    Channel(String),
+    User(UserId),
+    Node(String),
+}
+
+struct Inner {
+    node: String,
+    keys: Keys,
+    conn: ConnectionManager,
+    queue: mpsc::Sender<(Route, Arc<Vec<u8>>)>,
+    subs: tokio::sync::Mutex<Subscriptions>,
+    up: AtomicBool,
+    sink: Weak<dyn Sink>,
+}
+
+/// The rooms this node listens to, counted, and the live pub/sub connection's command half.
+/// Behind an async mutex so that subscribe and unsubscribe reach Redis in the order they were asked.
+#[derive(Default)]
+struct Subscriptions {
+    counts: HashMap<RoomId, usize>,
+    sink: Option<PubSubSink>,
+}
+
+/// The Redis side of the bus. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+/// Connecting to Redis failed at start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach Redis at {url}: {source}")]
+pub struct ConnectError {
+    url: String,
+    source: redis::RedisError,
+}
+
+impl RedisBus {
+    /// Connects (failing if Redis is unreachable now), then runs the publisher and subscriber
+    /// tasks on `tasks` until `cancel`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        node: &str,
+        sink: Weak<dyn Sink>,
+        tasks: &TaskTracker,
+        cancel: CancellationToken,
+    ) -> Result<RedisBus, ConnectError> {
+        let fail = |source| ConnectError {
+            url: redact(url),
+            source,
+        };
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(fail)?;
+        let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
+        let bus = RedisBus {
+            inner: Arc::new(Inner {
+                node: node.to_owned(),
+                keys: Keys::new(prefix),
+                conn,
+                queue,
+                subs: tokio::sync::Mutex::new(Subscriptions::default()),
+                up: AtomicBool::new(false),
+                sink,
+            }),
+        };
+        // The first subscription is made before returning, so the node is reachable at once.
+        let pubsub = client.get_async_pubsub().await.map_err(fail)?;
+        let first = bus.attach(pubsub).await.map_err(fail)?;
+        tasks.spawn(bus.clone().publisher(rx, cancel.clone()));
+        tasks.spawn(bus.clone().subscriber(client, first, cancel));
+        Ok(bus)
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Key and channel names.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// A connection for commands (presence, leases); reconnects by itself.
+    pub fn connection(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// Whether the pub/sub connection is up.
+    pub fn is_up(&self) -> bool {
+        self.inner.up.load(Ordering::Relaxed)
+    }
+
+    /// Delivers locally, then queues for the other nodes.
+    pub fn publish(&self, event: Event) {
+        if let Some(sink) = self.inner.sink.upgrade() {
+            sink.deliver(&event);
+        }
+        let route = match &event {
+            Event::Room { room, .. } | Event::Left { room, .. } => {
+                Route::Channel(self.inner.keys.room_channel(*room))
+            }
+            Event::User { user, .. } | Event::Joined { user, .. } => Route::User(*user),
+        };
+        self.enqueue(route, &event);
+    }
+
+    /// Sends `event` to one node only (not delivered locally).
+    pub fn send_to_node(&self, node: &str, event: &Event) {
+        self.enqueue(Route::Node(node.to_owned()), event);
+    }
+
+    fn enqueue(&self, route: Route, event: &Event) {
+        let wire = Wire {
+            from: self.inner.node.clone(),
+            event: event.clone(),
+        };
+        let Ok(bytes) = serde_json::to_vec(&wire) else {
+            return;
+        };
+        if self.inner.queue.try_send((route, Arc::new(bytes))).is_err() {
+            tracing::warn!("bus publish queue full; event dropped for other nodes");
+        }
+    }
+
+    /// Starts hearing `room`'s channel; returns once Redis confirmed (or is down: the subscriber
+    /// will subscribe when it reconnects, then resync).
+    pub async fn subscribe_room(&self, room: RoomId) {
+        let mut subs = self.inner.subs.lock().await;
+        let count = subs.counts.entry(room).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            let channel = self.inner.keys.room_channel(room);
+            if let Some(sink) = subs.sink.as_mut()
+                && let Err(e) = sink.subscribe(&channel).await
+            {
+                tracing::warn!(error = %e, "redis subscribe failed; will resubscribe on reconnect");
+            }
+        }
+    }
+
+    /// Stops hearing `room`'s channel once no local session needs it.
+    pub async fn unsubscribe_room(&self, room: RoomId) {
+        let mut subs = self.inner.subs.lock().await;
+        let Some(count) = subs.counts.get_mut(&room) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            subs.counts.remove(&room);
+            let channel = self.inner.keys.room_channel(room);
+            if let Some(sink) = subs.sink.as_mut()
+                && let Err(e) = sink.unsubscribe(&channel).await
+            {
+                tracing::debug!(error = %e, "redis unsubscribe failed");
+            }
+        }
+    }
+
+    /// Subscribes a fresh pub/sub connection to this node's channel and every counted room.
+    async fn attach(
+        &self,
+        pubsub: redis::aio::PubSub,
+    ) -> Result<redis::aio::PubSubStream, redis::RedisError> {
+        let (mut sink, stream) = pubsub.split();
+        let mut subs = self.inner.subs.lock().await;
+        sink.subscribe(self.inner.keys.node_channel(&self.inner.node))
+            .await?;
+        let rooms: Vec<String> = subs
+            .counts
+            .keys()
+            .map(|r| self.inner.keys.room_channel(*r))
+            .collect();
+        if !rooms.is_empty() {
+            sink.subscribe(&rooms).await?;
+        }
+        subs.sink = Some(sink);
+        self.inner.up.store(true, Ordering::Relaxed);
+        Ok(stream)
+    }
+
+    async fn detach(&self) {
+        self.inner.up.store(false, Ordering::Relaxed);
+        self.inner.subs.lock().await.sink = None;
+    }
+
+    /// Receives events while the connection lives; reconnects when it dies.
+    async fn subscriber(
+        self,
+        client: redis::Client,
+        first: redis::aio::PubSubStream,
+        cancel: CancellationToken,
+    ) {
+        let mut stream = Some(first);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if let Some(s) = stream.take() {
+                self.receive(s, &cancel).await;
+                self.detach().await;
+                if cancel.is_cancelled() {
+                    return;
+                }
+                tracing::warn!("redis pub/sub connection lost; reconnecting");
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            let attached = match client.get_async_pubsub().await {
+                Ok(pubsub) => self.attach(pubsub).await,
+                Err(e) => Err(e),
+            };
+            match attached {
+                Ok(s) => {
+                    tracing::info!("redis pub/sub reconnected; resyncing rooms");
+                    backoff = Duration::from_millis(100);
+                    stream = Some(s);
+                    if let Some(sink) = self.inner.sink.upgrade() {
+                        sink.resync();
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "redis reconnect failed");
+                    self.detach().await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Delivers what arrives until the connection drops or stops answering pings.
+    async fn receive(&self, mut stream: redis::aio::PubSubStream, cancel: &CancellationToken) {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                msg = stream.next() => {
+                    let Some(msg) = msg else { return };
+                    self.handle(msg.get_payload_bytes());
+                }
+                _ = ping.tick() => {
+                    let sink = self.inner.subs.lock().await.sink.clone();
+                    let Some(mut sink) = sink else { return };
+                    let alive = tokio::time::timeout(Duration::from_secs(3), sink.ping::<String>()).await;
+                    if !matches!(alive, Ok(Ok(_))) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle(&self, payload: &[u8]) {
+        let wire: Wire = match serde_json::from_slice(payload) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable bus message");
+                return;
+            }
+        };
+        if wire.from == self.inner.node {
+            return;
+        }
+        if let Some(sink) = self.inner.sink.upgrade() {
+            sink.deliver(&wire.event);
+        }
+    }
+
+    /// Publishes queued events in pipelined batches; a failed batch is retried while Redis
+    /// reconnects, for up to 30 s, then dropped.
+    async fn publisher(
+        self,
+        mut rx: mpsc::Receiver<(Route, Arc<Vec<u8>>)>,
+        cancel: CancellationToken,
+    ) {
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                n = rx.recv_many(&mut batch, PUBLISH_BATCH) => if n == 0 { return },
+            }
+            let mut delay = Duration::from_millis(50);
+            let started = tokio::time::Instant::now();
+            loop {
+                match self.publish_batch(&batch).await {
+                    Ok(()) => break,
+                    Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                        tracing::debug!(error = %e, "redis publish failed; retrying");
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, events = batch.len(), "redis publish failed; events dropped");
+                        break;
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    async fn publish_batch(&self, batch: &[(Route, Arc<Vec<u8>>)]) -> redis::RedisResult<()> {
+        let mut conn = self.inner.conn.clone();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut pipe = redis::pipe();
+        for (route, bytes) in batch {
+            match route {
+                Route::Channel(channel) => {
+                    pipe.publish(channel, bytes.as_slice()).ignore();
+                }
+                Route::Node(node) => {
+                    pipe.publish(self.inner.keys.node_channel(node), bytes.as_slice())
+                        .ignore();
+                }
+                Route::User(user) => {
+                    let nodes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                        .arg(self.inner.keys.user_nodes(*user))
+                        .arg(now_ms)
+                        .arg("+inf")
+                        .query_async(&mut conn)
+                        .await?;
+                    for node in nodes.iter().filter(|n| **n != self.inner.node) {
+                        pipe.publish(self.inner.keys.node_channel(node), bytes.as_slice())
+                            .ignore();
+                    }
+                }
+            }
+        }
+        pipe.query_async::<()>(&mut conn).await
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url.find('@') {
+        Some(at) => match url[..at].rfind(':') {
+            Some(colon) if colon > url.find("://").map_or(0, |i| i + 2) => {
+                format!("{}:***{}", &url[..colon], &url[at..])
+            }
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_cut_from_redis_urls() {
+        assert_eq!(redact("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(redact("redis://u:pw@h"), "redis://u:***@h");
+        assert_eq!(redact("redis://h:6379"), "redis://h:6379");
+    }
+}

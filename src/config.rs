@@ -1,0 +1,361 @@
+//! Every setting of a Confab node, from command-line flags or the environment.
+//!
+//! [`Config`] is a `clap` parser whose fields also read `CONFAB_*` variables (plus `DATABASE_URL` and
+//! `REDIS_URL`). Parsing checks each value's form; [`Config::validate`] then checks the settings that
+//! depend on one another. Nothing else in the crate reads the environment: the validated `Config` is
+//! passed down from `main`.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// A secret value (signing key, shared TURN secret) that never shows up in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's bytes, for the one place that signs or verifies with it.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() < 16 {
+            return Err("a secret must be at least 16 characters long".into());
+        }
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+/// Where history is kept, parsed from `DATABASE_URL`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://path` (or `sqlite:path`): an embedded database file.
+    Sqlite(String),
+    /// `postgres://…` or `postgresql://…`.
+    Postgres(String),
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(s.to_owned()))
+        } else if s.starts_with("sqlite:") {
+            Ok(DatabaseUrl::Sqlite(s.to_owned()))
+        } else {
+            Err("expected a URL starting with sqlite:, postgres:// or postgresql://".into())
+        }
+    }
+}
+
+/// A Redis URL, checked for its scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisUrl(pub String);
+
+impl FromStr for RedisUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if ["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|p| s.starts_with(p))
+        {
+            Ok(RedisUrl(s.to_owned()))
+        } else {
+            Err("expected a URL starting with redis://, rediss:// or unix://".into())
+        }
+    }
+}
+
+/// A STUN or TURN server URL as RTCIceServer expects it (`stun:`, `turn:` or `turns:`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IceUrl(pub String);
+
+impl IceUrl {
+    /// TURN URLs need credentials; STUN URLs do not.
+    pub fn is_turn(&self) -> bool {
+        self.0.starts_with("turn:") || self.0.starts_with("turns:")
+    }
+}
+
+impl FromStr for IceUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let ok = ["stun:", "turn:", "turns:"]
+            .iter()
+            .any(|p| s.starts_with(p) && s.len() > p.len());
+        if ok {
+            Ok(IceUrl(s.to_owned()))
+        } else {
+            Err(format!("'{s}' is not a stun:, turn: or turns: URL"))
+        }
+    }
+}
+
+/// A node's name in a cluster: letters, digits, `-` and `_`, at most 64.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeId(pub String);
+
+impl FromStr for NodeId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(NodeId(s.to_owned()))
+        } else {
+            Err("use 1 to 64 letters, digits, '-' or '_'".into())
+        }
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Settings of `confab serve` (and the store settings every other subcommand shares).
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// HTTP and WebSocket listen address.
+    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite file, uploaded files and generated secrets.
+    #[arg(long, env = "CONFAB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite:…` or `postgres://…`; the default is a SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Most connections held open to the database.
+    #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+
+    /// Redis for presence and cross-node fanout; without it, one node works alone in-process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<RedisUrl>,
+
+    /// Prefix of every Redis key and channel, so several deployments (or tests) can share one Redis.
+    #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab")]
+    pub redis_prefix: String,
+
+    /// Token signing key (at least 32 characters); generated once and kept in the data directory if unset.
+    #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "CONFAB_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of refresh tokens, in seconds (each use rotates the token).
+    #[arg(long, env = "CONFAB_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=365 * 86_400))]
+    pub refresh_token_ttl_secs: u64,
+
+    /// This node's name in a cluster; generated at start if unset.
+    #[arg(long, env = "CONFAB_NODE_ID")]
+    pub node_id: Option<NodeId>,
+
+    /// The one UDP port all voice media uses (0: any free port).
+    #[arg(long, env = "CONFAB_RTC_UDP_PORT", default_value_t = 7882)]
+    pub rtc_udp_port: u16,
+
+    /// Address the voice UDP socket binds to.
+    #[arg(long, env = "CONFAB_RTC_BIND_IP", default_value = "0.0.0.0")]
+    pub rtc_bind_ip: IpAddr,
+
+    /// Address announced in ICE candidates (NAT 1:1, containers); the host's addresses if unset.
+    #[arg(long, env = "CONFAB_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
+
+    /// STUN/TURN URLs handed to clients, comma-separated (`turn:host:3478?transport=udp,…`).
+    #[arg(long, env = "CONFAB_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<IceUrl>,
+
+    /// coturn's `static-auth-secret`, for minting time-limited TURN credentials.
+    #[arg(long, env = "CONFAB_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+
+    /// Lifetime of minted TURN credentials, in seconds.
+    #[arg(long, env = "CONFAB_TURN_TTL_SECS", default_value_t = 6 * 3600,
+          value_parser = clap::value_parser!(u64).range(60..=7 * 86_400))]
+    pub turn_ttl_secs: u64,
+
+    /// Most participants in one voice room.
+    #[arg(long, env = "CONFAB_VOICE_MAX_PARTICIPANTS", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub voice_max_participants: u32,
+
+    /// Frames a WebSocket session may have queued before it is closed as a slow consumer (4008).
+    #[arg(long, env = "CONFAB_SESSION_QUEUE", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub session_queue: u32,
+
+    /// Message sends (and edits, deletes) a session may make at once.
+    #[arg(long, env = "CONFAB_SEND_BURST", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub send_burst: u32,
+
+    /// Message sends a session may make per second, sustained.
+    #[arg(long, env = "CONFAB_SEND_RATE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub send_rate: u32,
+
+    /// How long a node's presence entries live in Redis without a heartbeat, in seconds; a node
+    /// that dies silently has its users shown offline within this plus a third.
+    #[arg(long, env = "CONFAB_PRESENCE_TTL_SECS", default_value_t = 45,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub presence_ttl_secs: u64,
+
+    /// Log filter (`info`, `confab=debug,tower_http=info`, …); `RUST_LOG` works too.
+    #[arg(long, env = "CONFAB_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// A setting that parsed on its own but does not fit with the others.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A bad value, with the setting it belongs to.
+    #[error("invalid {setting}: {message}")]
+    Invalid {
+        /// The flag and variable name.
+        setting: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Checks the settings that depend on one another; each failure is one clear line.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_JWT_SECRET (--jwt-secret)",
+                message: "must be at least 32 characters; leave it unset to have one generated"
+                    .into(),
+            });
+        }
+        if self.turn_urls.iter().any(IceUrl::is_turn) && self.turn_secret.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_TURN_SECRET (--turn-secret)",
+                message: "TURN URLs are set, so the secret shared with coturn (static-auth-secret) is required".into(),
+            });
+        }
+        if self.redis_prefix.is_empty()
+            || self.redis_prefix.len() > 64
+            || self.redis_prefix.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_REDIS_PREFIX (--redis-prefix)",
+                message: "use 1 to 64 characters without spaces".into(),
+            });
+        }
+        if self.access_token_ttl_secs >= self.refresh_token_ttl_secs {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_ACCESS_TOKEN_TTL_SECS",
+                message: "must be shorter than the refresh token lifetime".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Access token lifetime.
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    /// Refresh token lifetime.
+    pub fn refresh_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_ttl_secs)
+    }
+
+    /// A configuration for tests and embedding: everything default, data under `data_dir`,
+    /// HTTP and media on free loopback ports.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parsing an empty command line cannot fail: every field has a default or is optional.
+        let mut config = Wrapper::parse_from(["confab"]).config;
+        config.data_dir = data_dir.into();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.rtc_udp_port = 0;
+        config.rtc_bind_ip = IpAddr::from([127, 0, 0, 1]);
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_recognised_by_scheme() {
+        assert!(matches!(
+            "postgres://u@h/db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(matches!(
+            "sqlite://data/x.db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Sqlite(_))
+        ));
+        assert!("mysql://h/db".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn turn_urls_without_a_secret_are_refused() {
+        let mut c = Config::for_data_dir("/tmp/x");
+        c.turn_urls = vec!["turn:example.org:3478".parse().unwrap()];
+        assert!(c.validate().is_err());
+        c.turn_urls = vec!["stun:example.org:3478".parse().unwrap()];
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn short_jwt_secrets_are_refused() {
+        let mut c = Config::for_data_dir("/tmp/x");
+        c.jwt_secret = Some(Secret("0123456789abcdef".into()));
+        assert!(c.validate().is_err());
+        c.jwt_secret = Some(Secret("0123456789abcdef0123456789abcdef".into()));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn node_ids_are_restricted_to_safe_characters() {
+        assert!("node-1".parse::<NodeId>().is_ok());
+        assert!("node 1".parse::<NodeId>().is_err());
+        assert!("".parse::<NodeId>().is_err());
+    }
+}

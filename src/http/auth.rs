@@ -1,0 +1,64 @@
+//! `/auth/*` and `/me`: accounts and tokens.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{AuthUser, Json};
+use crate::protocol::api::{LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, User};
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+}
+
+async fn register(
+    state: axum::extract::State<AppState>,
+    Json(req): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
+    let tokens = state
+        .services
+        .register(&req.username, &req.password, req.display_name.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(tokens)))
+}
+
+async fn login(
+    state: axum::extract::State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> Result<axum::Json<TokenResponse>, ApiError> {
+    Ok(axum::Json(
+        state.services.login(&req.username, &req.password).await?,
+    ))
+}
+
+async fn refresh(
+    state: axum::extract::State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<axum::Json<TokenResponse>, ApiError> {
+    Ok(axum::Json(
+        state.services.refresh(&req.refresh_token).await?,
+    ))
+}
+
+async fn logout(
+    state: axum::extract::State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.services.logout(&req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(
+    state: axum::extract::State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<axum::Json<User>, ApiError> {
+    Ok(axum::Json(state.services.user(user).await?))
+}

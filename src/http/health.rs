@@ -1,0 +1,43 @@
+//! `/healthz` (the process answers) and `/readyz` (its store and bus do too).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::{AppState, READY_TIMEOUT};
+use crate::bus::BusHealth;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> axum::Json<Value> {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// 200 when every dependency answers, 503 naming the one that does not.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
+    let store = &state.services.store;
+    let store_up = matches!(
+        tokio::time::timeout(READY_TIMEOUT, store.ping()).await,
+        Ok(Ok(()))
+    );
+    let bus = state.services.bus.health();
+    let ready = store_up && bus != BusHealth::Down;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "store": { "backend": store.backend_name(), "status": if store_up { "up" } else { "down" } },
+        "bus": bus,
+    });
+    (status, axum::Json(body))
+}

@@ -1,0 +1,86 @@
+//! The HTTP API under `/api/v1`, the WebSocket endpoint, and health checks.
+//!
+//! One router per resource, merged here; handlers translate between HTTP and the service layer
+//! and nothing else. Every failure leaves as a status with `{"error":{"code","message"}}` (see
+//! [`error`]); JSON bodies are capped at 64 KiB; each request is logged once with its status and
+//! latency, by path only (no query strings, no headers, so no tokens).
+
+mod auth;
+pub mod error;
+pub mod extract;
+mod health;
+mod messages;
+mod rooms;
+mod users;
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::hub::Hub;
+use crate::service::{Error, Services};
+use error::ApiError;
+
+/// The largest JSON body accepted.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// What handlers share: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The operations.
+    pub services: Arc<Services>,
+    /// The realtime hub.
+    pub hub: Hub,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(rooms::router())
+        .merge(messages::router())
+        .merge(ws::router())
+        .fallback(not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
+        )
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError(Error::not_found("route"))
+}
+
+async fn method_not_allowed() -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({
+            "error": {"code": "method_not_allowed", "message": "this method is not allowed here"}
+        })),
+    )
+}
+
+/// How long a readiness probe waits for each dependency.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);

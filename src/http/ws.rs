@@ -1,0 +1,25 @@
+//! `GET /api/v1/ws`: the upgrade into a hub session.
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use axum::routing::get;
+
+use super::AppState;
+
+/// The largest frame a client may send (1009 past it).
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// The route of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// Authentication happens inside the socket (the first frame), so that no token rides in a URL
+/// where proxies log it.
+async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| state.hub.serve(socket))
+}

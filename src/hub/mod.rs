@@ -1,0 +1,177 @@
+//! The realtime hub: WebSocket sessions, what they ask for, and what they are told.
+//!
+//! Each socket gets one task ([`session`]) that authenticates it, subscribes it to its user's
+//! rooms in the [`registry::Registry`], replays what a resuming client missed, then serves client
+//! frames and writes queued events in batches. Client requests go to the same service functions
+//! as the HTTP API ([`crate::service`]); what happens is published on the bus and comes back
+//! through the registry to every session concerned, on every node. Typing and presence live here
+//! too: both are ephemeral and never stored.
+
+pub mod outbox;
+pub mod ratelimit;
+pub mod registry;
+mod session;
+pub mod typing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::bus::presence::Change;
+use crate::bus::{Event, Presence};
+use crate::protocol::RoomId;
+use crate::protocol::ws::ServerFrame;
+use crate::service::Services;
+
+use registry::Registry;
+use typing::Typing;
+
+/// Limits and timings of sessions.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Outbound frames a session may have queued before it is closed as slow.
+    pub session_queue: usize,
+    /// Sends a session may burst.
+    pub send_burst: u32,
+    /// Sends per second a session may sustain.
+    pub send_rate: u32,
+    /// Time to send the `auth` frame.
+    pub auth_timeout: Duration,
+    /// How often the server pings.
+    pub ping_every: Duration,
+    /// How long a peer may stay silent before it is dropped.
+    pub idle_timeout: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            session_queue: 1024,
+            send_burst: 20,
+            send_rate: 10,
+            auth_timeout: Duration::from_secs(10),
+            ping_every: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The hub handle: cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    services: Arc<Services>,
+    registry: Arc<Registry>,
+    presence: Presence,
+    typing: Typing,
+    config: HubConfig,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Hub {
+    /// A hub serving sessions until `shutdown`; its tasks run on `tasks`. `presence_changes`
+    /// carries changes found by presence's own sweeps (a dead node's users going offline).
+    pub fn new(
+        services: Arc<Services>,
+        registry: Arc<Registry>,
+        presence: Presence,
+        config: HubConfig,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+        presence_changes: mpsc::Receiver<Change>,
+    ) -> Hub {
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                services,
+                registry,
+                presence,
+                typing: Typing::default(),
+                config,
+                shutdown,
+                tasks,
+            }),
+        };
+        hub.inner.tasks.spawn(hub.clone().expire_typing());
+        hub.inner
+            .tasks
+            .spawn(hub.clone().relay_presence(presence_changes));
+        hub
+    }
+
+    /// Serves one upgraded socket until it closes. The future is tracked, so shutdown waits for it.
+    pub fn serve(&self, socket: WebSocket) -> impl Future<Output = ()> + Send + use<> {
+        let hub = self.clone();
+        self.inner.tasks.track_future(session::run(hub, socket))
+    }
+
+    /// How many sessions this node holds now.
+    pub fn session_count(&self) -> usize {
+        self.inner.registry.session_count()
+    }
+
+    /// Tells everyone who shares a room with the user about their presence.
+    async fn publish_presence(&self, change: Change) {
+        let rooms = match self
+            .inner
+            .services
+            .store
+            .room_seqs_for_user(change.user)
+            .await
+        {
+            Ok(rooms) => rooms,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read rooms for presence");
+                return;
+            }
+        };
+        let frame = change.frame();
+        for (room, _) in rooms {
+            self.publish_room(room, frame.clone());
+        }
+    }
+
+    fn publish_room(&self, room: RoomId, frame: ServerFrame) {
+        self.inner.services.bus.publish(Event::Room { room, frame });
+    }
+
+    /// Turns typing indicators that ran out into `active: false`.
+    async fn expire_typing(self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            for (user, room) in self.inner.typing.expire(tokio::time::Instant::now()) {
+                self.publish_room(
+                    room,
+                    ServerFrame::Typing {
+                        room_id: room,
+                        user_id: user,
+                        active: false,
+                    },
+                );
+            }
+        }
+    }
+
+    async fn relay_presence(self, mut changes: mpsc::Receiver<Change>) {
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                change = changes.recv() => match change {
+                    Some(change) => self.publish_presence(change).await,
+                    None => return,
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! A session's bounded outbound queue, and the handle other tasks push into it through.
+//!
+//! Fanout never waits on a socket: it pushes a pre-serialized frame (a refcounted `Utf8Bytes`, so
+//! one serialization serves every receiver) with `try_reserve`. When the queue is three quarters
+//! full, ephemeral frames (typing, presence, speaking) are dropped; when it is full, the session is
+//! marked slow and its task closes it with 4008. One slow client never slows a room.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::api::Room;
+use crate::protocol::ws::ServerFrame;
+use crate::protocol::{RoomId, Seq, SessionId, UserId};
+
+/// One item for a session's socket.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A serialized frame.
+    Frame(Arc<Frame>),
+    /// The user was added to `room`: subscribe, replay what came after the view, then send it.
+    Joined {
+        /// The room.
+        room: RoomId,
+        /// The room as the user sees it.
+        view: Box<Room>,
+    },
+    /// The session no longer hears `room` (the user left it).
+    Left {
+        /// The room.
+        room: RoomId,
+    },
+}
+
+/// A frame serialized once for all its receivers.
+#[derive(Debug)]
+pub struct Frame {
+    /// The JSON text.
+    pub text: Utf8Bytes,
+    /// For `message.new`: its room and seq, so a session can skip what it already sent.
+    pub seq: Option<(RoomId, Seq)>,
+    /// May be dropped under pressure.
+    pub ephemeral: bool,
+}
+
+impl Frame {
+    /// Serializes `frame` once.
+    pub fn new(frame: &ServerFrame) -> Arc<Frame> {
+        let seq = match frame {
+            ServerFrame::MessageNew { message } => Some((message.room_id, message.seq)),
+            _ => None,
+        };
+        // Serializing our own frame types cannot fail (no maps with non-string keys).
+        let text = serde_json::to_string(frame).unwrap_or_default();
+        Arc::new(Frame {
+            text: Utf8Bytes::from(text),
+            seq,
+            ephemeral: frame.is_ephemeral(),
+        })
+    }
+}
+
+/// How other tasks reach one session.
+#[derive(Clone, Debug)]
+pub struct SessionHandle {
+    /// The session.
+    pub id: SessionId,
+    /// Its user.
+    pub user: UserId,
+    tx: mpsc::Sender<Outgoing>,
+    /// Cancelled when the queue overflowed; the session task then closes with 4008.
+    slow: CancellationToken,
+}
+
+impl SessionHandle {
+    /// A handle and the receiving end of a queue of `capacity` items.
+    pub fn new(
+        id: SessionId,
+        user: UserId,
+        capacity: usize,
+    ) -> (SessionHandle, mpsc::Receiver<Outgoing>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(capacity.max(4));
+        let slow = CancellationToken::new();
+        (
+            SessionHandle {
+                id,
+                user,
+                tx,
+                slow: slow.clone(),
+            },
+            rx,
+            slow,
+        )
+    }
+
+    /// Queues an item without waiting. Cost: one atomic reservation, no allocation.
+    pub fn push(&self, item: Outgoing) {
+        if let Outgoing::Frame(frame) = &item
+            && frame.ephemeral
+            && self.tx.capacity() * 4 < self.tx.max_capacity()
+        {
+            return;
+        }
+        match self.tx.try_reserve() {
+            Ok(permit) => permit.send(item),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                if !self.slow.is_cancelled() {
+                    tracing::info!(session_id = %self.id, "session queue full; closing as slow consumer");
+                    self.slow.cancel();
+                }
+            }
+            // The session is ending; nothing to deliver to.
+            Err(mpsc::error::TrySendError::Closed(())) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typing() -> Arc<Frame> {
+        Frame::new(&ServerFrame::Typing {
+            room_id: RoomId::new(),
+            user_id: UserId::new(),
+            active: true,
+        })
+    }
+
+    fn receipt() -> Arc<Frame> {
+        Frame::new(&ServerFrame::Receipt {
+            room_id: RoomId::new(),
+            user_id: UserId::new(),
+            seq: Seq(1),
+        })
+    }
+
+    #[test]
+    fn ephemeral_frames_are_dropped_first_and_a_full_queue_marks_the_session_slow() {
+        let (h, mut rx, slow) = SessionHandle::new(SessionId::new(), UserId::new(), 8);
+        for _ in 0..7 {
+            h.push(Outgoing::Frame(receipt()));
+        }
+        // One of eight left, less than a quarter: typing is dropped, a receipt still queues.
+        h.push(Outgoing::Frame(typing()));
+        h.push(Outgoing::Frame(receipt()));
+        assert!(!slow.is_cancelled());
+        h.push(Outgoing::Frame(receipt()));
+        assert!(slow.is_cancelled());
+        let mut n = 0;
+        while let Ok(Outgoing::Frame(f)) = rx.try_recv() {
+            assert!(!f.ephemeral);
+            n += 1;
+        }
+        assert_eq!(n, 8);
+    }
+}

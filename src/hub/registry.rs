@@ -1,0 +1,385 @@
+//! The local sessions of this node, by room and by user, and delivery of bus events to them.
+//!
+//! Each room with local sessions has a slot: its sessions and a sequencer. The sequencer hands
+//! `message.new` frames to sessions in seq order: a frame ahead of the next expected seq waits in
+//! the slot (concurrent senders can publish out of order, and a Redis outage can lose frames); if
+//! the gap is still open after a moment, the slot catches up from the store once for the whole node,
+//! rather than once per session. A slot is created when the first local session joins the room:
+//! the bus subscribes first, then the newest seq is read, so nothing falls between the two.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+use super::outbox::{Frame, Outgoing, SessionHandle};
+use crate::bus::{Bus, Event, Sink};
+use crate::protocol::ws::ServerFrame;
+use crate::protocol::{RoomId, Seq, SessionId, UserId};
+use crate::store::Store;
+
+/// How long a gap in a room's seqs may stay open before the node reads the missing messages from
+/// the store. Out-of-order publishes close it in microseconds; a lost publish never does.
+const GAP_WAIT: Duration = Duration::from_millis(250);
+/// Most messages waiting for a gap to close, per room; past it, the wait is cut short.
+const MAX_PENDING: usize = 1024;
+
+/// The local sessions and rooms of this node.
+pub struct Registry {
+    me: Weak<Registry>,
+    store: Store,
+    bus: OnceLock<Bus>,
+    tasks: TaskTracker,
+    rooms: RwLock<HashMap<RoomId, Arc<RoomSlot>>>,
+    users: Mutex<HashMap<UserId, Vec<SessionHandle>>>,
+    session_rooms: Mutex<HashMap<SessionId, HashSet<RoomId>>>,
+}
+
+struct RoomSlot {
+    room: RoomId,
+    /// Set once the bus is subscribed and `next_seq` read; later joiners wait on it.
+    ready: tokio::sync::OnceCell<()>,
+    state: Mutex<RoomState>,
+}
+
+#[derive(Default)]
+struct RoomState {
+    sessions: Vec<SessionHandle>,
+    /// The seq the next `message.new` should carry; `None` until the slot is ready.
+    next_seq: Option<Seq>,
+    /// Frames that arrived ahead of `next_seq`.
+    pending: BTreeMap<Seq, Arc<Frame>>,
+    /// A catch-up from the store is scheduled.
+    repairing: bool,
+    /// The slot was removed from the map (its last session left); joiners must make a new one.
+    closed: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded maps stay consistent across a panic (every update is one insert or remove).
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Registry {
+    /// An empty registry reading catch-ups from `store`; spawned work goes on `tasks`.
+    pub fn new(store: Store, tasks: TaskTracker) -> Arc<Registry> {
+        Arc::new_cyclic(|me| Registry {
+            me: me.clone(),
+            store,
+            bus: OnceLock::new(),
+            tasks,
+            rooms: RwLock::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+            session_rooms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Connects the bus (made after the registry, since it delivers into it).
+    pub fn set_bus(&self, bus: Bus) {
+        let _ = self.bus.set(bus);
+    }
+
+    fn bus(&self) -> Option<&Bus> {
+        self.bus.get()
+    }
+
+    /// A new session: from now on it hears events aimed at its user.
+    pub fn add_session(&self, handle: SessionHandle) {
+        lock(&self.session_rooms).insert(handle.id, HashSet::new());
+        lock(&self.users)
+            .entry(handle.user)
+            .or_default()
+            .push(handle);
+    }
+
+    /// A session ended: it leaves every room; rooms left without local sessions are unsubscribed.
+    pub async fn remove_session(&self, id: SessionId, user: UserId) {
+        {
+            let mut users = lock(&self.users);
+            if let Some(list) = users.get_mut(&user) {
+                list.retain(|h| h.id != id);
+                if list.is_empty() {
+                    users.remove(&user);
+                }
+            }
+        }
+        let rooms = lock(&self.session_rooms).remove(&id).unwrap_or_default();
+        for room in rooms {
+            self.detach(room, |h| h.id == id).await;
+        }
+    }
+
+    /// How many sessions this node holds.
+    pub fn session_count(&self) -> usize {
+        lock(&self.session_rooms).len()
+    }
+
+    /// Whether `session` hears `room` (so its user is a member, as of the last membership event).
+    pub fn in_room(&self, session: SessionId, room: RoomId) -> bool {
+        lock(&self.session_rooms)
+            .get(&session)
+            .is_some_and(|rooms| rooms.contains(&room))
+    }
+
+    /// The rooms with sessions on this node.
+    pub fn rooms(&self) -> Vec<RoomId> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Makes `session` hear `room`'s events. When this is the node's first session in the room,
+    /// the bus subscribes first and then the newest seq is read: every message after it will be
+    /// delivered live; the caller replays anything older the client lacks.
+    pub async fn join_room(&self, session: &SessionHandle, room: RoomId) {
+        loop {
+            let slot = self.slot(room);
+            let ready = slot
+                .ready
+                .get_or_init(|| async {
+                    if let Some(bus) = self.bus() {
+                        bus.subscribe_room(room).await;
+                    }
+                    let next = match self.store.room_last_seq(room).await {
+                        Ok(Some(last)) => last.next(),
+                        Ok(None) => Seq(1),
+                        Err(e) => {
+                            // The room's messages will flow unordered until a gap is repaired.
+                            tracing::warn!(error = %e, room_id = %room, "cannot read room seq");
+                            Seq(1)
+                        }
+                    };
+                    lock(&slot.state).next_seq.get_or_insert(next);
+                })
+                .await;
+            let _: &() = ready;
+            let mut state = lock(&slot.state);
+            if state.closed {
+                continue;
+            }
+            if !state.sessions.iter().any(|h| h.id == session.id) {
+                state.sessions.push(session.clone());
+            }
+            drop(state);
+            if let Some(rooms) = lock(&self.session_rooms).get_mut(&session.id) {
+                rooms.insert(room);
+            }
+            return;
+        }
+    }
+
+    fn slot(&self, room: RoomId) -> Arc<RoomSlot> {
+        if let Some(slot) = self
+            .rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&room)
+        {
+            return slot.clone();
+        }
+        self.rooms
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(room)
+            .or_insert_with(|| {
+                Arc::new(RoomSlot {
+                    room,
+                    ready: tokio::sync::OnceCell::new(),
+                    state: Mutex::new(RoomState::default()),
+                })
+            })
+            .clone()
+    }
+
+    fn existing_slot(&self, room: RoomId) -> Option<Arc<RoomSlot>> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&room)
+            .cloned()
+    }
+
+    /// Removes the sessions matching `which` from `room`'s slot; drops the slot and unsubscribes
+    /// when none are left.
+    async fn detach(&self, room: RoomId, which: impl Fn(&SessionHandle) -> bool) {
+        let Some(slot) = self.existing_slot(room) else {
+            return;
+        };
+        let emptied = {
+            let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+            let mut state = lock(&slot.state);
+            state.sessions.retain(|h| !which(h));
+            if state.sessions.is_empty() && !state.closed {
+                state.closed = true;
+                rooms.remove(&room);
+                true
+            } else {
+                false
+            }
+        };
+        if emptied && let Some(bus) = self.bus() {
+            bus.unsubscribe_room(room).await;
+        }
+    }
+
+    /// Delivers a frame to a room's sessions; `message.new` in seq order.
+    fn deliver_room(&self, room: RoomId, frame: &ServerFrame) {
+        let Some(slot) = self.existing_slot(room) else {
+            return;
+        };
+        let frame = Frame::new(frame);
+        let mut state = lock(&slot.state);
+        match (frame.seq, state.next_seq) {
+            (Some((_, seq)), Some(next)) if seq < next => {}
+            (Some((_, seq)), Some(next)) if seq > next => {
+                state.pending.insert(seq, frame);
+                if !state.repairing {
+                    state.repairing = true;
+                    let wait = if state.pending.len() >= MAX_PENDING {
+                        Duration::ZERO
+                    } else {
+                        GAP_WAIT
+                    };
+                    self.schedule_catch_up(slot.room, wait);
+                }
+            }
+            (Some((_, seq)), Some(_)) => {
+                fan_out(&state.sessions, &frame);
+                let mut next = seq.next();
+                while let Some(waiting) = state.pending.remove(&next) {
+                    fan_out(&state.sessions, &waiting);
+                    next = next.next();
+                }
+                state.next_seq = Some(next);
+            }
+            _ => fan_out(&state.sessions, &frame),
+        }
+    }
+
+    fn schedule_catch_up(&self, room: RoomId, wait: Duration) {
+        let Some(me) = self.me.upgrade() else { return };
+        self.tasks.spawn(async move {
+            tokio::time::sleep(wait).await;
+            me.catch_up(room).await;
+        });
+    }
+
+    /// Reads from the store the messages a room's slot has not delivered and delivers them, in
+    /// order; the ones that were waiting on the gap follow.
+    async fn catch_up(&self, room: RoomId) {
+        let Some(slot) = self.existing_slot(room) else {
+            return;
+        };
+        let after = match lock(&slot.state).next_seq {
+            Some(next) => Seq(next.0 - 1),
+            None => return,
+        };
+        match self
+            .store
+            .messages_between(room, after, Seq(i64::MAX))
+            .await
+        {
+            Ok(messages) => {
+                lock(&slot.state).repairing = false;
+                for message in messages {
+                    self.deliver_room(room, &ServerFrame::MessageNew { message });
+                }
+                // Anything still waiting is past the store's newest: skip the hole rather than
+                // hold the room forever (it cannot be filled).
+                let mut state = lock(&slot.state);
+                if let Some((&first, _)) = state.pending.first_key_value()
+                    && state.next_seq.is_some_and(|n| n < first)
+                {
+                    state.next_seq = Some(first);
+                    let sessions = state.sessions.clone();
+                    let mut next = first;
+                    while let Some(waiting) = state.pending.remove(&next) {
+                        fan_out(&sessions, &waiting);
+                        next = next.next();
+                    }
+                    state.next_seq = Some(next);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, room_id = %room, "catch-up failed; retrying");
+                lock(&slot.state).repairing = true;
+                self.schedule_catch_up(room, Duration::from_secs(1));
+            }
+        }
+    }
+
+    fn user_sessions(&self, user: UserId) -> Vec<SessionHandle> {
+        lock(&self.users).get(&user).cloned().unwrap_or_default()
+    }
+}
+
+/// The fanout loop. Cost per receiver: one `try_reserve` on its queue and one refcount increment;
+/// no allocation, no syscall, no await. Runs under the room's lock, which only fanout and joins take.
+fn fan_out(sessions: &[SessionHandle], frame: &Arc<Frame>) {
+    for session in sessions {
+        session.push(Outgoing::Frame(frame.clone()));
+    }
+}
+
+impl Sink for Registry {
+    fn deliver(&self, event: &Event) {
+        match event {
+            Event::Room { room, frame } => self.deliver_room(*room, frame),
+            Event::User { user, frame } => {
+                let frame = Frame::new(frame);
+                for s in self.user_sessions(*user) {
+                    s.push(Outgoing::Frame(frame.clone()));
+                }
+            }
+            Event::Joined { room, user, view } => {
+                for s in self.user_sessions(*user) {
+                    s.push(Outgoing::Joined {
+                        room: *room,
+                        view: Box::new(view.clone()),
+                    });
+                }
+            }
+            Event::Left { room, user } => {
+                self.deliver_room(
+                    *room,
+                    &ServerFrame::MemberLeft {
+                        room_id: *room,
+                        user_id: *user,
+                    },
+                );
+                let leaving = self.user_sessions(*user);
+                {
+                    let mut rooms = lock(&self.session_rooms);
+                    for s in &leaving {
+                        if let Some(set) = rooms.get_mut(&s.id) {
+                            set.remove(room);
+                        }
+                        s.push(Outgoing::Left { room: *room });
+                    }
+                }
+                // Stop at once: drop them from the slot now; the unsubscribe may follow later.
+                if let Some(me) = self.me.upgrade() {
+                    let (room, user) = (*room, *user);
+                    self.tasks.spawn(async move {
+                        me.detach(room, |h| h.user == user).await;
+                    });
+                }
+                if let Some(slot) = self.existing_slot(*room) {
+                    lock(&slot.state).sessions.retain(|h| h.user != *user);
+                }
+            }
+        }
+    }
+
+    fn resync(&self) {
+        for room in self.rooms() {
+            if let Some(me) = self.me.upgrade() {
+                self.tasks.spawn(async move { me.catch_up(room).await });
+            }
+        }
+    }
+}

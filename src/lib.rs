@@ -1,0 +1,241 @@
+//! Confab: a self-hosted realtime chat server.
+//!
+//! Start reading at [`App::build`], which wires the parts together from a [`config::Config`]:
+//! the [`store`] keeps history (SQLite or Postgres); the [`service`] layer holds every operation
+//! and its rules; [`http`] and the WebSocket [`hub`] are the two transports onto it; the [`bus`]
+//! carries events between the nodes of a cluster (in-process, or Redis pub/sub). The wire contract
+//! lives in [`protocol`], and `docs/protocol.md` describes it for client authors.
+//!
+//! Tests and embedders run the real app on port 0: `App::build(config)` binds, [`App::local_addr`]
+//! says where, and [`App::run`] serves until the shutdown token is cancelled.
+
+pub mod auth;
+pub mod bus;
+pub mod client;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod protocol;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::bus::{Bus, Presence, Sink};
+use crate::config::Config;
+use crate::hub::registry::Registry;
+use crate::hub::{Hub, HubConfig};
+use crate::service::Services;
+use crate::store::Store;
+
+/// How long shutdown waits for sessions and tasks to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the app could not start; each names the setting or resource to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The data directory could not be created or read.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The database could not be reached or migrated.
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    /// Redis could not be reached.
+    #[error(transparent)]
+    Redis(#[from] bus::redis::ConnectError),
+    /// Signing keys could not be set up.
+    #[error("auth: {0}")]
+    Auth(#[from] auth::AuthError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet serving Confab node.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Store,
+    hub: Hub,
+    node_id: String,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl App {
+    /// Validates `config`, opens the store (migrating it), connects the bus, and binds the listen
+    /// address. Nothing is served until [`App::run`].
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let secret = auth::load_or_create_jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)
+            .map_err(|source| StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
+        let store = Store::connect(
+            config.database_url.as_ref(),
+            &config.data_dir,
+            config.db_max_connections,
+        )
+        .await?;
+        store.migrate().await?;
+
+        let node_id = config
+            .node_id
+            .as_ref()
+            .map(|n| n.0.clone())
+            .unwrap_or_else(|| {
+                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+            });
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+
+        let registry = Registry::new(store.clone(), tasks.clone());
+        let sink: Arc<dyn Sink> = registry.clone();
+        let sink = Arc::downgrade(&sink);
+        let (presence_tx, presence_rx) = mpsc::channel(1024);
+        let (bus, presence) = match &config.redis_url {
+            Some(url) => {
+                let redis = bus::redis::RedisBus::connect(
+                    &url.0,
+                    &config.redis_prefix,
+                    &node_id,
+                    sink,
+                    &tasks,
+                    shutdown.clone(),
+                )
+                .await?;
+                let presence = Presence::redis(
+                    redis.clone(),
+                    Duration::from_secs(config.presence_ttl_secs),
+                    presence_tx,
+                    &tasks,
+                    shutdown.clone(),
+                );
+                (Bus::from_redis(redis), presence)
+            }
+            None => (Bus::local(sink), Presence::local()),
+        };
+        registry.set_bus(bus.clone());
+
+        let services = Arc::new(Services {
+            store: store.clone(),
+            auth: auth::Auth::new(&secret, config.access_token_ttl())?,
+            bus,
+            refresh_ttl: config.refresh_token_ttl(),
+        });
+        let hub = Hub::new(
+            services.clone(),
+            registry,
+            presence,
+            HubConfig {
+                session_queue: config.session_queue as usize,
+                send_burst: config.send_burst,
+                send_rate: config.send_rate,
+                ..HubConfig::default()
+            },
+            shutdown.clone(),
+            tasks.clone(),
+            presence_rx,
+        );
+        let router = http::router(http::AppState {
+            services,
+            hub: hub.clone(),
+        });
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        tracing::info!(
+            node_id = %node_id,
+            store = store.backend_name(),
+            redis = config.redis_url.is_some(),
+            "confab built"
+        );
+        Ok(App {
+            listener,
+            router,
+            store,
+            hub,
+            node_id,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The bound HTTP address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Cancelling this token starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// This node's id in a cluster.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The hub, for counts tests and metrics read.
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled; then stops accepting, closes sessions with
+    /// 4009, lets in-flight requests finish, and returns within [`SHUTDOWN_GRACE`].
+    pub async fn run(self) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "listening");
+        let shutdown = self.shutdown.clone();
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let result = tokio::select! {
+            r = served => r,
+            // Idle keep-alive connections could hold graceful shutdown open; cap it.
+            _ = async { self.shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
+        };
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some tasks did not finish within the grace period");
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}

@@ -1,0 +1,307 @@
+//! Resources and request bodies of the HTTP API (`/api/v1`), shared with the WebSocket frames.
+//!
+//! Resources (`User`, `Room`, `Message`, …) are what the server answers and what events carry; they
+//! derive `Deserialize` too so the typed client in [`crate::client`] and the tests read them back.
+//! Request bodies hold raw strings: handlers parse them into the validated values of
+//! [`super::values`], so a bad field gets its own error code rather than a generic decode failure.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{FileId, MessageId, Role, RoomId, RoomKind, Seq, UserId};
+
+/// A user as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id.
+    pub id: UserId,
+    /// Login name, as typed at registration.
+    pub username: String,
+    /// Name to show.
+    pub display_name: String,
+}
+
+/// A room as one member sees it: the room itself plus that member's read position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Room {
+    /// Stable id.
+    pub id: RoomId,
+    /// Group room or DM.
+    pub kind: RoomKind,
+    /// The room's name; for a DM, the other member's display name.
+    pub name: String,
+    /// The room's topic (empty for none).
+    pub topic: String,
+    /// When the room was created.
+    pub created_at: DateTime<Utc>,
+    /// The seq of the newest message (0 when empty).
+    pub last_seq: Seq,
+    /// The newest seq this member has read.
+    pub last_read_seq: Seq,
+    /// Messages by others, not deleted, above `last_read_seq`.
+    pub unread_count: i64,
+    /// The newest message, if any.
+    pub last_message: Option<Message>,
+    /// How many members the room has.
+    pub members_count: i64,
+    /// The viewer's role.
+    pub role: Role,
+    /// For a DM, the other member (for presence and avatars); null for group rooms.
+    pub dm_user: Option<User>,
+}
+
+/// One member of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Who.
+    pub user: User,
+    /// Their role in this room.
+    pub role: Role,
+}
+
+/// A message, live or from history. A deleted one keeps its seq, with `deleted: true` and empty body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Stable id.
+    pub id: MessageId,
+    /// The room it was posted in.
+    pub room_id: RoomId,
+    /// Its position in the room.
+    pub seq: Seq,
+    /// Its author (for a forward: who forwarded it).
+    pub sender_id: UserId,
+    /// The text; empty when deleted.
+    pub body: String,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+    /// When it was last edited, if ever.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// A tombstone of a deleted message.
+    pub deleted: bool,
+    /// The sender's idempotency key.
+    pub client_id: Option<String>,
+    /// The message this one answers, cut to a preview.
+    pub reply_to: Option<ReplyPreview>,
+    /// Where a forwarded message came from.
+    pub forwarded_from: Option<ForwardedFrom>,
+    /// Files it carries.
+    pub attachments: Vec<Attachment>,
+}
+
+/// The quoted message of a reply, its body cut to a preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyPreview {
+    /// The quoted message.
+    pub id: MessageId,
+    /// Its author.
+    pub sender_id: UserId,
+    /// Its text, cut to [`ReplyPreview::MAX_CHARS`] characters; empty if it was deleted since.
+    pub body: String,
+    /// True if the quoted message was deleted since.
+    pub deleted: bool,
+}
+
+impl ReplyPreview {
+    /// How much of the quoted body a reply carries.
+    pub const MAX_CHARS: usize = 200;
+}
+
+/// The original of a forwarded message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedFrom {
+    /// The original message.
+    pub message_id: MessageId,
+    /// The room it was posted in.
+    pub room_id: RoomId,
+    /// Its author.
+    pub sender_id: UserId,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A file carried by a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file.
+    pub id: FileId,
+    /// Its sanitized name.
+    pub name: String,
+    /// Its type, sniffed from the bytes.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Image width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i32>,
+    /// Image height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<i32>,
+    /// Audio duration in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+    /// Where to fetch it.
+    pub url: String,
+    /// Where to fetch its thumbnail (images only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+}
+
+/// Answer of register, login and refresh.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The signed-in user.
+    pub user: User,
+    /// A short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// An opaque token for `/auth/refresh`, valid once.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// `POST /auth/register`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RegisterRequest {
+    /// Wanted login name.
+    pub username: String,
+    /// Wanted password.
+    pub password: String,
+    /// Name to show; the username if absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct LoginRequest {
+    /// Login name, any case.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// `POST /auth/refresh` and `POST /auth/logout`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RefreshRequest {
+    /// The refresh token to use (and so retire).
+    pub refresh_token: String,
+}
+
+/// `GET /users?q=`.
+#[derive(Debug, Deserialize)]
+pub struct UserSearchQuery {
+    /// Prefix of a username or display name.
+    #[serde(default)]
+    pub q: String,
+}
+
+/// `POST /rooms`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CreateRoomRequest {
+    /// The room's name.
+    pub name: String,
+    /// Its topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+/// `PATCH /rooms/{id}`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct UpdateRoomRequest {
+    /// New name, if changing.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New topic, if changing.
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+/// `POST /dms` and `POST /rooms/{id}/members`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct UserRef {
+    /// The other user.
+    pub user_id: UserId,
+}
+
+/// `PATCH /rooms/{id}/members/{user_id}`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct SetRoleRequest {
+    /// `admin` or `member`.
+    pub role: String,
+}
+
+/// `POST /rooms/{id}/messages`; the WebSocket `message.send` carries the same fields.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub struct SendMessageRequest {
+    /// The text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Idempotency key chosen by the sender.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// A message of the same room to answer.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// A message (of any room the sender can read) to forward.
+    #[serde(default)]
+    pub forward_of: Option<MessageId>,
+    /// Files the sender uploaded, to attach.
+    #[serde(default)]
+    pub attachments: Option<Vec<FileId>>,
+}
+
+/// `PATCH /messages/{id}`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct EditMessageRequest {
+    /// The new text.
+    pub body: String,
+}
+
+/// `POST /rooms/{id}/read`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ReadRequest {
+    /// The newest seq read.
+    pub seq: Seq,
+}
+
+/// `GET /rooms/{id}/messages`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct HistoryQuery {
+    /// Newest messages below this seq.
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// Oldest messages above this seq.
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// At most this many (1 to 100, default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// Answer of `GET /rooms/{id}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// True when more exist beyond this page in the direction asked.
+    pub has_more: bool,
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// A stable code and a human sentence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// snake_case, stable.
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// For `rate_limited`: how long to wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}

@@ -1,0 +1,457 @@
+//! WebSocket frames of `/api/v1/ws`: one JSON object per text frame, tagged by `type`.
+//!
+//! A client frame may carry an `id`; the server answers it with `ack` (the result's fields beside
+//! `type` and `id`) or `error`. Server events carry no `id`. Parsing goes in two steps so that a bad
+//! frame gets an `error` naming the problem and, where it could be read, the frame's `id`:
+//! [`parse_client_frame`] first reads `id` and `type`, then the fields of that type.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::api::{Message, Room, User};
+use super::{FileId, MessageId, PresenceStatus, RoomId, Seq, UserId};
+
+/// A frame from the client, with the request id it may carry.
+#[derive(Debug)]
+pub struct ClientEnvelope {
+    /// Echoed in the answer.
+    pub id: Option<String>,
+    /// What the client asks.
+    pub frame: ClientFrame,
+}
+
+/// Requests a client can make over the socket.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type")]
+pub enum ClientFrame {
+    /// First frame: authenticate, optionally resuming rooms from the seqs the client has.
+    #[serde(rename = "auth")]
+    Auth {
+        /// An access token.
+        token: String,
+        /// Per room, the newest seq the client has.
+        #[serde(default)]
+        resume: Option<HashMap<RoomId, Seq>>,
+    },
+    /// Post a message.
+    #[serde(rename = "message.send")]
+    MessageSend {
+        /// Where.
+        room_id: RoomId,
+        /// Text.
+        #[serde(default)]
+        body: Option<String>,
+        /// Idempotency key.
+        #[serde(default)]
+        client_id: Option<String>,
+        /// Message answered.
+        #[serde(default)]
+        reply_to: Option<MessageId>,
+        /// Message forwarded.
+        #[serde(default)]
+        forward_of: Option<MessageId>,
+        /// Files attached.
+        #[serde(default)]
+        attachments: Option<Vec<FileId>>,
+    },
+    /// Change a message's text (author only).
+    #[serde(rename = "message.edit")]
+    MessageEdit {
+        /// Which.
+        message_id: MessageId,
+        /// New text.
+        body: String,
+    },
+    /// Delete a message (author, or a room owner/admin).
+    #[serde(rename = "message.delete")]
+    MessageDelete {
+        /// Which.
+        message_id: MessageId,
+    },
+    /// Started or stopped typing.
+    #[serde(rename = "typing")]
+    Typing {
+        /// Where.
+        room_id: RoomId,
+        /// True while typing.
+        active: bool,
+    },
+    /// Read up to `seq`.
+    #[serde(rename = "read")]
+    Read {
+        /// Where.
+        room_id: RoomId,
+        /// Newest seq read.
+        seq: Seq,
+    },
+    /// Replay a room's messages after `after_seq`.
+    #[serde(rename = "sync")]
+    Sync {
+        /// Which room.
+        room_id: RoomId,
+        /// Newest seq the client has.
+        after_seq: Seq,
+    },
+    /// Set availability.
+    #[serde(rename = "presence.set")]
+    PresenceSet {
+        /// online, away or dnd.
+        status: PresenceStatus,
+    },
+    /// Join a room's voice call.
+    #[serde(rename = "voice.join")]
+    VoiceJoin {
+        /// Which room.
+        room_id: RoomId,
+    },
+    /// Answer the server's offer.
+    #[serde(rename = "voice.answer")]
+    VoiceAnswer {
+        /// Which room.
+        room_id: RoomId,
+        /// The SDP answer.
+        sdp: String,
+    },
+    /// A trickled ICE candidate.
+    #[serde(rename = "voice.candidate")]
+    VoiceCandidate {
+        /// Which room.
+        room_id: RoomId,
+        /// RTCIceCandidateInit.
+        candidate: IceCandidateInit,
+    },
+    /// Mute or unmute the microphone.
+    #[serde(rename = "voice.mute")]
+    VoiceMute {
+        /// Which room.
+        room_id: RoomId,
+        /// True to mute.
+        muted: bool,
+    },
+    /// Leave the call.
+    #[serde(rename = "voice.leave")]
+    VoiceLeave {
+        /// Which room.
+        room_id: RoomId,
+    },
+    /// Application keep-alive.
+    #[serde(rename = "ping")]
+    Ping,
+}
+
+/// RTCIceCandidateInit as browsers serialize it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidateInit {
+    /// The `candidate:` line (empty for end-of-candidates).
+    pub candidate: String,
+    /// The media section id.
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    /// The media section index.
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_m_line_index: Option<u16>,
+    /// The ICE ufrag it belongs to.
+    #[serde(default)]
+    pub username_fragment: Option<String>,
+}
+
+/// Why a client frame could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    /// The frame's `id`, if it could be read.
+    pub id: Option<String>,
+    /// `invalid_json`, `unknown_type` or `invalid_frame`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads a client text frame: `id` and `type` first, then the fields of that type.
+pub fn parse_client_frame(text: &str) -> Result<ClientEnvelope, FrameError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| FrameError {
+        id: None,
+        code: "invalid_json",
+        message: format!("frame is not valid JSON: {e}"),
+    })?;
+    let Value::Object(mut map) = value else {
+        return Err(FrameError {
+            id: None,
+            code: "invalid_frame",
+            message: "frame must be a JSON object".into(),
+        });
+    };
+    let id = match map.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= 128 => Some(s),
+        Some(_) => {
+            return Err(FrameError {
+                id: None,
+                code: "invalid_frame",
+                message: "`id` must be a string of at most 128 characters".into(),
+            });
+        }
+    };
+    let fail = |code, message: String| FrameError {
+        id: id.clone(),
+        code,
+        message,
+    };
+    let ty = match map.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(_) => return Err(fail("invalid_frame", "`type` must be a string".into())),
+        None => return Err(fail("invalid_frame", "missing field `type`".into())),
+    };
+    if !KNOWN_CLIENT_TYPES.contains(&ty.as_str()) {
+        return Err(fail("unknown_type", format!("unknown frame type `{ty}`")));
+    }
+    match serde_json::from_value::<ClientFrame>(Value::Object(map)) {
+        Ok(frame) => Ok(ClientEnvelope { id, frame }),
+        Err(e) => Err(fail("invalid_frame", format!("bad `{ty}` frame: {e}"))),
+    }
+}
+
+/// Every `type` a client may send.
+pub const KNOWN_CLIENT_TYPES: &[&str] = &[
+    "auth",
+    "message.send",
+    "message.edit",
+    "message.delete",
+    "typing",
+    "read",
+    "sync",
+    "presence.set",
+    "voice.join",
+    "voice.answer",
+    "voice.candidate",
+    "voice.mute",
+    "voice.leave",
+    "ping",
+];
+
+/// A voice participant as `voice.state` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceParticipant {
+    /// Who.
+    pub user_id: UserId,
+    /// Whether their microphone is muted.
+    pub muted: bool,
+    /// Whether they are speaking now.
+    pub speaking: bool,
+}
+
+/// An ICE server for RTCPeerConnection's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// STUN/TURN URLs.
+    pub urls: Vec<String>,
+    /// TURN username (`expiry:user_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Everything the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerFrame {
+    /// Answer to a request with an `id`; the result's fields sit beside `type` and `id`.
+    #[serde(rename = "ack")]
+    Ack {
+        /// The request's id.
+        id: String,
+        /// The result.
+        #[serde(flatten)]
+        result: Map<String, Value>,
+    },
+    /// A request failed, or a frame could not be read.
+    #[serde(rename = "error")]
+    Error {
+        /// The request's id, if it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// snake_case, stable.
+        code: String,
+        /// For people.
+        message: String,
+        /// For `rate_limited`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    /// A message was posted.
+    #[serde(rename = "message.new")]
+    MessageNew {
+        /// The message.
+        message: Message,
+    },
+    /// A message was edited.
+    #[serde(rename = "message.edited")]
+    MessageEdited {
+        /// The message as it is now.
+        message: Message,
+    },
+    /// A message was deleted; it stays as a tombstone at its seq.
+    #[serde(rename = "message.deleted")]
+    MessageDeleted {
+        /// Where.
+        room_id: RoomId,
+        /// Which.
+        message_id: MessageId,
+        /// Its seq.
+        seq: Seq,
+    },
+    /// Someone started or stopped typing.
+    #[serde(rename = "typing")]
+    Typing {
+        /// Where.
+        room_id: RoomId,
+        /// Who.
+        user_id: UserId,
+        /// True while typing.
+        active: bool,
+    },
+    /// Someone's read position moved.
+    #[serde(rename = "receipt")]
+    Receipt {
+        /// Where.
+        room_id: RoomId,
+        /// Who.
+        user_id: UserId,
+        /// Their newest read seq.
+        seq: Seq,
+    },
+    /// Someone's presence changed.
+    #[serde(rename = "presence")]
+    Presence {
+        /// Who.
+        user_id: UserId,
+        /// online, away, dnd or offline.
+        status: PresenceStatus,
+        /// When they were last connected (null while connected).
+        last_seen: Option<DateTime<Utc>>,
+    },
+    /// A room changed (name, topic), or you were added to it; as you see it.
+    #[serde(rename = "room.updated")]
+    RoomUpdated {
+        /// The room.
+        room: Room,
+    },
+    /// Someone joined a room.
+    #[serde(rename = "member.joined")]
+    MemberJoined {
+        /// Where.
+        room_id: RoomId,
+        /// Who.
+        user: User,
+    },
+    /// Someone left, or was removed from, a room.
+    #[serde(rename = "member.left")]
+    MemberLeft {
+        /// Where.
+        room_id: RoomId,
+        /// Who.
+        user_id: UserId,
+    },
+    /// Who is in a room's call.
+    #[serde(rename = "voice.state")]
+    VoiceState {
+        /// Which room.
+        room_id: RoomId,
+        /// Everyone in the call.
+        participants: Vec<VoiceParticipant>,
+    },
+    /// Someone started or stopped speaking.
+    #[serde(rename = "voice.speaking")]
+    VoiceSpeaking {
+        /// Which room.
+        room_id: RoomId,
+        /// Who.
+        user_id: UserId,
+        /// True while speaking.
+        speaking: bool,
+    },
+    /// The server's SDP offer (first, or a renegotiation).
+    #[serde(rename = "voice.offer")]
+    VoiceOffer {
+        /// Which room.
+        room_id: RoomId,
+        /// The offer.
+        sdp: String,
+    },
+    /// A server ICE candidate.
+    #[serde(rename = "voice.candidate")]
+    VoiceCandidate {
+        /// Which room.
+        room_id: RoomId,
+        /// The candidate.
+        candidate: IceCandidateInit,
+    },
+}
+
+impl ServerFrame {
+    /// An ack whose result is the given fields.
+    pub fn ack(id: String, result: Value) -> ServerFrame {
+        let result = match result {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        ServerFrame::Ack { id, result }
+    }
+
+    /// Ephemeral frames may be dropped when a session's queue nears full; messages never are.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(
+            self,
+            ServerFrame::Typing { .. }
+                | ServerFrame::Presence { .. }
+                | ServerFrame::VoiceSpeaking { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_frame_parses_with_its_id() {
+        let env = parse_client_frame(
+            r#"{"type":"message.send","id":"7","room_id":"0192a4b0-0000-7000-8000-000000000001","body":"hi"}"#,
+        )
+        .unwrap();
+        assert_eq!(env.id.as_deref(), Some("7"));
+        assert!(
+            matches!(env.frame, ClientFrame::MessageSend { body: Some(ref b), .. } if b == "hi")
+        );
+    }
+
+    #[test]
+    fn bad_frames_name_the_problem_and_keep_the_id() {
+        let e = parse_client_frame("{nope").unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+        let e = parse_client_frame(r#"{"type":"dance","id":"1"}"#).unwrap_err();
+        assert_eq!((e.code, e.id.as_deref()), ("unknown_type", Some("1")));
+        let e = parse_client_frame(r#"{"type":"typing","id":"2","active":true}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_frame");
+        assert!(e.message.contains("room_id"), "{}", e.message);
+        let e = parse_client_frame(r#"{"type":"read","room_id":"x","seq":1}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_frame");
+    }
+
+    #[test]
+    fn acks_flatten_their_result_beside_the_id() {
+        let f = ServerFrame::ack(
+            "9".into(),
+            serde_json::json!({"room_id": "r", "last_seq": 3}),
+        );
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["type"], "ack");
+        assert_eq!(v["id"], "9");
+        assert_eq!(v["last_seq"], 3);
+    }
+}

@@ -1,0 +1,160 @@
+//! Registration, login, token refresh and logout, and looking users up.
+
+use crate::auth::{hash_refresh_token, new_refresh_token};
+use crate::protocol::api::{TokenResponse, User};
+use crate::protocol::{DisplayName, Password, UserId, Username};
+use crate::store::{NewUser, RefreshOutcome};
+
+use super::{Error, Result, Services};
+
+fn invalid_credentials() -> Error {
+    Error::Unauthenticated {
+        code: "invalid_credentials",
+        message: "wrong username or password".into(),
+    }
+}
+
+impl Services {
+    /// Creates an account and signs it in.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<TokenResponse> {
+        let username = Username::parse(username)?;
+        let password = Password::parse(password)?;
+        let display_name = match display_name {
+            Some(d) => DisplayName::parse(d)?,
+            None => DisplayName::from_username(&username),
+        };
+        let password_hash = self.auth.hash_password(&password).await?;
+        let user = self
+            .store
+            .create_user(NewUser {
+                id: UserId::new(),
+                username_key: username.key(),
+                username: username.into_inner(),
+                display_name: display_name.into_inner(),
+                password_hash,
+                created_at: crate::store::now(),
+            })
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => {
+                    Error::conflict("username_taken", "that username is taken")
+                }
+                e => e.into(),
+            })?;
+        tracing::info!(user_id = %user.id, "user registered");
+        self.sign_in(user).await
+    }
+
+    /// Checks a username and password and signs the user in. Unknown users and wrong passwords
+    /// get the same answer after the same work.
+    pub async fn login(&self, username: &str, password: &str) -> Result<TokenResponse> {
+        if password.chars().count() > 1024 {
+            return Err(invalid_credentials());
+        }
+        let found = match Username::parse(username) {
+            Ok(u) => self.store.user_credentials(&u.key()).await?,
+            Err(_) => None,
+        };
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        if !self.auth.verify_password(hash, password).await {
+            return Err(invalid_credentials());
+        }
+        let user = user.ok_or_else(invalid_credentials)?;
+        self.sign_in(user).await
+    }
+
+    /// Trades a refresh token for new tokens. The old one stops working; presenting it again
+    /// revokes every token of its login.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse> {
+        let old = hash_refresh_token(refresh_token);
+        let (token, new) = new_refresh_token();
+        let now = chrono::Utc::now().timestamp();
+        let outcome = self
+            .store
+            .rotate_refresh_token(&old, &new, now, now + self.refresh_ttl.as_secs() as i64)
+            .await?;
+        let user_id = match outcome {
+            RefreshOutcome::Rotated(user) => user,
+            RefreshOutcome::Reused => {
+                tracing::warn!("refresh token reused; its login was revoked");
+                return Err(Error::Unauthenticated {
+                    code: "refresh_token_reused",
+                    message:
+                        "this refresh token was already used; the login was revoked, sign in again"
+                            .into(),
+                });
+            }
+            RefreshOutcome::Invalid => {
+                return Err(Error::Unauthenticated {
+                    code: "invalid_refresh_token",
+                    message: "refresh token is invalid, expired or revoked; sign in again".into(),
+                });
+            }
+        };
+        let user = self
+            .store
+            .user(user_id)
+            .await?
+            .ok_or_else(invalid_credentials)?;
+        let (access_token, expires_in) = self.auth.issue_access_token(user.id);
+        Ok(TokenResponse {
+            user,
+            access_token,
+            refresh_token: token,
+            expires_in,
+        })
+    }
+
+    /// Revokes the login a refresh token belongs to.
+    pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        self.store
+            .revoke_refresh_family(&hash_refresh_token(refresh_token))
+            .await?;
+        Ok(())
+    }
+
+    /// The user an access token names.
+    pub fn authenticate(&self, access_token: &str) -> Result<UserId> {
+        Ok(self.auth.verify_access_token(access_token)?.sub)
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        self.store.user(id).await?.ok_or(Error::not_found("user"))
+    }
+
+    /// Users whose username or display name starts with `q`; at most 20.
+    pub async fn search_users(&self, q: &str) -> Result<Vec<User>> {
+        let q = q.trim();
+        if q.chars().count() > 64 {
+            return Err(Error::invalid(
+                "invalid_query",
+                "q must be at most 64 characters",
+            ));
+        }
+        Ok(self.store.search_users(q, 20).await?)
+    }
+
+    async fn sign_in(&self, user: User) -> Result<TokenResponse> {
+        let (access_token, expires_in) = self.auth.issue_access_token(user.id);
+        let (refresh_token, hash) = new_refresh_token();
+        let expires_at = chrono::Utc::now().timestamp() + self.refresh_ttl.as_secs() as i64;
+        self.store
+            .insert_refresh_token(&hash, user.id, expires_at)
+            .await?;
+        Ok(TokenResponse {
+            user,
+            access_token,
+            refresh_token,
+            expires_in,
+        })
+    }
+}

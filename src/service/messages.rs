@@ -1,0 +1,290 @@
+//! Posting, replying, forwarding, editing, deleting and reading history.
+//!
+//! A send is acknowledged only after the store committed it, then published: an acknowledged
+//! message is never lost, and a published one is always in the store for anyone who resyncs.
+
+use crate::bus::Event;
+use crate::protocol::api::{ForwardedFrom, HistoryPage, Message, ReplyPreview, SendMessageRequest};
+use crate::protocol::ws::ServerFrame;
+use crate::protocol::{MessageBody, MessageId, RoomId, Seq, UserId};
+use crate::store::{HistoryRequest, NewMessage, SendOutcome, StoreError};
+
+use super::{Error, Result, Services};
+
+/// The largest history page.
+pub const MAX_PAGE: i64 = 100;
+/// The history page size when none is asked for.
+pub const DEFAULT_PAGE: i64 = 50;
+
+/// Checks a client's idempotency key: 1 to 64 printable ASCII characters.
+fn parse_client_id(raw: Option<String>) -> Result<Option<String>> {
+    match raw {
+        None => Ok(None),
+        Some(id) if (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(id))
+        }
+        Some(_) => Err(Error::invalid(
+            "invalid_client_id",
+            "client_id must be 1 to 64 printable ASCII characters",
+        )),
+    }
+}
+
+fn message_deleted() -> Error {
+    Error::conflict("message_deleted", "that message was deleted")
+}
+
+impl Services {
+    /// A page of a room's history.
+    pub async fn history(
+        &self,
+        user: UserId,
+        room: RoomId,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<HistoryPage> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "invalid_limit",
+                format!("limit must be 1 to {MAX_PAGE}"),
+            ));
+        }
+        let page = match (before, after) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "invalid_query",
+                    "give either before or after, not both",
+                ));
+            }
+            (Some(b), None) if b >= 0 => HistoryRequest::Before(Some(Seq(b))),
+            (None, Some(a)) if a >= 0 => HistoryRequest::After(Seq(a)),
+            (None, None) => HistoryRequest::Before(None),
+            _ => {
+                return Err(Error::invalid(
+                    "invalid_query",
+                    "before and after must not be negative",
+                ));
+            }
+        };
+        self.require_member(room, user).await?;
+        let (messages, has_more) = self.store.history(room, page, limit).await?;
+        Ok(HistoryPage { messages, has_more })
+    }
+
+    /// Posts a message: text, a reply, a forward or attachments. Returns the message and whether it
+    /// was stored now (false when its `client_id` was seen before: the first message is returned).
+    pub async fn send_message(
+        &self,
+        user: UserId,
+        room: RoomId,
+        req: SendMessageRequest,
+    ) -> Result<(Message, bool)> {
+        let mut body = MessageBody::parse(req.body.as_deref().unwrap_or(""))?;
+        let client_id = parse_client_id(req.client_id)?;
+        if req.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(Error::invalid(
+                "attachments_unavailable",
+                "this server does not accept attachments yet",
+            ));
+        }
+        if req.reply_to.is_some() && req.forward_of.is_some() {
+            return Err(Error::invalid(
+                "invalid_request",
+                "a message can reply or forward, not both",
+            ));
+        }
+        self.require_member(room, user).await?;
+
+        let mut reply_to = None;
+        if let Some(id) = req.reply_to {
+            reply_to = Some(self.reply_preview(user, room, id).await?);
+        }
+        let mut forwarded_from = None;
+        if let Some(id) = req.forward_of {
+            if !body.is_empty() {
+                return Err(Error::invalid(
+                    "invalid_request",
+                    "a forward carries the original's text; send a comment as its own message",
+                ));
+            }
+            let (original_body, origin) = self.forward_origin(user, id).await?;
+            body = original_body;
+            forwarded_from = Some(origin);
+        }
+        if body.is_empty() && forwarded_from.is_none() {
+            return Err(Error::invalid("empty_message", "a message needs a body"));
+        }
+
+        let outcome = self
+            .store
+            .insert_message(NewMessage {
+                id: MessageId::new(),
+                room_id: room,
+                sender_id: user,
+                body,
+                client_id,
+                reply_to,
+                forwarded_from,
+                created_at: crate::store::now(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::not_found("room"),
+                e => e.into(),
+            })?;
+        match outcome {
+            SendOutcome::Created(message) => {
+                tracing::debug!(room_id = %room, seq = %message.seq, "message stored");
+                self.publish(Event::Room {
+                    room,
+                    frame: ServerFrame::MessageNew {
+                        message: message.clone(),
+                    },
+                });
+                Ok((message, true))
+            }
+            SendOutcome::Existing(message) if message.room_id == room => Ok((message, false)),
+            SendOutcome::Existing(_) => Err(Error::conflict(
+                "client_id_reused",
+                "this client_id was already used for a message in another room",
+            )),
+        }
+    }
+
+    /// The preview of a message being answered: it must be a live message of the same room.
+    async fn reply_preview(
+        &self,
+        user: UserId,
+        room: RoomId,
+        id: MessageId,
+    ) -> Result<ReplyPreview> {
+        match self.store.message_for(id, user).await? {
+            Some((m, Some(_))) if m.room_id == room => {
+                if m.deleted {
+                    return Err(message_deleted());
+                }
+                Ok(ReplyPreview {
+                    id: m.id,
+                    sender_id: m.sender_id,
+                    body: m.body.chars().take(ReplyPreview::MAX_CHARS).collect(),
+                    deleted: false,
+                })
+            }
+            _ => Err(Error::invalid(
+                "invalid_reply_to",
+                "reply_to must name a message of this room",
+            )),
+        }
+    }
+
+    /// The text and origin of a message being forwarded: `user` must be able to read it. A forward
+    /// of a forward points at the first original.
+    async fn forward_origin(
+        &self,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<(MessageBody, ForwardedFrom)> {
+        let Some((m, Some(_))) = self.store.message_for(id, user).await? else {
+            return Err(Error::not_found("message"));
+        };
+        if m.deleted {
+            return Err(message_deleted());
+        }
+        let origin = m.forwarded_from.clone().unwrap_or(ForwardedFrom {
+            message_id: m.id,
+            room_id: m.room_id,
+            sender_id: m.sender_id,
+            created_at: m.created_at,
+        });
+        Ok((MessageBody::from_stored(m.body), origin))
+    }
+
+    /// The author changes a message's text.
+    pub async fn edit_message(&self, user: UserId, id: MessageId, body: &str) -> Result<Message> {
+        let body = MessageBody::parse(body)?;
+        let Some((m, Some(_))) = self.store.message_for(id, user).await? else {
+            return Err(Error::not_found("message"));
+        };
+        if m.sender_id != user {
+            return Err(Error::forbidden(
+                "not_author",
+                "only the author can edit a message",
+            ));
+        }
+        if m.deleted {
+            return Err(message_deleted());
+        }
+        if m.forwarded_from.is_some() {
+            return Err(Error::forbidden(
+                "not_author",
+                "a forwarded message keeps its original's text",
+            ));
+        }
+        if body.is_empty() && m.attachments.is_empty() {
+            return Err(Error::invalid("empty_message", "a message needs a body"));
+        }
+        let message = self
+            .store
+            .edit_message(id, &body, crate::store::now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => message_deleted(),
+                e => e.into(),
+            })?;
+        self.publish(Event::Room {
+            room: message.room_id,
+            frame: ServerFrame::MessageEdited {
+                message: message.clone(),
+            },
+        });
+        Ok(message)
+    }
+
+    /// The author, or an owner or admin of the room, deletes a message. It stays as a tombstone.
+    pub async fn delete_message(&self, user: UserId, id: MessageId) -> Result<()> {
+        let Some((m, Some(role))) = self.store.message_for(id, user).await? else {
+            return Err(Error::not_found("message"));
+        };
+        if m.sender_id != user && !role.moderates() {
+            return Err(Error::forbidden(
+                "not_allowed",
+                "only the author or the room's owner or admins can delete a message",
+            ));
+        }
+        if m.deleted {
+            return Ok(());
+        }
+        let (room, seq) = self.store.delete_message(id).await?;
+        self.publish(Event::Room {
+            room,
+            frame: ServerFrame::MessageDeleted {
+                room_id: room,
+                message_id: id,
+                seq,
+            },
+        });
+        Ok(())
+    }
+
+    /// Messages of a room after `after` up to the newest, for resume and sync.
+    pub async fn messages_after(
+        &self,
+        user: UserId,
+        room: RoomId,
+        after: Seq,
+    ) -> Result<(Vec<Message>, Seq)> {
+        self.require_member(room, user).await?;
+        let last = self
+            .store
+            .room_last_seq(room)
+            .await?
+            .ok_or(Error::not_found("room"))?;
+        if after >= last {
+            return Ok((Vec::new(), last));
+        }
+        let messages = self.store.messages_between(room, after, last).await?;
+        Ok((messages, last))
+    }
+}

@@ -1,0 +1,319 @@
+//! Messages: the insert that assigns a room's next seq, edits, tombstones and history pages.
+//!
+//! The seq is taken by `UPDATE rooms SET last_seq = last_seq + 1 … RETURNING last_seq` inside the
+//! insert's transaction. Under Postgres the row lock orders concurrent posters; under SQLite the
+//! single writer connection does. Either way a failed insert rolls the increment back, so seqs stay
+//! gap-free, and the commit happens before the caller acknowledges anything.
+
+use chrono::{DateTime, Utc};
+
+use super::rows::{MessageColumns, message_columns, message_joins};
+use super::{Store, StoreError, is_unique_violation, reader, writer};
+use crate::protocol::api::{ForwardedFrom, Message, ReplyPreview};
+use crate::protocol::{MessageBody, MessageId, Role, RoomId, Seq, UserId};
+
+/// A message to store; the service layer has checked it.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Fresh id.
+    pub id: MessageId,
+    /// Where.
+    pub room_id: RoomId,
+    /// Who.
+    pub sender_id: UserId,
+    /// Checked text.
+    pub body: MessageBody,
+    /// Idempotency key.
+    pub client_id: Option<String>,
+    /// The quoted message, already checked to be in `room_id`.
+    pub reply_to: Option<ReplyPreview>,
+    /// The original, when forwarding.
+    pub forwarded_from: Option<ForwardedFrom>,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a send did.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// Stored now, with its seq.
+    Created(Message),
+    /// The sender's `client_id` was used before: this is the first message it made.
+    Existing(Message),
+}
+
+/// Which page of history.
+#[derive(Debug, Clone, Copy)]
+pub enum HistoryRequest {
+    /// The newest `limit` below `seq` (the newest of all if `None`).
+    Before(Option<Seq>),
+    /// The oldest `limit` above `seq`.
+    After(Seq),
+}
+
+const SELECT_MESSAGE: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages m",
+    message_joins!()
+);
+
+fn into_messages(rows: Vec<MessageColumns>) -> Vec<Message> {
+    rows.into_iter()
+        .filter_map(MessageColumns::into_message)
+        .collect()
+}
+
+impl Store {
+    /// Stores a message, giving it the room's next seq, and moves the sender's read position to it.
+    /// `NotFound` if the sender is not a member of the room.
+    pub async fn insert_message(&self, m: NewMessage) -> Result<SendOutcome, StoreError> {
+        let result = self.try_insert_message(&m).await;
+        match result {
+            // Two sends with one client_id raced and the other committed first: answer with it.
+            Err(StoreError::Database(e)) if is_unique_violation(&e) && m.client_id.is_some() => {
+                let client_id = m.client_id.as_deref().unwrap_or_default();
+                match self.message_by_client_id(m.sender_id, client_id).await? {
+                    Some(existing) => Ok(SendOutcome::Existing(existing)),
+                    None => Err(StoreError::Database(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn try_insert_message(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
+        let by_client_id = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m",
+            message_joins!(),
+            "WHERE m.sender_id = $1 AND m.client_id = $2"
+        );
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            if let Some(client_id) = &m.client_id {
+                let existing: Option<MessageColumns> = sqlx::query_as(by_client_id)
+                    .bind(m.sender_id)
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(existing) = existing.and_then(MessageColumns::into_message) {
+                    return Ok(SendOutcome::Existing(existing));
+                }
+            }
+            let seq: Option<(Seq,)> = sqlx::query_as(
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 AND EXISTS \
+                 (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) RETURNING last_seq",
+            )
+            .bind(m.room_id)
+            .bind(m.sender_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((seq,)) = seq else {
+                return Err(StoreError::NotFound);
+            };
+            let fwd = m.forwarded_from.as_ref();
+            sqlx::query(
+                "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at, client_id, \
+                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(m.id)
+            .bind(m.room_id)
+            .bind(seq)
+            .bind(m.sender_id)
+            .bind(m.body.as_str())
+            .bind(m.created_at)
+            .bind(m.client_id.as_deref())
+            .bind(m.reply_to.as_ref().map(|r| r.id))
+            .bind(fwd.map(|f| f.message_id))
+            .bind(fwd.map(|f| f.room_id))
+            .bind(fwd.map(|f| f.sender_id))
+            .bind(fwd.map(|f| f.created_at))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE room_members SET last_read_seq = $3 \
+                 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
+            )
+            .bind(m.room_id)
+            .bind(m.sender_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(SendOutcome::Created(Message {
+                id: m.id,
+                room_id: m.room_id,
+                seq,
+                sender_id: m.sender_id,
+                body: m.body.as_str().to_owned(),
+                created_at: m.created_at,
+                edited_at: None,
+                deleted: false,
+                client_id: m.client_id.clone(),
+                reply_to: m.reply_to.clone(),
+                forwarded_from: m.forwarded_from.clone(),
+                attachments: Vec::new(),
+            }))
+        })
+    }
+
+    /// The message a sender made with this `client_id`.
+    pub async fn message_by_client_id(
+        &self,
+        sender: UserId,
+        client_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = $1 AND m.client_id = $2");
+        let row: Option<MessageColumns> = reader!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(sender)
+                .bind(client_id)
+                .fetch_optional(p)
+                .await
+        })?;
+        Ok(row.and_then(MessageColumns::into_message))
+    }
+
+    /// A message and `viewer`'s role in its room (`None` if they are not a member).
+    pub async fn message_for(
+        &self,
+        id: MessageId,
+        viewer: UserId,
+    ) -> Result<Option<(Message, Option<Role>)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            message: MessageColumns,
+            viewer_role: Option<String>,
+        }
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            ", rm.role AS viewer_role FROM messages m",
+            message_joins!(),
+            "LEFT JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = $2 WHERE m.id = $1"
+        );
+        let row: Option<Row> = reader!(self, |p| {
+            sqlx::query_as(sql)
+                .bind(id)
+                .bind(viewer)
+                .fetch_optional(p)
+                .await
+        })?;
+        Ok(row.and_then(|r| {
+            let role = r.viewer_role.and_then(|s| s.parse().ok());
+            r.message.into_message().map(|m| (m, role))
+        }))
+    }
+
+    /// Replaces a live message's text. `NotFound` if it is gone or deleted.
+    pub async fn edit_message(
+        &self,
+        id: MessageId,
+        body: &MessageBody,
+        now: DateTime<Utc>,
+    ) -> Result<Message, StoreError> {
+        let sql = format!("{SELECT_MESSAGE} WHERE m.id = $1");
+        let row: Option<MessageColumns> = writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1 AND deleted = FALSE",
+            )
+            .bind(id)
+            .bind(body.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let row = sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
+        });
+        row.and_then(MessageColumns::into_message)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Turns a message into a tombstone: empty body, `deleted`, same seq. Deleting twice is fine.
+    pub async fn delete_message(&self, id: MessageId) -> Result<(RoomId, Seq), StoreError> {
+        let row: Option<(RoomId, Seq)> = writer!(self, |p| {
+            sqlx::query_as(
+                "UPDATE messages SET deleted = TRUE, body = '' WHERE id = $1 RETURNING room_id, seq",
+            )
+            .bind(id)
+            .fetch_optional(p)
+            .await
+        })?;
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// A page of a room's history, oldest first, and whether more lie beyond it.
+    pub async fn history(
+        &self,
+        room: RoomId,
+        page: HistoryRequest,
+        limit: i64,
+    ) -> Result<(Vec<Message>, bool), StoreError> {
+        let (sql, bound, newest_first) = match page {
+            HistoryRequest::Before(before) => (
+                format!(
+                    "{SELECT_MESSAGE} WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+                ),
+                before.unwrap_or(Seq(i64::MAX)),
+                true,
+            ),
+            HistoryRequest::After(after) => (
+                format!(
+                    "{SELECT_MESSAGE} WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
+                ),
+                after,
+                false,
+            ),
+        };
+        // One more than asked tells whether there is more.
+        let rows: Vec<MessageColumns> = reader!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(room)
+                .bind(bound)
+                .bind(limit + 1)
+                .fetch_all(p)
+                .await
+        })?;
+        let mut messages = into_messages(rows);
+        let has_more = messages.len() as i64 > limit;
+        messages.truncate(limit as usize);
+        if newest_first {
+            messages.reverse();
+        }
+        Ok((messages, has_more))
+    }
+
+    /// Messages of a room with seq in `(after, upto]`, oldest first: what a session replays.
+    pub async fn messages_between(
+        &self,
+        room: RoomId,
+        after: Seq,
+        upto: Seq,
+    ) -> Result<Vec<Message>, StoreError> {
+        let sql = format!(
+            "{SELECT_MESSAGE} WHERE m.room_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq ASC"
+        );
+        let rows: Vec<MessageColumns> = reader!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(room)
+                .bind(after)
+                .bind(upto)
+                .fetch_all(p)
+                .await
+        })?;
+        Ok(into_messages(rows))
+    }
+}

@@ -1,0 +1,218 @@
+//! Persistence: users, refresh tokens, rooms, membership, read positions and messages.
+//!
+//! One [`Store`] with two backends: an embedded SQLite file (the default) and Postgres. Each
+//! operation's SQL is written once, in the dialect both accept (`$N` parameters, `RETURNING`,
+//! `ON CONFLICT`), and run against whichever pool is configured through the [`reader!`] and
+//! [`writer!`] macros, which expand the same body once per backend with concrete types. SQLite gets a
+//! pool of readers and a single writer connection, so writes queue in the pool instead of failing
+//! with `SQLITE_BUSY`; Postgres uses one pool for both. Migrations for each backend live in
+//! `migrations/<backend>` and run at start.
+//!
+//! The store enforces integrity (gap-free seq, uniqueness, idempotency) but not permissions: the
+//! service layer decides who may do what, then calls in here.
+
+mod messages;
+mod rooms;
+mod rows;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::DatabaseUrl;
+
+pub use messages::{HistoryRequest, NewMessage, SendOutcome};
+pub use rooms::NewRoom;
+pub use users::{NewUser, RefreshOutcome};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row (or not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule refused the write; the code names which.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// True when the database could not be reached (as opposed to refusing a statement).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
+/// True for a unique-constraint violation, which callers turn into a [`StoreError::Conflict`].
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The pools of the configured backend.
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the pool for reads of the configured backend.
+macro_rules! reader {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { read: $p, .. } => $body,
+            $crate::store::Backend::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$p` bound to the pool for writes of the configured backend.
+macro_rules! writer {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { write: $p, .. } => $body,
+            $crate::store::Backend::Postgres($p) => $body,
+        }
+    };
+}
+
+pub(crate) use {reader, writer};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The history store. Cheap to clone: it holds pool handles.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url`, or to `confab.db` in `data_dir` when no URL is given. Does not migrate.
+    pub async fn connect(
+        url: Option<&DatabaseUrl>,
+        data_dir: &Path,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
+        let backend = match url {
+            Some(DatabaseUrl::Postgres(url)) => {
+                let options = PgConnectOptions::from_str(url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?;
+                Backend::Postgres(pool)
+            }
+            Some(DatabaseUrl::Sqlite(url)) => {
+                let options = SqliteConnectOptions::from_str(url)?;
+                Self::sqlite_pools(options, max_connections).await?
+            }
+            None => {
+                let options = SqliteConnectOptions::new().filename(data_dir.join("confab.db"));
+                Self::sqlite_pools(options, max_connections).await?
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    async fn sqlite_pools(
+        options: SqliteConnectOptions,
+        max_connections: u32,
+    ) -> Result<Backend, StoreError> {
+        // WAL lets readers run beside the writer; FULL sync makes an acknowledged message survive
+        // a power cut, which is the promise of the ack.
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Backend::Sqlite { read, write })
+    }
+
+    /// Applies pending migrations of the configured backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// `sqlite` or `postgres`, for logs and `/readyz`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Answers when the database does: the readiness check.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        reader!(self, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes every connection; waits for in-flight statements.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Copies a SQLite database into `dest` while the server runs (`VACUUM INTO` takes a consistent
+    /// snapshot without blocking writers for long). Postgres is backed up with `pg_dump`.
+    pub async fn backup_sqlite(&self, dest: &Path) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                let dest = dest.to_string_lossy().into_owned();
+                sqlx::query("VACUUM INTO $1")
+                    .bind(dest)
+                    .execute(read)
+                    .await?;
+                Ok(())
+            }
+            Backend::Postgres(_) => Err(StoreError::Conflict("backup_postgres_with_pg_dump")),
+        }
+    }
+}
+
+/// Now, cut to milliseconds: every backend stores that much, so what is written reads back equal.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(3)
+}

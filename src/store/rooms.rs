@@ -1,0 +1,422 @@
+//! Rooms, DMs, membership and read positions.
+//!
+//! A room listing is one query however many rooms a user has: each row carries the room, the
+//! viewer's role and read position, the unread count, the member count, the DM partner and the
+//! newest message, through correlated subqueries and joins ([`room_select!`]).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::rows::{RoomRow, UserRow, message_columns, message_joins};
+use super::{Store, StoreError, is_unique_violation, reader, writer};
+use crate::protocol::api::{Member, Room, User};
+use crate::protocol::{Role, RoomId, RoomKind, Seq, UserId};
+
+/// A group room to create.
+#[derive(Debug)]
+pub struct NewRoom {
+    /// Fresh id.
+    pub id: RoomId,
+    /// Checked name.
+    pub name: String,
+    /// Checked topic.
+    pub topic: String,
+    /// Becomes the owner.
+    pub creator: UserId,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Rooms as their members see them; completed with a `WHERE` on `rm` (the viewer's membership).
+macro_rules! room_select {
+    () => {
+        concat!(
+            "SELECT rm.user_id AS viewer_id, r.id, r.kind, r.name, r.topic, r.created_at, r.last_seq, \
+             rm.last_read_seq, rm.role, \
+             (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
+                AND u.sender_id <> rm.user_id AND u.deleted = FALSE) AS unread_count, \
+             (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count, \
+             du.id AS dm_user_id, du.username AS dm_username, du.display_name AS dm_display_name, ",
+            message_columns!(),
+            " FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
+             LEFT JOIN users du ON r.kind = 'dm' AND du.id = \
+                (SELECT o.user_id FROM room_members o WHERE o.room_id = r.id AND o.user_id <> rm.user_id LIMIT 1) \
+             LEFT JOIN messages m ON m.room_id = r.id AND m.seq = r.last_seq",
+            message_joins!()
+        )
+    };
+}
+
+/// Newest activity first: the last message's time, or the room's creation for empty rooms.
+fn by_activity(rooms: &mut [Room]) {
+    rooms.sort_by(|a, b| {
+        let at = |r: &Room| {
+            r.last_message
+                .as_ref()
+                .map_or(r.created_at, |m| m.created_at)
+        };
+        at(b).cmp(&at(a))
+    });
+}
+
+impl Store {
+    /// Creates a group room with its creator as owner.
+    pub async fn create_room(&self, r: NewRoom) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO rooms (id, kind, name, topic, created_by, created_at) \
+                 VALUES ($1, 'group', $2, $3, $4, $5)",
+            )
+            .bind(r.id)
+            .bind(&r.name)
+            .bind(&r.topic)
+            .bind(r.creator)
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', $3)",
+            )
+            .bind(r.id)
+            .bind(r.creator)
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The one DM room of `a` and `b`, created with both as members if it does not exist yet.
+    /// Returns the room and whether it was created now.
+    pub async fn dm_room(
+        &self,
+        a: UserId,
+        b: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(RoomId, bool), StoreError> {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        let key = format!("{lo}:{hi}");
+        let id = RoomId::new();
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            let created = sqlx::query(
+                "INSERT INTO rooms (id, kind, name, topic, dm_key, created_by, created_at) \
+                 VALUES ($1, 'dm', '', '', $2, $3, $4) ON CONFLICT (dm_key) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&key)
+            .bind(a)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            let room: RoomId = sqlx::query("SELECT id FROM rooms WHERE dm_key = $1")
+                .bind(&key)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?;
+            for user in [a, b] {
+                sqlx::query(
+                    "INSERT INTO room_members (room_id, user_id, role, joined_at) \
+                     VALUES ($1, $2, 'member', $3) ON CONFLICT (room_id, user_id) DO NOTHING",
+                )
+                .bind(room)
+                .bind(user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok((room, created))
+        })
+    }
+
+    /// The room as `viewer` sees it, if they are a member.
+    pub async fn room_view(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+    ) -> Result<Option<Room>, StoreError> {
+        let rows: Vec<RoomRow> = reader!(self, |p| {
+            sqlx::query_as(concat!(
+                room_select!(),
+                " WHERE rm.room_id = $1 AND rm.user_id = $2"
+            ))
+            .bind(room)
+            .bind(viewer)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows.into_iter().next().map(|r| r.into_room().1))
+    }
+
+    /// Every room of `user`, newest activity first, in one query.
+    pub async fn rooms_for_user(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
+        let rows: Vec<RoomRow> = reader!(self, |p| {
+            sqlx::query_as(concat!(room_select!(), " WHERE rm.user_id = $1"))
+                .bind(user)
+                .fetch_all(p)
+                .await
+        })?;
+        let mut rooms: Vec<Room> = rows.into_iter().map(|r| r.into_room().1).collect();
+        by_activity(&mut rooms);
+        Ok(rooms)
+    }
+
+    /// The room as each of its members sees it, in one query: for `room.updated` to everyone.
+    pub async fn room_views_for_members(
+        &self,
+        room: RoomId,
+    ) -> Result<Vec<(UserId, Room)>, StoreError> {
+        let rows: Vec<RoomRow> = reader!(self, |p| {
+            sqlx::query_as(concat!(room_select!(), " WHERE rm.room_id = $1"))
+                .bind(room)
+                .fetch_all(p)
+                .await
+        })?;
+        Ok(rows.into_iter().map(RoomRow::into_room).collect())
+    }
+
+    /// The room's kind and `user`'s role in it; `None` if they are not a member (or no such room).
+    pub async fn membership(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Option<(RoomKind, Role)>, StoreError> {
+        let row: Option<(String, String)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT r.kind, rm.role FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
+                 WHERE rm.room_id = $1 AND rm.user_id = $2",
+            )
+            .bind(room)
+            .bind(user)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(row.map(|(kind, role)| {
+            (
+                kind.parse().unwrap_or(RoomKind::Group),
+                role.parse().unwrap_or(Role::Member),
+            )
+        }))
+    }
+
+    /// The members of a room, owner first, then admins, then by name.
+    pub async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct MemberRow {
+            #[sqlx(flatten)]
+            user: UserRow,
+            role: String,
+        }
+        let rows: Vec<MemberRow> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT u.id, u.username, u.display_name, rm.role FROM room_members rm \
+                 JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 \
+                 ORDER BY CASE rm.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.username_key",
+            )
+            .bind(room)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Member {
+                user: User::from(r.user),
+                role: r.role.parse().unwrap_or(Role::Member),
+            })
+            .collect())
+    }
+
+    /// The ids of a room's members.
+    pub async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<(UserId,)> = reader!(self, |p| {
+            sqlx::query_as("SELECT user_id FROM room_members WHERE room_id = $1")
+                .bind(room)
+                .fetch_all(p)
+                .await
+        })?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Users who share at least one room with `user` (at most `limit`): whose presence they see.
+    pub async fn co_member_ids(&self, user: UserId, limit: i64) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<(UserId,)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT DISTINCT o.user_id FROM room_members me \
+                 JOIN room_members o ON o.room_id = me.room_id \
+                 WHERE me.user_id = $1 AND o.user_id <> $1 LIMIT $2",
+            )
+            .bind(user)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The rooms of `user` with their newest seq: what a new session subscribes to.
+    pub async fn room_seqs_for_user(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        let rows: Vec<(RoomId, Seq)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT r.id, r.last_seq FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
+                 WHERE rm.user_id = $1",
+            )
+            .bind(user)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// The newest seq of a room.
+    pub async fn room_last_seq(&self, room: RoomId) -> Result<Option<Seq>, StoreError> {
+        let row: Option<(Seq,)> = reader!(self, |p| {
+            sqlx::query_as("SELECT last_seq FROM rooms WHERE id = $1")
+                .bind(room)
+                .fetch_optional(p)
+                .await
+        })?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    /// Adds `user` to a room; `Conflict("already_member")` if they are in it.
+    pub async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = writer!(self, |p| {
+            sqlx::query(
+                "INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(room)
+            .bind(user)
+            .bind(role.as_str())
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|_| ())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("already_member")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes `user` from a room. If they owned it, the longest-standing admin (else member)
+    /// becomes owner, so a room is never left without one; that new owner is returned.
+    pub async fn remove_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Option<UserId>, StoreError> {
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            let role: Option<(String,)> = sqlx::query_as(
+                "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2 RETURNING role",
+            )
+            .bind(room)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((role,)) = role else {
+                return Err(StoreError::NotFound);
+            };
+            let mut new_owner = None;
+            if role == "owner" {
+                let heir: Option<(UserId,)> = sqlx::query_as(
+                    "SELECT user_id FROM room_members WHERE room_id = $1 \
+                     ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at LIMIT 1",
+                )
+                .bind(room)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((heir,)) = heir {
+                    sqlx::query(
+                        "UPDATE room_members SET role = 'owner' WHERE room_id = $1 AND user_id = $2",
+                    )
+                    .bind(room)
+                    .bind(heir)
+                    .execute(&mut *tx)
+                    .await?;
+                    new_owner = Some(heir);
+                }
+            }
+            tx.commit().await?;
+            Ok(new_owner)
+        })
+    }
+
+    /// Sets a member's role.
+    pub async fn set_role(&self, room: RoomId, user: UserId, role: Role) -> Result<(), StoreError> {
+        let changed = writer!(self, |p| {
+            sqlx::query("UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2")
+                .bind(room)
+                .bind(user)
+                .bind(role.as_str())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Renames a room and/or changes its topic.
+    pub async fn update_room(
+        &self,
+        room: RoomId,
+        name: Option<&str>,
+        topic: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let changed = writer!(self, |p| {
+            sqlx::query(
+                "UPDATE rooms SET name = COALESCE($2, name), topic = COALESCE($3, topic) WHERE id = $1",
+            )
+            .bind(room)
+            .bind(name)
+            .bind(topic)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Moves `user`'s read position in `room` forward to `seq` (never back, never past the newest
+    /// message). Returns the new position if it moved.
+    pub async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
+        let moved: Option<(Seq,)> = writer!(self, |p| {
+            sqlx::query_as(
+                "UPDATE room_members SET last_read_seq = \
+                   (SELECT CASE WHEN r.last_seq < $3 THEN r.last_seq ELSE $3 END FROM rooms r WHERE r.id = $1) \
+                 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < \
+                   (SELECT CASE WHEN r.last_seq < $3 THEN r.last_seq ELSE $3 END FROM rooms r WHERE r.id = $1) \
+                 RETURNING last_read_seq",
+            )
+            .bind(room)
+            .bind(user)
+            .bind(seq)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(moved.map(|(s,)| s))
+    }
+}

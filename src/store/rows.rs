@@ -1,0 +1,180 @@
+//! Rows as the database returns them, and their conversion into the wire resources.
+//!
+//! Every query that returns a message selects the same columns, under the same `m_`/`q_` names
+//! ([`message_columns!`]), from `messages m` left-joined to its quoted message `q`
+//! ([`message_joins!`]). One row type, [`MessageColumns`], reads them all, including the optional
+//! last message of a room listing, where every column may be NULL.
+
+use chrono::{DateTime, Utc};
+
+use crate::protocol::api::{ForwardedFrom, Message, ReplyPreview, Room, User};
+use crate::protocol::{MessageId, Role, RoomId, RoomKind, Seq, UserId};
+
+/// The columns of a message and of its reply preview, as `m_*` and `q_*`.
+macro_rules! message_columns {
+    () => {
+        "m.id AS m_id, m.room_id AS m_room_id, m.seq AS m_seq, m.sender_id AS m_sender_id, \
+         m.body AS m_body, m.created_at AS m_created_at, m.edited_at AS m_edited_at, \
+         m.deleted AS m_deleted, m.client_id AS m_client_id, \
+         m.fwd_message_id AS m_fwd_message_id, m.fwd_room_id AS m_fwd_room_id, \
+         m.fwd_sender_id AS m_fwd_sender_id, m.fwd_created_at AS m_fwd_created_at, \
+         q.id AS q_id, q.sender_id AS q_sender_id, substr(q.body, 1, 200) AS q_body, \
+         q.deleted AS q_deleted"
+    };
+}
+
+/// The join that brings a message's quoted message in as `q`.
+macro_rules! message_joins {
+    () => {
+        " LEFT JOIN messages q ON q.id = m.reply_to_id "
+    };
+}
+
+pub(crate) use {message_columns, message_joins};
+
+/// A message row; all optional so that a LEFT JOIN that found nothing reads as `None`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MessageColumns {
+    m_id: Option<MessageId>,
+    m_room_id: Option<RoomId>,
+    m_seq: Option<Seq>,
+    m_sender_id: Option<UserId>,
+    m_body: Option<String>,
+    m_created_at: Option<DateTime<Utc>>,
+    m_edited_at: Option<DateTime<Utc>>,
+    m_deleted: Option<bool>,
+    m_client_id: Option<String>,
+    m_fwd_message_id: Option<MessageId>,
+    m_fwd_room_id: Option<RoomId>,
+    m_fwd_sender_id: Option<UserId>,
+    m_fwd_created_at: Option<DateTime<Utc>>,
+    q_id: Option<MessageId>,
+    q_sender_id: Option<UserId>,
+    q_body: Option<String>,
+    q_deleted: Option<bool>,
+}
+
+impl MessageColumns {
+    /// The message, or `None` when the row holds none (a room without messages).
+    pub(crate) fn into_message(self) -> Option<Message> {
+        let reply_to = match (self.q_id, self.q_sender_id) {
+            (Some(id), Some(sender_id)) => {
+                let deleted = self.q_deleted.unwrap_or(false);
+                Some(ReplyPreview {
+                    id,
+                    sender_id,
+                    body: if deleted {
+                        String::new()
+                    } else {
+                        self.q_body.unwrap_or_default()
+                    },
+                    deleted,
+                })
+            }
+            _ => None,
+        };
+        let forwarded_from = match (
+            self.m_fwd_message_id,
+            self.m_fwd_room_id,
+            self.m_fwd_sender_id,
+            self.m_fwd_created_at,
+        ) {
+            (Some(message_id), Some(room_id), Some(sender_id), Some(created_at)) => {
+                Some(ForwardedFrom {
+                    message_id,
+                    room_id,
+                    sender_id,
+                    created_at,
+                })
+            }
+            _ => None,
+        };
+        Some(Message {
+            id: self.m_id?,
+            room_id: self.m_room_id?,
+            seq: self.m_seq?,
+            sender_id: self.m_sender_id?,
+            body: self.m_body.unwrap_or_default(),
+            created_at: self.m_created_at?,
+            edited_at: self.m_edited_at,
+            deleted: self.m_deleted.unwrap_or(false),
+            client_id: self.m_client_id,
+            reply_to,
+            forwarded_from,
+            attachments: Vec::new(),
+        })
+    }
+}
+
+/// A user row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> User {
+        User {
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+        }
+    }
+}
+
+/// A room as one member sees it, with its newest message.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RoomRow {
+    pub viewer_id: UserId,
+    pub id: RoomId,
+    pub kind: String,
+    pub name: String,
+    pub topic: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seq: Seq,
+    pub last_read_seq: Seq,
+    pub role: String,
+    pub unread_count: i64,
+    pub members_count: i64,
+    pub dm_user_id: Option<UserId>,
+    pub dm_username: Option<String>,
+    pub dm_display_name: Option<String>,
+    #[sqlx(flatten)]
+    pub last: MessageColumns,
+}
+
+impl RoomRow {
+    /// The viewer and the room as they see it.
+    pub(crate) fn into_room(self) -> (UserId, Room) {
+        let kind = self.kind.parse().unwrap_or(RoomKind::Group);
+        let dm_user = match (self.dm_user_id, self.dm_username, self.dm_display_name) {
+            (Some(id), Some(username), Some(display_name)) => Some(User {
+                id,
+                username,
+                display_name,
+            }),
+            _ => None,
+        };
+        let name = match (&kind, &dm_user) {
+            (RoomKind::Dm, Some(u)) => u.display_name.clone(),
+            _ => self.name,
+        };
+        let room = Room {
+            id: self.id,
+            kind,
+            name,
+            topic: self.topic,
+            created_at: self.created_at,
+            last_seq: self.last_seq,
+            last_read_seq: self.last_read_seq,
+            unread_count: self.unread_count,
+            last_message: self.last.into_message(),
+            members_count: self.members_count,
+            role: self.role.parse().unwrap_or(Role::Member),
+            dm_user,
+        };
+        (self.viewer_id, room)
+    }
+}

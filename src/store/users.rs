@@ -1,0 +1,271 @@
+//! Accounts and refresh tokens.
+//!
+//! Refresh tokens form families: a login starts one, each refresh marks the presented token used
+//! and adds its successor. Presenting a used token means it leaked (or a client replayed it), so
+//! the whole family is revoked and every holder must log in again.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::rows::UserRow;
+use super::{Store, StoreError, is_unique_violation, reader, writer};
+use crate::protocol::UserId;
+use crate::protocol::api::User;
+
+/// A user to create; the password is already hashed.
+#[derive(Debug)]
+pub struct NewUser {
+    /// Fresh id.
+    pub id: UserId,
+    /// As typed.
+    pub username: String,
+    /// Lower-cased, for uniqueness.
+    pub username_key: String,
+    /// Name to show.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was good; it is now used and its successor stored. Carries the user.
+    Rotated(UserId),
+    /// The token was already used: its family is now revoked.
+    Reused,
+    /// Unknown, revoked or expired.
+    Invalid,
+}
+
+const USER_COLUMNS: &str = "id, username, display_name";
+
+impl Store {
+    /// Creates an account; `Conflict("username_taken")` if the name exists in any case.
+    pub async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
+        let result = writer!(self, |p| {
+            sqlx::query(
+                "INSERT INTO users (id, username, username_key, display_name, password_hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(u.id)
+            .bind(&u.username)
+            .bind(&u.username_key)
+            .bind(&u.display_name)
+            .bind(&u.password_hash)
+            .bind(u.created_at)
+            .execute(p)
+            .await
+            .map(|_| ())
+        });
+        match result {
+            Ok(_) => Ok(User {
+                id: u.id,
+                username: u.username,
+                display_name: u.display_name,
+            }),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("username_taken")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The user with this lower-cased username and their password hash.
+    pub async fn user_credentials(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Credentials {
+            #[sqlx(flatten)]
+            user: UserRow,
+            password_hash: String,
+        }
+        let row: Option<Credentials> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT id, username, display_name, password_hash FROM users WHERE username_key = $1",
+            )
+            .bind(username_key)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(row.map(|r| (User::from(r.user), r.password_hash)))
+    }
+
+    /// One user by id.
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> = reader!(self, |p| {
+            sqlx::query_as(&sql).bind(id).fetch_optional(p).await
+        })?;
+        Ok(row.map(User::from))
+    }
+
+    /// Users whose username or display name starts with `prefix` (case-insensitive), by username.
+    pub async fn search_users(&self, prefix: &str, limit: i64) -> Result<Vec<User>, StoreError> {
+        let escaped: String = prefix
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("{escaped}%");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE username_key LIKE $1 ESCAPE '\\' OR lower(display_name) LIKE $1 ESCAPE '\\' \
+             ORDER BY username_key LIMIT $2"
+        );
+        let rows: Vec<UserRow> = reader!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(&pattern)
+                .bind(limit)
+                .fetch_all(p)
+                .await
+        })?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    /// Replaces a password hash and revokes every refresh token of the user.
+    pub async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = $1")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Stores the first refresh token of a new family (a login).
+    pub async fn insert_refresh_token(
+        &self,
+        hash: &[u8],
+        user: UserId,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(hash)
+            .bind(user)
+            .bind(Uuid::now_v7())
+            .bind(super::now())
+            .bind(expires_at)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Uses a refresh token: if it is live, marks it used and stores `new_hash` in its family; if it
+    /// was used before, revokes the family. Both in one transaction, so two racing refreshes with
+    /// the same token cannot both succeed.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        now_secs: i64,
+        new_expires_at: i64,
+    ) -> Result<RefreshOutcome, StoreError> {
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            let row = sqlx::query(
+                "SELECT user_id, family_id, expires_at, used_at IS NOT NULL AS used, revoked \
+                 FROM refresh_tokens WHERE token_hash = $1",
+            )
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(RefreshOutcome::Invalid);
+            };
+            let user: UserId = row.try_get("user_id")?;
+            let family: Uuid = row.try_get("family_id")?;
+            let expires_at: i64 = row.try_get("expires_at")?;
+            let used: bool = row.try_get("used")?;
+            let revoked: bool = row.try_get("revoked")?;
+            if revoked || expires_at <= now_secs {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            let claimed = if used {
+                0
+            } else {
+                // `used_at IS NULL` again: under Postgres a concurrent rotation that committed
+                // first makes this update match nothing, which is reuse too.
+                sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                )
+                .bind(super::now())
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
+            if claimed == 0 {
+                sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = $1")
+                    .bind(family)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(new_hash)
+            .bind(user)
+            .bind(family)
+            .bind(super::now())
+            .bind(new_expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(RefreshOutcome::Rotated(user))
+        })
+    }
+
+    /// Revokes the family of a refresh token (logout). Unknown tokens are ignored.
+    pub async fn revoke_refresh_family(&self, hash: &[u8]) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = \
+                 (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+            )
+            .bind(hash)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Deletes refresh tokens that expired before `now_secs`; they can no longer be presented.
+    pub async fn purge_expired_refresh_tokens(&self, now_secs: i64) -> Result<u64, StoreError> {
+        let deleted = writer!(self, |p| {
+            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+                .bind(now_secs)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+}
