@@ -354,7 +354,8 @@ impl RedisBus {
                 _ = ping.tick() => {
                     let sink = self.inner.subs.lock().await.sink.clone();
                     let Some(mut sink) = sink else { return };
-                    let alive = tokio::time::timeout(Duration::from_secs(3), sink.ping::<String>()).await;
+                    // In subscribed mode PING answers ["pong", ""], so accept any reply.
+                    let alive = tokio::time::timeout(Duration::from_secs(3), sink.ping::<redis::Value>()).await;
                     if !matches!(alive, Ok(Ok(_))) {
                         return;
                     }
@@ -419,14 +420,17 @@ impl RedisBus {
         let mut conn = self.inner.conn.clone();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut pipe = redis::pipe();
+        let mut publishes = 0;
         for (route, bytes) in batch {
             match route {
                 Route::Channel(channel) => {
                     pipe.publish(channel, bytes.as_slice()).ignore();
+                    publishes += 1;
                 }
                 Route::Node(node) => {
                     pipe.publish(self.inner.keys.node_channel(node), bytes.as_slice())
                         .ignore();
+                    publishes += 1;
                 }
                 Route::User(user) => {
                     let nodes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
@@ -438,9 +442,15 @@ impl RedisBus {
                     for node in nodes.iter().filter(|n| **n != self.inner.node) {
                         pipe.publish(self.inner.keys.node_channel(node), bytes.as_slice())
                             .ignore();
+                        publishes += 1;
                     }
                 }
             }
+        }
+        // A batch of events only for users on no other node sends nothing (Redis refuses an
+        // empty pipeline).
+        if publishes == 0 {
+            return Ok(());
         }
         pipe.query_async::<()>(&mut conn).await
     }

@@ -1,0 +1,9 @@
+//! The HTTP API, driven over real HTTP against the app on port 0, on SQLite and on Postgres.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod errors;
+mod messages;
+mod rooms;

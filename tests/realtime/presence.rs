@@ -1,0 +1,132 @@
+//! Typing indicators and presence: ephemeral, throttled, expiring.
+
+use std::time::Duration;
+
+use confab::client::Incoming;
+use confab::protocol::PresenceStatus;
+use confab::protocol::ws::{ClientFrame, ServerFrame};
+
+use crate::SOON;
+use crate::common::{Backend, spawn_app};
+
+fn typing_of(f: &ServerFrame) -> Option<bool> {
+    match f {
+        ServerFrame::Typing { active, .. } => Some(*active),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn typing_is_throttled_relayed_and_expires() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let mut a = app.socket(&ana).await;
+    let mut b = app.socket(&bo).await;
+    let typing = |active| ClientFrame::Typing {
+        room_id: room.id,
+        active,
+    };
+    a.request(typing(true)).await.unwrap();
+    assert!(b.wait_for(SOON, "typing", typing_of).await.unwrap());
+    // Renewals within 2 s are not relayed.
+    for _ in 0..5 {
+        a.request(typing(true)).await.unwrap();
+    }
+    let quiet = b.drain(Duration::from_millis(800)).await;
+    let relayed = quiet
+        .iter()
+        .filter(|i| matches!(i, Incoming::Frame(f) if typing_of(f).is_some()))
+        .count();
+    assert_eq!(relayed, 0, "{quiet:?}");
+    a.request(typing(false)).await.unwrap();
+    assert!(!b.wait_for(SOON, "typing stop", typing_of).await.unwrap());
+    // Started and abandoned: the server stops it after 6 s.
+    a.request(typing(true)).await.unwrap();
+    assert!(b.wait_for(SOON, "typing", typing_of).await.unwrap());
+    let started = tokio::time::Instant::now();
+    assert!(
+        !b.wait_for(Duration::from_secs(9), "typing expiry", typing_of)
+            .await
+            .unwrap()
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(5500) && waited <= Duration::from_millis(7500),
+        "{waited:?}"
+    );
+}
+
+/// Picks `user`'s presence frames with `status`, giving whether they carry last_seen. Presence
+/// may repeat (a new session's snapshot can race a live change), so tests wait for the state.
+fn presence_is(
+    user: confab::protocol::UserId,
+    wanted: PresenceStatus,
+) -> impl FnMut(&ServerFrame) -> Option<bool> {
+    move |f| match f {
+        ServerFrame::Presence {
+            user_id,
+            status,
+            last_seen,
+        } if *user_id == user && *status == wanted => Some(last_seen.is_some()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn presence_follows_sessions_and_choices() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let _room = app.room_with(&ana, &[&bo]).await;
+    let mut a = app.socket(&ana).await;
+    let mut b1 = app.socket(&bo).await;
+    let online = a
+        .wait_for(
+            SOON,
+            "bo online",
+            presence_is(bo.id, PresenceStatus::Online),
+        )
+        .await
+        .unwrap();
+    assert!(!online, "no last_seen while online");
+    // A new session is told who is online already.
+    let mut a2 = app.socket(&ana).await;
+    a2.wait_for(SOON, "snapshot", presence_is(bo.id, PresenceStatus::Online))
+        .await
+        .unwrap();
+    b1.request(ClientFrame::PresenceSet {
+        status: PresenceStatus::Dnd,
+    })
+    .await
+    .unwrap();
+    a.wait_for(SOON, "bo dnd", presence_is(bo.id, PresenceStatus::Dnd))
+        .await
+        .unwrap();
+    // A second session keeps bo online when the first closes.
+    let b2 = app.socket(&bo).await;
+    b1.close().await;
+    let quiet = a.drain(Duration::from_millis(700)).await;
+    assert!(
+        !quiet.iter().any(|i| matches!(i, Incoming::Frame(f) if matches!(**f, ServerFrame::Presence { status: PresenceStatus::Offline, .. }))),
+        "{quiet:?}"
+    );
+    b2.close().await;
+    let seen = a
+        .wait_for(
+            SOON,
+            "bo offline",
+            presence_is(bo.id, PresenceStatus::Offline),
+        )
+        .await
+        .unwrap();
+    assert!(seen, "offline carries last_seen");
+    let bad = a2
+        .request(ClientFrame::PresenceSet {
+            status: PresenceStatus::Offline,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Some("invalid_status"));
+}
