@@ -12,6 +12,7 @@ mod health;
 mod messages;
 mod rooms;
 mod users;
+mod web;
 mod ws;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
