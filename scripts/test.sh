@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit and integration tests (SQLite, Postgres, Redis, WebRTC), then
+# the browser tests in headless Chromium. Needs the services of docs/testing.md: PostgreSQL and
+# Redis on localhost (or TEST_DATABASE_URL / TEST_REDIS_URL), redis-server, coturn and Chromium
+# installed (.ci/run installs them on a fresh Debian machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --bins
+cargo test --all-targets
+
+if [ -d tests/e2e ] && [ -f tests/e2e/package.json ]; then
+    if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+        echo "browser tests need Chromium at /usr/bin/chromium: apt-get install -y chromium" >&2
+        exit 1
+    fi
+    (
+        cd tests/e2e
+        [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+        CONFAB_BIN="$PWD/../../target/debug/confab" node --test --test-concurrency=1
+    )
+fi
