@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::protocol::api::{
-    ErrorBody, HistoryPage, Message, Room, SendMessageRequest, TokenResponse, User,
+    Attachment, ErrorBody, HistoryPage, Message, Room, SendMessageRequest, TokenResponse, User,
 };
 use crate::protocol::ws::{ClientFrame, ServerFrame};
 use crate::protocol::{RoomId, Seq, UserId};
@@ -89,6 +89,7 @@ pub struct Api {
 impl Api {
     /// A client for the server at `base` (`http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Api {
+        crate::install_crypto_provider();
         Api::with_client(reqwest::Client::new(), base)
     }
 
@@ -304,6 +305,48 @@ impl Api {
             None,
         )
         .await
+    }
+
+    /// Uploads a file (multipart field `file`); returns the attachment object.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Result<Attachment, ClientError> {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/files", self.base))
+            .multipart(form);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        if status >= 400 {
+            let err: ErrorBody = serde_json::from_value(value)
+                .map_err(|e| ClientError::Protocol(format!("{status} without error body: {e}")))?;
+            return Err(ClientError::Api {
+                status,
+                code: err.error.code,
+                message: err.error.message,
+            });
+        }
+        serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// A GET of any path with the client's token, returning the raw response.
+    pub async fn get_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Ok(req.send().await?)
     }
 
     /// Marks `room` read up to `seq`.

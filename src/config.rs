@@ -33,8 +33,8 @@ impl fmt::Debug for Secret {
 impl FromStr for Secret {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() < 16 {
-            return Err("a secret must be at least 16 characters long".into());
+        if s.is_empty() {
+            return Err("a secret must not be empty".into());
         }
         Ok(Secret(s.to_owned()))
     }
@@ -234,6 +234,41 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub presence_ttl_secs: u64,
 
+    /// Largest upload, in MiB (413 past it).
+    #[arg(long, env = "CONFAB_MAX_UPLOAD_MB", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(1..=10_240))]
+    pub max_upload_mb: u64,
+
+    /// Storage each user may fill with uploads, in MiB (413 `quota_exceeded` past it).
+    #[arg(long, env = "CONFAB_USER_QUOTA_MB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=10_485_760))]
+    pub user_quota_mb: u64,
+
+    /// How long an upload that no message carries is kept, in seconds.
+    #[arg(long, env = "CONFAB_UPLOAD_TTL_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    pub upload_ttl_secs: u64,
+
+    /// S3 bucket for uploads (S3-API object storage); files go to the data directory if unset.
+    #[arg(long, env = "CONFAB_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// S3 endpoint, for S3-compatible services (MinIO, Garage, …); AWS if unset.
+    #[arg(long, env = "CONFAB_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region.
+    #[arg(long, env = "CONFAB_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// S3 access key id.
+    #[arg(long, env = "CONFAB_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key.
+    #[arg(long, env = "CONFAB_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<Secret>,
+
     /// Log filter (`info`, `confab=debug,tower_http=info`, …); `RUST_LOG` works too.
     #[arg(long, env = "CONFAB_LOG", default_value = "info")]
     pub log: String,
@@ -264,6 +299,14 @@ impl Config {
                     .into(),
             });
         }
+        if let Some(secret) = &self.turn_secret
+            && secret.expose().len() < 16
+        {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_TURN_SECRET (--turn-secret)",
+                message: "must be at least 16 characters".into(),
+            });
+        }
         if self.turn_urls.iter().any(IceUrl::is_turn) && self.turn_secret.is_none() {
             return Err(ConfigError::Invalid {
                 setting: "CONFAB_TURN_SECRET (--turn-secret)",
@@ -277,6 +320,22 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "CONFAB_REDIS_PREFIX (--redis-prefix)",
                 message: "use 1 to 64 characters without spaces".into(),
+            });
+        }
+        if self.s3_bucket.is_some()
+            && (self.s3_access_key_id.is_none() != self.s3_secret_access_key.is_none())
+        {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_S3_ACCESS_KEY_ID / CONFAB_S3_SECRET_ACCESS_KEY",
+                message: "give both, or neither to use the environment's AWS credentials".into(),
+            });
+        }
+        if let Some(endpoint) = &self.s3_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_S3_ENDPOINT",
+                message: "must be an http:// or https:// URL".into(),
             });
         }
         if self.access_token_ttl_secs >= self.refresh_token_ttl_secs {

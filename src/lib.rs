@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bus;
 pub mod client;
 pub mod config;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod protocol;
@@ -35,6 +36,13 @@ use crate::hub::registry::Registry;
 use crate::hub::{Hub, HubConfig};
 use crate::service::Services;
 use crate::store::Store;
+
+/// Makes ring the process's TLS crypto provider (for HTTPS to S3 and TURN-less clients, and the
+/// built-in TLS listener). Ring is what the WebRTC stack already uses, so there is one crypto
+/// library in the binary. Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// The kernel send buffer of each accepted connection. Bounding it bounds what a client that
 /// stops reading can hold in kernel memory (auto-tuning would let it reach 4 MiB per socket), and
@@ -68,6 +76,9 @@ pub enum StartError {
     /// Signing keys could not be set up.
     #[error("auth: {0}")]
     Auth(#[from] auth::AuthError),
+    /// File storage could not be set up.
+    #[error("file storage: {0}")]
+    Files(#[from] files::storage::StorageError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -93,6 +104,7 @@ impl App {
     /// Validates `config`, opens the store (migrating it), connects the bus, and binds the listen
     /// address. Nothing is served until [`App::run`].
     pub async fn build(config: Config) -> Result<App, StartError> {
+        install_crypto_provider();
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
@@ -169,9 +181,12 @@ impl App {
             tasks.clone(),
             presence_rx,
         );
+        let files = Arc::new(files::Files::new(&config, store.clone())?);
+        tasks.spawn(files.clone().janitor(shutdown.clone()));
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),
+            files,
         });
         let listener =
             TcpListener::bind(config.listen)

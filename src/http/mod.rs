@@ -8,6 +8,7 @@
 mod auth;
 pub mod error;
 pub mod extract;
+mod files;
 mod health;
 mod messages;
 mod rooms;
@@ -24,6 +25,7 @@ use axum::http::Request;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::files::Files;
 use crate::hub::Hub;
 use crate::service::{Error, Services};
 use error::ApiError;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// The realtime hub.
     pub hub: Hub,
+    /// Uploads and downloads.
+    pub files: Arc<Files>,
 }
 
 /// The whole HTTP application.
@@ -47,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(rooms::router())
         .merge(messages::router())
+        .merge(files::router(state.files.max_upload()))
         .merge(ws::router())
         .fallback(not_found);
     Router::new()

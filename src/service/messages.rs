@@ -4,9 +4,11 @@
 //! message is never lost, and a published one is always in the store for anyone who resyncs.
 
 use crate::bus::Event;
-use crate::protocol::api::{ForwardedFrom, HistoryPage, Message, ReplyPreview, SendMessageRequest};
+use crate::protocol::api::{
+    Attachment, ForwardedFrom, HistoryPage, Message, ReplyPreview, SendMessageRequest,
+};
 use crate::protocol::ws::ServerFrame;
-use crate::protocol::{MessageBody, MessageId, RoomId, Seq, UserId};
+use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId};
 use crate::store::{HistoryRequest, NewMessage, SendOutcome, StoreError};
 
 use super::{Error, Result, Services};
@@ -15,6 +17,8 @@ use super::{Error, Result, Services};
 pub const MAX_PAGE: i64 = 100;
 /// The history page size when none is asked for.
 pub const DEFAULT_PAGE: i64 = 50;
+/// The most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
 
 /// Checks a client's idempotency key: 1 to 64 printable ASCII characters.
 fn parse_client_id(raw: Option<String>) -> Result<Option<String>> {
@@ -83,12 +87,6 @@ impl Services {
     ) -> Result<(Message, bool)> {
         let mut body = MessageBody::parse(req.body.as_deref().unwrap_or(""))?;
         let client_id = parse_client_id(req.client_id)?;
-        if req.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
-            return Err(Error::invalid(
-                "attachments_unavailable",
-                "this server does not accept attachments yet",
-            ));
-        }
         if req.reply_to.is_some() && req.forward_of.is_some() {
             return Err(Error::invalid(
                 "invalid_request",
@@ -96,6 +94,10 @@ impl Services {
             ));
         }
         self.require_member(room, user).await?;
+        let mut attachments = match req.attachments {
+            Some(ids) if !ids.is_empty() => self.own_attachments(user, &ids).await?,
+            _ => Vec::new(),
+        };
 
         let mut reply_to = None;
         if let Some(id) = req.reply_to {
@@ -109,11 +111,18 @@ impl Services {
                     "a forward carries the original's text; send a comment as its own message",
                 ));
             }
-            let (original_body, origin) = self.forward_origin(user, id).await?;
+            if !attachments.is_empty() {
+                return Err(Error::invalid(
+                    "invalid_request",
+                    "a forward carries the original's attachments; attach files to their own message",
+                ));
+            }
+            let (original_body, origin, files) = self.forward_origin(user, id).await?;
             body = original_body;
             forwarded_from = Some(origin);
+            attachments = files;
         }
-        if body.is_empty() && forwarded_from.is_none() {
+        if body.is_empty() && forwarded_from.is_none() && attachments.is_empty() {
             return Err(Error::invalid("empty_message", "a message needs a body"));
         }
 
@@ -127,6 +136,7 @@ impl Services {
                 client_id,
                 reply_to,
                 forwarded_from,
+                attachments,
                 created_at: crate::store::now(),
             })
             .await
@@ -179,13 +189,43 @@ impl Services {
         }
     }
 
-    /// The text and origin of a message being forwarded: `user` must be able to read it. A forward
-    /// of a forward points at the first original.
+    /// The files `user` attaches: at most [`MAX_ATTACHMENTS`], each uploaded by them, in order.
+    async fn own_attachments(&self, user: UserId, ids: &[FileId]) -> Result<Vec<Attachment>> {
+        if ids.len() > MAX_ATTACHMENTS {
+            return Err(Error::invalid(
+                "too_many_attachments",
+                format!("a message carries at most {MAX_ATTACHMENTS} files"),
+            ));
+        }
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != ids.len() {
+            return Err(Error::invalid(
+                "invalid_attachment",
+                "a file is attached twice",
+            ));
+        }
+        let files = self.store.own_files(user, ids).await?;
+        if files.len() != ids.len() {
+            return Err(Error::invalid(
+                "invalid_attachment",
+                "attachments must be files you uploaded",
+            ));
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| files.iter().find(|f| f.id == *id).map(|f| f.attachment()))
+            .collect())
+    }
+
+    /// The text, origin and files of a message being forwarded: `user` must be able to read it. A
+    /// forward of a forward points at the first original.
     async fn forward_origin(
         &self,
         user: UserId,
         id: MessageId,
-    ) -> Result<(MessageBody, ForwardedFrom)> {
+    ) -> Result<(MessageBody, ForwardedFrom, Vec<Attachment>)> {
         let Some((m, Some(_))) = self.store.message_for(id, user).await? else {
             return Err(Error::not_found("message"));
         };
@@ -198,7 +238,7 @@ impl Services {
             sender_id: m.sender_id,
             created_at: m.created_at,
         });
-        Ok((MessageBody::from_stored(m.body), origin))
+        Ok((MessageBody::from_stored(m.body), origin, m.attachments))
     }
 
     /// The author changes a message's text.
@@ -256,7 +296,8 @@ impl Services {
         if m.deleted {
             return Ok(());
         }
-        let (room, seq) = self.store.delete_message(id).await?;
+        let now = chrono::Utc::now().timestamp();
+        let (room, seq) = self.store.delete_message(id, now).await?;
         self.publish(Event::Room {
             room,
             frame: ServerFrame::MessageDeleted {

@@ -7,9 +7,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::rows::{MessageColumns, message_columns, message_joins};
+use super::rows::{MessageColumns, into_messages, message_columns, message_joins};
 use super::{Store, StoreError, is_unique_violation, reader, writer};
-use crate::protocol::api::{ForwardedFrom, Message, ReplyPreview};
+use crate::protocol::api::{Attachment, ForwardedFrom, Message, ReplyPreview};
 use crate::protocol::{MessageBody, MessageId, Role, RoomId, Seq, UserId};
 
 /// A message to store; the service layer has checked it.
@@ -29,6 +29,8 @@ pub struct NewMessage {
     pub reply_to: Option<ReplyPreview>,
     /// The original, when forwarding.
     pub forwarded_from: Option<ForwardedFrom>,
+    /// Files carried, in order; the service checked the sender may attach them.
+    pub attachments: Vec<Attachment>,
     /// Now.
     pub created_at: DateTime<Utc>,
 }
@@ -58,18 +60,19 @@ const SELECT_MESSAGE: &str = concat!(
     message_joins!()
 );
 
-fn into_messages(rows: Vec<MessageColumns>) -> Vec<Message> {
-    rows.into_iter()
-        .filter_map(MessageColumns::into_message)
-        .collect()
-}
-
 impl Store {
     /// Stores a message, giving it the room's next seq, and moves the sender's read position to it.
     /// `NotFound` if the sender is not a member of the room.
     pub async fn insert_message(&self, m: NewMessage) -> Result<SendOutcome, StoreError> {
         let result = self.try_insert_message(&m).await;
         match result {
+            Err(StoreError::Conflict("client_id_seen")) => {
+                let client_id = m.client_id.as_deref().unwrap_or_default();
+                match self.message_by_client_id(m.sender_id, client_id).await? {
+                    Some(existing) => Ok(SendOutcome::Existing(existing)),
+                    None => Err(StoreError::NotFound),
+                }
+            }
             // Two sends with one client_id raced and the other committed first: answer with it.
             Err(StoreError::Database(e)) if is_unique_violation(&e) && m.client_id.is_some() => {
                 let client_id = m.client_id.as_deref().unwrap_or_default();
@@ -83,23 +86,19 @@ impl Store {
     }
 
     async fn try_insert_message(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
-        let by_client_id = concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m",
-            message_joins!(),
-            "WHERE m.sender_id = $1 AND m.client_id = $2"
-        );
         writer!(self, |p| {
             let mut tx = p.begin().await?;
             if let Some(client_id) = &m.client_id {
-                let existing: Option<MessageColumns> = sqlx::query_as(by_client_id)
-                    .bind(m.sender_id)
-                    .bind(client_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if let Some(existing) = existing.and_then(MessageColumns::into_message) {
-                    return Ok(SendOutcome::Existing(existing));
+                let seen: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM messages WHERE sender_id = $1 AND client_id = $2",
+                )
+                .bind(m.sender_id)
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if seen.is_some() {
+                    // Answered after this transaction ends, by reading the first message.
+                    return Err(StoreError::Conflict("client_id_seen"));
                 }
             }
             let seq: Option<(Seq,)> = sqlx::query_as(
@@ -116,8 +115,8 @@ impl Store {
             let fwd = m.forwarded_from.as_ref();
             sqlx::query(
                 "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at, client_id, \
-                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, attachment_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(m.id)
             .bind(m.room_id)
@@ -131,8 +130,26 @@ impl Store {
             .bind(fwd.map(|f| f.room_id))
             .bind(fwd.map(|f| f.sender_id))
             .bind(fwd.map(|f| f.created_at))
+            .bind(m.attachments.len() as i32)
             .execute(&mut *tx)
             .await?;
+            for (position, a) in m.attachments.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO message_attachments (message_id, file_id, room_id, seq, position) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(m.id)
+                .bind(a.id)
+                .bind(m.room_id)
+                .bind(seq)
+                .bind(position as i32)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE files SET expires_at = NULL WHERE id = $1")
+                    .bind(a.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "UPDATE room_members SET last_read_seq = $3 \
                  WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
@@ -155,7 +172,7 @@ impl Store {
                 client_id: m.client_id.clone(),
                 reply_to: m.reply_to.clone(),
                 forwarded_from: m.forwarded_from.clone(),
-                attachments: Vec::new(),
+                attachments: m.attachments.clone(),
             }))
         })
     }
@@ -174,7 +191,7 @@ impl Store {
                 .fetch_optional(p)
                 .await
         })?;
-        Ok(row.and_then(MessageColumns::into_message))
+        self.complete(row).await
     }
 
     /// A message and `viewer`'s role in its room (`None` if they are not a member).
@@ -203,10 +220,9 @@ impl Store {
                 .fetch_optional(p)
                 .await
         })?;
-        Ok(row.and_then(|r| {
-            let role = r.viewer_role.and_then(|s| s.parse().ok());
-            r.message.into_message().map(|m| (m, role))
-        }))
+        let Some(row) = row else { return Ok(None) };
+        let role = row.viewer_role.and_then(|s| s.parse().ok());
+        Ok(self.complete(Some(row.message)).await?.map(|m| (m, role)))
     }
 
     /// Replaces a live message's text. `NotFound` if it is gone or deleted.
@@ -238,20 +254,51 @@ impl Store {
             tx.commit().await?;
             row
         });
-        row.and_then(MessageColumns::into_message)
-            .ok_or(StoreError::NotFound)
+        self.complete(row).await?.ok_or(StoreError::NotFound)
     }
 
-    /// Turns a message into a tombstone: empty body, `deleted`, same seq. Deleting twice is fine.
-    pub async fn delete_message(&self, id: MessageId) -> Result<(RoomId, Seq), StoreError> {
+    /// One message from a row, with its attachments.
+    async fn complete(&self, row: Option<MessageColumns>) -> Result<Option<Message>, StoreError> {
+        let (mut messages, counts) = into_messages(row.into_iter().collect());
+        self.fill_attachments(&mut messages, &counts).await?;
+        Ok(messages.pop())
+    }
+
+    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments; files it
+    /// carried that no other message carries expire now. Deleting twice is fine.
+    pub async fn delete_message(
+        &self,
+        id: MessageId,
+        now_secs: i64,
+    ) -> Result<(RoomId, Seq), StoreError> {
         let row: Option<(RoomId, Seq)> = writer!(self, |p| {
-            sqlx::query_as(
-                "UPDATE messages SET deleted = TRUE, body = '' WHERE id = $1 RETURNING room_id, seq",
+            let mut tx = p.begin().await?;
+            let row: Option<(RoomId, Seq)> = sqlx::query_as(
+                "UPDATE messages SET deleted = TRUE, body = '', attachment_count = 0 \
+                 WHERE id = $1 RETURNING room_id, seq",
             )
             .bind(id)
-            .fetch_optional(p)
-            .await
-        })?;
+            .fetch_optional(&mut *tx)
+            .await?;
+            let files: Vec<(crate::protocol::FileId,)> = sqlx::query_as(
+                "DELETE FROM message_attachments WHERE message_id = $1 RETURNING file_id",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (file,) in files {
+                sqlx::query(
+                    "UPDATE files SET expires_at = $2 WHERE id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM message_attachments WHERE file_id = $1)",
+                )
+                .bind(file)
+                .bind(now_secs)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            row
+        });
         row.ok_or(StoreError::NotFound)
     }
 
@@ -287,9 +334,11 @@ impl Store {
                 .fetch_all(p)
                 .await
         })?;
-        let mut messages = into_messages(rows);
+        let (mut messages, mut counts) = into_messages(rows);
         let has_more = messages.len() as i64 > limit;
         messages.truncate(limit as usize);
+        counts.truncate(limit as usize);
+        self.fill_attachments(&mut messages, &counts).await?;
         if newest_first {
             messages.reverse();
         }
@@ -314,6 +363,8 @@ impl Store {
                 .fetch_all(p)
                 .await
         })?;
-        Ok(into_messages(rows))
+        let (mut messages, counts) = into_messages(rows);
+        self.fill_attachments(&mut messages, &counts).await?;
+        Ok(messages)
     }
 }

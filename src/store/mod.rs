@@ -11,6 +11,7 @@
 //! The store enforces integrity (gap-free seq, uniqueness, idempotency) but not permissions: the
 //! service layer decides who may do what, then calls in here.
 
+mod files;
 mod messages;
 mod rooms;
 mod rows;
@@ -27,6 +28,7 @@ use sqlx::sqlite::{
 
 use crate::config::DatabaseUrl;
 
+pub use files::FileRecord;
 pub use messages::{HistoryRequest, NewMessage, SendOutcome};
 pub use rooms::NewRoom;
 pub use users::{NewUser, RefreshOutcome};

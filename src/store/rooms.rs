@@ -4,12 +4,14 @@
 //! viewer's role and read position, the unread count, the member count, the DM partner and the
 //! newest message, through correlated subqueries and joins ([`room_select!`]).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::rows::{RoomRow, UserRow, message_columns, message_joins};
 use super::{Store, StoreError, is_unique_violation, reader, writer};
-use crate::protocol::api::{Member, Room, User};
+use crate::protocol::api::{Member, Message, Room, User};
 use crate::protocol::{Role, RoomId, RoomKind, Seq, UserId};
 
 /// A group room to create.
@@ -150,7 +152,29 @@ impl Store {
             .fetch_all(p)
             .await
         })?;
-        Ok(rows.into_iter().next().map(|r| r.into_room().1))
+        let mut views = self.views(rows).await?;
+        Ok(views.pop().map(|(_, room)| room))
+    }
+
+    /// Rooms from rows, with the attachments of their last messages (one more query, and only
+    /// when a last message carries files).
+    async fn views(&self, rows: Vec<RoomRow>) -> Result<Vec<(UserId, Room)>, StoreError> {
+        let mut views = Vec::with_capacity(rows.len());
+        let (mut last, mut counts) = (Vec::new(), Vec::new());
+        for row in rows {
+            let (viewer, mut room, n) = row.into_room();
+            if let Some(m) = room.last_message.take() {
+                last.push(m);
+                counts.push(n);
+            }
+            views.push((viewer, room));
+        }
+        self.fill_attachments(&mut last, &counts).await?;
+        let by_room: HashMap<RoomId, Message> = last.into_iter().map(|m| (m.room_id, m)).collect();
+        for (_, room) in &mut views {
+            room.last_message = by_room.get(&room.id).cloned();
+        }
+        Ok(views)
     }
 
     /// Every room of `user`, newest activity first, in one query.
@@ -161,7 +185,12 @@ impl Store {
                 .fetch_all(p)
                 .await
         })?;
-        let mut rooms: Vec<Room> = rows.into_iter().map(|r| r.into_room().1).collect();
+        let mut rooms: Vec<Room> = self
+            .views(rows)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         by_activity(&mut rooms);
         Ok(rooms)
     }
@@ -177,7 +206,7 @@ impl Store {
                 .fetch_all(p)
                 .await
         })?;
-        Ok(rows.into_iter().map(RoomRow::into_room).collect())
+        self.views(rows).await
     }
 
     /// The room's kind and `user`'s role in it; `None` if they are not a member (or no such room).

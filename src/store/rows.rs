@@ -15,7 +15,7 @@ macro_rules! message_columns {
     () => {
         "m.id AS m_id, m.room_id AS m_room_id, m.seq AS m_seq, m.sender_id AS m_sender_id, \
          m.body AS m_body, m.created_at AS m_created_at, m.edited_at AS m_edited_at, \
-         m.deleted AS m_deleted, m.client_id AS m_client_id, \
+         m.deleted AS m_deleted, m.client_id AS m_client_id, m.attachment_count AS m_attachment_count, \
          m.fwd_message_id AS m_fwd_message_id, m.fwd_room_id AS m_fwd_room_id, \
          m.fwd_sender_id AS m_fwd_sender_id, m.fwd_created_at AS m_fwd_created_at, \
          q.id AS q_id, q.sender_id AS q_sender_id, substr(q.body, 1, 200) AS q_body, \
@@ -44,6 +44,7 @@ pub(crate) struct MessageColumns {
     m_edited_at: Option<DateTime<Utc>>,
     m_deleted: Option<bool>,
     m_client_id: Option<String>,
+    m_attachment_count: Option<i32>,
     m_fwd_message_id: Option<MessageId>,
     m_fwd_room_id: Option<RoomId>,
     m_fwd_sender_id: Option<UserId>,
@@ -55,6 +56,11 @@ pub(crate) struct MessageColumns {
 }
 
 impl MessageColumns {
+    /// How many files the message carries.
+    pub(crate) fn attachment_count(&self) -> i32 {
+        self.m_attachment_count.unwrap_or(0)
+    }
+
     /// The message, or `None` when the row holds none (a room without messages).
     pub(crate) fn into_message(self) -> Option<Message> {
         let reply_to = match (self.q_id, self.q_sender_id) {
@@ -146,8 +152,9 @@ pub(crate) struct RoomRow {
 }
 
 impl RoomRow {
-    /// The viewer and the room as they see it.
-    pub(crate) fn into_room(self) -> (UserId, Room) {
+    /// The viewer, the room as they see it, and how many files its last message carries.
+    pub(crate) fn into_room(self) -> (UserId, Room, i32) {
+        let attachments = self.last.attachment_count();
         let kind = self.kind.parse().unwrap_or(RoomKind::Group);
         let dm_user = match (self.dm_user_id, self.dm_username, self.dm_display_name) {
             (Some(id), Some(username), Some(display_name)) => Some(User {
@@ -175,6 +182,16 @@ impl RoomRow {
             role: self.role.parse().unwrap_or(Role::Member),
             dm_user,
         };
-        (self.viewer_id, room)
+        (self.viewer_id, room, attachments)
     }
+}
+
+/// Messages from rows, with the attachment count of each (for [`super::Store::fill_attachments`]).
+pub(crate) fn into_messages(rows: Vec<MessageColumns>) -> (Vec<Message>, Vec<i32>) {
+    rows.into_iter()
+        .filter_map(|r| {
+            let n = r.attachment_count();
+            r.into_message().map(|m| (m, n))
+        })
+        .unzip()
 }

@@ -5,5 +5,6 @@ mod common;
 
 mod auth;
 mod errors;
+mod files;
 mod messages;
 mod rooms;
