@@ -347,6 +347,34 @@ impl Config {
         Ok(())
     }
 
+    /// The address the media socket binds and the one it announces in ICE candidates: the public
+    /// IP if set; else the bind address if concrete; else the HTTP listen address if concrete (the
+    /// address clients already reach); else the host's first non-loopback IPv4 address.
+    pub fn media_addresses(&self) -> Result<(IpAddr, IpAddr), ConfigError> {
+        let bind = self.rtc_bind_ip;
+        if let Some(ip) = self.public_ip {
+            return Ok((bind, ip));
+        }
+        if !bind.is_unspecified() {
+            return Ok((bind, bind));
+        }
+        if !self.listen.ip().is_unspecified() {
+            return Ok((bind, self.listen.ip()));
+        }
+        let host = if_addrs::get_if_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.ip())
+            .find(|ip| ip.is_ipv4() && !ip.is_loopback());
+        match host {
+            Some(ip) => Ok((bind, ip)),
+            None => Err(ConfigError::Invalid {
+                setting: "CONFAB_PUBLIC_IP (--public-ip)",
+                message: "no address to announce for voice media was found; set the address clients reach this host at".into(),
+            }),
+        }
+    }
+
     /// Access token lifetime.
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)

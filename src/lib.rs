@@ -18,6 +18,7 @@ pub mod http;
 pub mod hub;
 pub mod protocol;
 pub mod service;
+pub mod sfu;
 pub mod store;
 pub mod telemetry;
 
@@ -79,6 +80,9 @@ pub enum StartError {
     /// File storage could not be set up.
     #[error("file storage: {0}")]
     Files(#[from] files::storage::StorageError),
+    /// The voice media socket could not be set up.
+    #[error("voice: {0}")]
+    Sfu(#[from] sfu::SfuError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -87,6 +91,26 @@ pub enum StartError {
         /// What failed.
         source: std::io::Error,
     },
+}
+
+/// The ICE servers clients get, from the TURN/STUN settings.
+fn ice_config(config: &Config) -> hub::voice::IceConfig {
+    let urls: Vec<String> = config.turn_urls.iter().map(|u| u.0.clone()).collect();
+    match (&config.turn_secret, urls.is_empty()) {
+        (_, true) => hub::voice::IceConfig::default(),
+        (Some(secret), false) => hub::voice::IceConfig {
+            turn: Some(sfu::turn::TurnConfig {
+                urls,
+                secret: String::from_utf8_lossy(secret.expose()).into_owned(),
+                lifetime: Duration::from_secs(config.turn_ttl_secs),
+            }),
+            stun: Vec::new(),
+        },
+        (None, false) => hub::voice::IceConfig {
+            turn: None,
+            stun: urls,
+        },
+    }
 }
 
 /// A built, bound, not yet serving Confab node.
@@ -167,9 +191,33 @@ impl App {
             bus,
             refresh_ttl: config.refresh_token_ttl(),
         });
+        let (media_bind, media_announce) = config.media_addresses()?;
+        let (sfu, room_events) = sfu::Sfu::start(
+            sfu::SfuConfig {
+                bind_ip: media_bind,
+                udp_port: config.rtc_udp_port,
+                public_ip: Some(media_announce),
+                max_participants: config.voice_max_participants as usize,
+            },
+            shutdown.clone(),
+        )
+        .await?;
+        let (relay_tx, relay_rx) = mpsc::channel(1024);
+        registry.set_voice(relay_tx);
+        let voice = hub::voice::Voice::start(
+            sfu,
+            ice_config(&config),
+            services.bus.clone(),
+            registry.clone(),
+            tasks.clone(),
+            room_events,
+            relay_rx,
+            shutdown.clone(),
+        );
         let hub = Hub::new(
             services.clone(),
             registry,
+            voice,
             presence,
             HubConfig {
                 session_queue: config.session_queue as usize,
@@ -253,6 +301,7 @@ impl App {
             _ = async { self.shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
         };
         self.shutdown.cancel();
+        self.hub.voice().sfu().stopped().await;
         self.tasks.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait())
             .await

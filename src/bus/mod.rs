@@ -57,6 +57,8 @@ pub enum Event {
         /// What to send.
         frame: ServerFrame,
     },
+    /// Voice signaling between a participant's node and the node that owns the call.
+    Voice(crate::hub::voice::Relay),
 }
 
 impl Event {

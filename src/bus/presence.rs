@@ -120,6 +120,10 @@ impl Presence {
             entry.last_seen = None;
             return Some(online(user));
         };
+        if !bus.is_up() {
+            // Redis is away: the heartbeat records this session when it is back.
+            return None;
+        }
         let keys = bus.keys();
         let now = now_ms();
         let result: redis::RedisResult<(i64,)> = redis::pipe()
@@ -175,6 +179,9 @@ impl Presence {
             return Some(offline(user, now));
         };
         self.lock().remove(&user);
+        if !bus.is_up() {
+            return None;
+        }
         let keys = bus.keys();
         let result: redis::RedisResult<(i64,)> = redis::pipe()
             .cmd("ZREM")
@@ -252,6 +259,9 @@ impl Presence {
                 })
                 .collect();
         };
+        if !bus.is_up() {
+            return Vec::new();
+        }
         let keys = bus.keys();
         let now = now_ms();
         let mut pipe = redis::pipe();

@@ -33,6 +33,8 @@ const PUBLISH_QUEUE: usize = 16_384;
 const PUBLISH_BATCH: usize = 256;
 /// How often the subscriber checks its connection is alive.
 const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long a subscribe or unsubscribe may take before the connection is presumed dead.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Redis key and channel names, all under one prefix.
 #[derive(Clone, Debug)]
@@ -205,6 +207,11 @@ impl RedisBus {
 
     /// Delivers locally, then queues for the other nodes.
     pub fn publish(&self, event: Event) {
+        if let Event::Voice(relay) = &event {
+            let node = relay.to.clone();
+            self.send_to_node(&node, &event);
+            return;
+        }
         if let Some(sink) = self.inner.sink.upgrade() {
             sink.deliver(&event);
         }
@@ -213,6 +220,7 @@ impl RedisBus {
                 Route::Channel(self.inner.keys.room_channel(*room))
             }
             Event::User { user, .. } | Event::Joined { user, .. } => Route::User(*user),
+            Event::Voice(_) => return,
         };
         self.enqueue(route, &event);
     }
@@ -243,10 +251,15 @@ impl RedisBus {
         *count += 1;
         if *count == 1 {
             let channel = self.inner.keys.room_channel(room);
-            if let Some(sink) = subs.sink.as_mut()
-                && let Err(e) = sink.subscribe(&channel).await
-            {
-                tracing::warn!(error = %e, "redis subscribe failed; will resubscribe on reconnect");
+            if let Some(sink) = subs.sink.as_mut() {
+                let done = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&channel)).await;
+                if !matches!(done, Ok(Ok(()))) {
+                    // The connection is failing: drop it, so the subscriber reconnects and
+                    // resubscribes every counted room (this one included), then resyncs.
+                    tracing::warn!("redis subscribe failed; reconnecting");
+                    subs.sink = None;
+                    self.inner.up.store(false, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -261,10 +274,12 @@ impl RedisBus {
         if *count == 0 {
             subs.counts.remove(&room);
             let channel = self.inner.keys.room_channel(room);
-            if let Some(sink) = subs.sink.as_mut()
-                && let Err(e) = sink.unsubscribe(&channel).await
-            {
-                tracing::debug!(error = %e, "redis unsubscribe failed");
+            if let Some(sink) = subs.sink.as_mut() {
+                let done =
+                    tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channel)).await;
+                if !matches!(done, Ok(Ok(()))) {
+                    tracing::debug!("redis unsubscribe failed");
+                }
             }
         }
     }

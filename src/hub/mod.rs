@@ -12,6 +12,7 @@ pub mod ratelimit;
 pub mod registry;
 mod session;
 pub mod typing;
+pub mod voice;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,7 @@ pub struct Hub {
 struct Inner {
     services: Arc<Services>,
     registry: Arc<Registry>,
+    voice: Arc<voice::Voice>,
     presence: Presence,
     typing: Typing,
     config: HubConfig,
@@ -79,9 +81,11 @@ struct Inner {
 impl Hub {
     /// A hub serving sessions until `shutdown`; its tasks run on `tasks`. `presence_changes`
     /// carries changes found by presence's own sweeps (a dead node's users going offline).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         services: Arc<Services>,
         registry: Arc<Registry>,
+        voice: Arc<voice::Voice>,
         presence: Presence,
         config: HubConfig,
         shutdown: CancellationToken,
@@ -92,6 +96,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 services,
                 registry,
+                voice,
                 presence,
                 typing: Typing::default(),
                 config,
@@ -110,6 +115,11 @@ impl Hub {
     pub fn serve(&self, socket: WebSocket) -> impl Future<Output = ()> + Send + use<> {
         let hub = self.clone();
         self.inner.tasks.track_future(session::run(hub, socket))
+    }
+
+    /// This node's voice (SFU counts and stats).
+    pub fn voice(&self) -> &voice::Voice {
+        &self.inner.voice
     }
 
     /// How many sessions this node holds now.

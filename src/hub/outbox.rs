@@ -32,6 +32,8 @@ pub enum Outgoing {
         /// The room.
         room: RoomId,
     },
+    /// A signal of the session's voice call.
+    Voice(super::voice::VoiceSignal),
 }
 
 /// A frame serialized once for all its receivers.

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
+use tokio::sync::mpsc;
+
 use super::outbox::{Frame, Outgoing, SessionHandle};
+use super::voice::Relay;
 use crate::bus::{Bus, Event, Sink};
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{RoomId, Seq, SessionId, UserId};
@@ -34,6 +37,9 @@ pub struct Registry {
     rooms: RwLock<HashMap<RoomId, Arc<RoomSlot>>>,
     users: Mutex<HashMap<UserId, Vec<SessionHandle>>>,
     session_rooms: Mutex<HashMap<SessionId, HashSet<RoomId>>>,
+    sessions: Mutex<HashMap<SessionId, SessionHandle>>,
+    /// Where voice relays from other nodes go (the hub's voice task).
+    voice: OnceLock<mpsc::Sender<Relay>>,
 }
 
 struct RoomSlot {
@@ -72,6 +78,8 @@ impl Registry {
             rooms: RwLock::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             session_rooms: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            voice: OnceLock::new(),
         })
     }
 
@@ -84,8 +92,19 @@ impl Registry {
         self.bus.get()
     }
 
+    /// Connects the voice relay channel.
+    pub fn set_voice(&self, relays: mpsc::Sender<Relay>) {
+        let _ = self.voice.set(relays);
+    }
+
+    /// A session of this node, by id.
+    pub fn session(&self, id: SessionId) -> Option<SessionHandle> {
+        lock(&self.sessions).get(&id).cloned()
+    }
+
     /// A new session: from now on it hears events aimed at its user.
     pub fn add_session(&self, handle: SessionHandle) {
+        lock(&self.sessions).insert(handle.id, handle.clone());
         lock(&self.session_rooms).insert(handle.id, HashSet::new());
         lock(&self.users)
             .entry(handle.user)
@@ -104,6 +123,7 @@ impl Registry {
                 }
             }
         }
+        lock(&self.sessions).remove(&id);
         let rooms = lock(&self.session_rooms).remove(&id).unwrap_or_default();
         for room in rooms {
             self.detach(room, |h| h.id == id).await;
@@ -343,6 +363,13 @@ impl Sink for Registry {
                     });
                 }
             }
+            Event::Voice(relay) => {
+                if let Some(voice) = self.voice.get()
+                    && voice.try_send(relay.clone()).is_err()
+                {
+                    tracing::warn!("voice relay queue full; relay dropped");
+                }
+            }
             Event::Left { room, user } => {
                 self.deliver_room(
                     *room,
@@ -375,6 +402,7 @@ impl Sink for Registry {
         }
     }
 
+    // (Voice relays are handled above through the voice channel.)
     fn resync(&self) {
         for room in self.rooms() {
             if let Some(me) = self.me.upgrade() {

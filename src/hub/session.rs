@@ -25,6 +25,7 @@ use tracing::Instrument;
 use super::Hub;
 use super::outbox::{Outgoing, SessionHandle};
 use super::ratelimit::TokenBucket;
+use super::voice::{Owner, VoiceRequest, VoiceSignal};
 use crate::protocol::api::{Message as ChatMessage, SendMessageRequest, User};
 use crate::protocol::ws::{ClientFrame, ServerFrame, parse_client_frame};
 use crate::protocol::{PresenceStatus, RoomId, Seq, SessionId};
@@ -84,6 +85,7 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         delivered: HashMap::new(),
         token_expires: authed.expires,
         last_heard: Instant::now(),
+        call: None,
     };
     if let Some(change) = session
         .hub
@@ -259,6 +261,8 @@ struct Session {
     limiter: TokenBucket,
     token_expires: Instant,
     last_heard: Instant,
+    /// The voice call this session is in, and the node that owns it.
+    call: Option<(RoomId, Owner)>,
 }
 
 impl Session {
@@ -303,7 +307,11 @@ impl Session {
             let after = self.delivered.get(&room).copied().unwrap_or(Seq::ZERO);
             self.replay(room, after).await?;
         }
-        self.send_presence_snapshot().await
+        self.send_presence_snapshot().await?;
+        // Who is in each room's call, before anyone joins or leaves again.
+        let rooms: Vec<RoomId> = self.delivered.keys().copied().collect();
+        let states = self.hub.inner.voice.states(&rooms).await;
+        self.send(states.iter().map(text).collect()).await
     }
 
     /// Sends the messages of `room` after `after`, in pages, and records them as delivered.
@@ -461,6 +469,25 @@ impl Session {
                 }
                 Outgoing::Left { room } => {
                     self.delivered.remove(&room);
+                    if self.call.as_ref().is_some_and(|(r, _)| *r == room) {
+                        self.leave_call().await;
+                        batch.push(text(&ServerFrame::VoiceEnded {
+                            room_id: room,
+                            reason: "you left the room".into(),
+                        }));
+                    }
+                }
+                Outgoing::Voice(signal) => {
+                    if let VoiceSignal::Ended { room, .. } = &signal {
+                        if self.call.as_ref().is_some_and(|(r, _)| r == room) {
+                            self.call = None;
+                        } else {
+                            // An end for a call this session already left (or rejoined).
+                            item = self.rx.try_recv().ok();
+                            continue;
+                        }
+                    }
+                    batch.push(text(&signal.frame()));
                 }
             }
             item = self.rx.try_recv().ok();
@@ -609,16 +636,61 @@ impl Session {
                 self.hub.publish_presence(change).await;
                 Ok(json!({}))
             }
-            ClientFrame::VoiceJoin { .. }
-            | ClientFrame::VoiceAnswer { .. }
-            | ClientFrame::VoiceCandidate { .. }
-            | ClientFrame::VoiceMute { .. }
-            | ClientFrame::VoiceLeave { .. } => Err(Error::invalid(
-                "voice_unavailable",
-                "voice is not available on this server",
-            )
-            .into()),
+            ClientFrame::VoiceJoin { room_id } => {
+                if !self.hub.inner.registry.in_room(self.handle.id, room_id) {
+                    return Err(Error::not_found("room").into());
+                }
+                if self.call.is_some() {
+                    self.leave_call().await;
+                }
+                let voice = self.hub.inner.voice.clone();
+                let ice_servers = voice.ice_servers(user);
+                let owner = voice.join(&self.handle, room_id).await?;
+                self.call = Some((room_id, owner));
+                Ok(json!({ "ice_servers": ice_servers }))
+            }
+            ClientFrame::VoiceAnswer { room_id, sdp } => {
+                self.voice_request(room_id, VoiceRequest::Answer { sdp })
+                    .await
+            }
+            ClientFrame::VoiceCandidate { room_id, candidate } => {
+                self.voice_request(room_id, VoiceRequest::Candidate { candidate })
+                    .await
+            }
+            ClientFrame::VoiceMute { room_id, muted } => {
+                self.voice_request(room_id, VoiceRequest::Mute { muted })
+                    .await
+            }
+            ClientFrame::VoiceLeave { room_id } => {
+                self.voice_request(room_id, VoiceRequest::Leave).await?;
+                self.call = None;
+                Ok(json!({}))
+            }
             ClientFrame::Ping => Ok(json!({})),
+        }
+    }
+
+    /// Passes a request about this session's call to the node that owns it.
+    async fn voice_request(&mut self, room: RoomId, request: VoiceRequest) -> Result<Value, End> {
+        let Some((_, owner)) = self.call.as_ref().filter(|(r, _)| *r == room) else {
+            return Err(Error::not_found("voice call").into());
+        };
+        let owner = owner.clone();
+        let voice = self.hub.inner.voice.clone();
+        voice.forward(&owner, &self.handle, room, request).await?;
+        Ok(json!({}))
+    }
+
+    /// Leaves the call this session is in, if any.
+    async fn leave_call(&mut self) {
+        if let Some((room, owner)) = self.call.take() {
+            let voice = self.hub.inner.voice.clone();
+            if let Err(e) = voice
+                .forward(&owner, &self.handle, room, VoiceRequest::Leave)
+                .await
+            {
+                tracing::debug!(error = %e, "leaving the call failed");
+            }
         }
     }
 
@@ -657,8 +729,9 @@ impl Session {
         }
     }
 
-    /// Leaves every room and tells others if the user is now offline.
-    async fn finish(self) {
+    /// Leaves the call and every room, and tells others if the user is now offline.
+    async fn finish(mut self) {
+        self.leave_call().await;
         let hub = self.hub;
         hub.inner
             .registry

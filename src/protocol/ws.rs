@@ -143,7 +143,7 @@ pub enum ClientFrame {
 }
 
 /// RTCIceCandidateInit as browsers serialize it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct IceCandidateInit {
     /// The `candidate:` line (empty for end-of-candidates).
@@ -390,6 +390,15 @@ pub enum ServerFrame {
         room_id: RoomId,
         /// The candidate.
         candidate: IceCandidateInit,
+    },
+    /// This session is no longer in the room's call (it joined from elsewhere, the connection was
+    /// lost, the server is stopping); send `voice.join` to take part again.
+    #[serde(rename = "voice.ended")]
+    VoiceEnded {
+        /// Which room.
+        room_id: RoomId,
+        /// Why, for people.
+        reason: String,
     },
 }
 

@@ -10,6 +10,7 @@ mod membership;
 mod presence;
 mod resume;
 mod sessions;
+mod voice;
 
 use std::time::Duration;
 

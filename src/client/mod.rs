@@ -5,6 +5,8 @@
 //! [`Socket`] is one WebSocket session: requests carry ids and wait for their ack, while events
 //! that arrive in between are kept, in order, for [`Socket::next_event`].
 
+pub mod voice;
+
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 

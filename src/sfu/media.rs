@@ -1,0 +1,132 @@
+//! How the SFU's PeerConnections are built: codecs, header extensions, RTCP, ICE-lite.
+//!
+//! Everything here is decided once per PeerConnection and then negotiated by SDP:
+//! - Opus only (payload type 111, 48 kHz stereo signalling, in-band FEC), with RTCP feedback
+//!   `nack` so a client that supports audio NACK gets retransmissions from us and sends us
+//!   NACKs we answer; receiver/sender reports always.
+//! - One header extension: RFC 6464 `ssrc-audio-level`, which the speaker detector reads.
+//! - ICE-lite with credentials we choose: the ufrag is how the one shared UDP socket finds the
+//!   participant a STUN request belongs to (see `demux.rs`).
+//! - BUNDLE and rtcp-mux required: every m-line shares the one 5-tuple.
+//!
+//! The server is always the offerer, so these choices are also what the client must accept.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{Registry, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports,
+};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MediaEngine};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::{
+    RTCBundlePolicy, RTCConfigurationBuilder, RTCRtcpMuxPolicy,
+};
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+use rtc::sdp::extmap::AUDIO_LEVEL_URI;
+
+use super::rtcp;
+
+/// The payload type we offer for Opus (the value browsers use too).
+pub(super) const OPUS_PAYLOAD_TYPE: u8 = 111;
+
+/// ICE timing. As ICE-lite we never send checks; the browser pings us (Chrome every ~2.5 s
+/// once stable) and the agent marks the pair disconnected, then failed, when the pings stop.
+/// The SFU also drops a participant whose datagrams (media included) stop for
+/// [`super::core::PEER_IDLE_TIMEOUT`], which is what usually fires first.
+const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(5);
+const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(5);
+const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The Opus codec as we offer it and as forwarding tracks carry it.
+pub(super) fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![RTCPFeedback {
+            typ: "nack".to_owned(),
+            parameter: String::new(),
+        }],
+    }
+}
+
+/// A media engine with exactly what the SFU speaks: Opus and the audio-level extension.
+pub(super) fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
+    let mut engine = MediaEngine::default();
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: opus_codec(),
+            payload_type: OPUS_PAYLOAD_TYPE,
+        },
+        RtpCodecKind::Audio,
+    )?;
+    engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
+    Ok(engine)
+}
+
+/// Builds one participant's PeerConnection: ICE-lite with the given credentials, the media
+/// engine above, NACK and RTCP report interceptors.
+pub(super) fn build_peer_connection(
+    now: Instant,
+    ufrag: String,
+    pwd: String,
+) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
+    let mut engine = media_engine()?;
+    // `configure_nack` registers feedback for video only; our Opus codec already lists `nack`,
+    // and the NACK interceptors act on any stream whose negotiated codec has it.
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine))
+        .with(Slot::Custom(rtcp::SLOT), rtcp::ReportsToSfu::default());
+    let settings = SettingEngineBuilder::new()
+        .with_lite(true)
+        .with_ice_credentials(ufrag, pwd)
+        .with_ice_timeouts(
+            Some(ICE_DISCONNECTED_TIMEOUT),
+            Some(ICE_FAILED_TIMEOUT),
+            Some(ICE_KEEPALIVE_INTERVAL),
+        )
+        .build();
+    let config = RTCConfigurationBuilder::new()
+        .with_bundle_policy(RTCBundlePolicy::MaxBundle)
+        .with_rtcp_mux_policy(RTCRtcpMuxPolicy::Require)
+        .build();
+    RTCPeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_media_engine(engine)
+        .with_setting_engine(settings)
+        .with_interceptor_registry(registry)
+        .build(now)
+}
+
+/// Adds the SFU's single host candidate (the announced address of the shared socket).
+pub(super) fn add_host_candidate(
+    pc: &mut RTCPeerConnection,
+    addr: SocketAddr,
+) -> Result<(), rtc::shared::error::Error> {
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+    // End of candidates: we have no others, so the offer can say so (no trickle from us).
+    pc.add_local_candidate(Default::default())
+}

@@ -1,0 +1,308 @@
+//! Voice rooms: an in-process SFU (selective forwarding unit) for group audio over WebRTC.
+//!
+//! **What it owns.** One UDP socket that carries all voice media of the process, one
+//! PeerConnection per participant, the forwarding of every participant's microphone to
+//! everyone else in the room, active-speaker detection, and TURN credential minting
+//! ([`turn`]). **What it does not own.** Who may join which room (the hub checks membership
+//! before calling [`Sfu::join`]), the WebSocket, and the lease that makes one node the owner
+//! of a room in a cluster.
+//!
+//! **How data enters and leaves.** The hub calls the async methods of the cheap, cloneable
+//! [`Sfu`] handle; each becomes a command for the SFU's single task ([`engine`]), which owns
+//! the socket, the timers and the sans-I/O [`core`]. Per-participant signaling (offers,
+//! closure) comes back on the `mpsc::Sender<Signal>` given to [`Sfu::join`]; room-wide events
+//! (participant list, speaking) on the receiver returned by [`Sfu::start`]. Media never
+//! leaves the task: a packet is read, decrypted, rewritten and encrypted per subscriber, and
+//! sent, in one call chain.
+//!
+//! **Negotiation contract** (docs/protocol.md): the server is always the offerer. In every
+//! offer the first audio m-line is the client's microphone (the server receives); each
+//! further m-line carries one other participant (the server sends) and its `a=msid` stream id
+//! is that participant's user id; inactive m-lines (`msid:-`) are parked slots to ignore.
+//! Opus 48 kHz with the RFC 6464 audio-level extension. The server is ICE-lite with a single
+//! host candidate in the offer, DTLS `actpass` (browsers pick active), BUNDLE, rtcp-mux.
+//!
+//! Start reading at [`Sfu::start`], then `engine.rs` (the loop), `core.rs` (rooms and
+//! forwarding), `peer.rs` (one participant).
+
+mod core;
+mod demux;
+mod engine;
+mod error;
+mod media;
+mod peer;
+pub mod rewrite;
+mod rtcp;
+mod signal;
+pub mod speaker;
+mod stats;
+pub mod test_client;
+pub mod turn;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use uuid::Uuid;
+
+pub use self::error::SfuError;
+pub use self::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
+pub use self::stats::{ParticipantStats, SfuStats};
+
+use self::core::{Core, CoreConfig};
+use self::engine::Command;
+use self::stats::SharedStats;
+
+/// Capacity of the command channel from [`Sfu`] handles to the SFU task.
+const COMMAND_QUEUE: usize = 1024;
+/// Capacity of the room-event channel to the hub. Events are small and rare (joins, leaves,
+/// mutes, at most 4 speaking changes per second per participant); a hub that falls this far
+/// behind loses events rather than stalling everyone's audio.
+const EVENT_QUEUE: usize = 4096;
+
+/// SFU settings (from `CONFAB_RTC_UDP_PORT`, `CONFAB_PUBLIC_IP`, ...).
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Address to bind the media socket to.
+    pub bind_ip: IpAddr,
+    /// The one UDP port for all voice media; 0 picks a free port (tests).
+    pub udp_port: u16,
+    /// Address announced in ICE candidates when the host is behind 1:1 NAT; otherwise the
+    /// bound address is announced (which then must not be unspecified).
+    pub public_ip: Option<IpAddr>,
+    /// Participants per room; the next join gets [`SfuError::Full`].
+    pub max_participants: usize,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::from([0, 0, 0, 0]),
+            udp_port: 7882,
+            public_ip: None,
+            max_participants: 50,
+        }
+    }
+}
+
+/// Sizes of the SFU's internal tables, for leak tests and debugging.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Internals {
+    /// Rooms with participants.
+    pub rooms: usize,
+    /// Participants.
+    pub peers: usize,
+    /// ICE ufrags in the demultiplexer.
+    pub ufrags: usize,
+    /// Source addresses in the demultiplexer.
+    pub addrs: usize,
+    /// Signal senders held.
+    pub signal_channels: usize,
+    /// m-lines of the named participant's PeerConnection, if present.
+    pub m_lines: Option<usize>,
+}
+
+/// A cheap handle to the running SFU; clone it freely. The SFU stops when its cancellation
+/// token fires or when the last handle is dropped.
+#[derive(Clone)]
+pub struct Sfu {
+    commands: mpsc::Sender<Command>,
+    stats: Arc<SharedStats>,
+    local_addr: SocketAddr,
+    stopped: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Sfu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sfu")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl Sfu {
+    /// Binds the media socket and spawns the SFU task. Returns the handle and the stream of
+    /// room events the hub must fan out to room members.
+    pub async fn start(
+        cfg: SfuConfig,
+        cancel: CancellationToken,
+    ) -> Result<(Sfu, mpsc::Receiver<RoomEvent>), SfuError> {
+        if cfg.max_participants == 0 {
+            return Err(SfuError::Config(
+                "max_participants must be at least 1".into(),
+            ));
+        }
+        let announce_ip = match cfg.public_ip {
+            Some(ip) if !ip.is_unspecified() => ip,
+            Some(_) => {
+                return Err(SfuError::Config(
+                    "public_ip must be a concrete address".into(),
+                ));
+            }
+            None if cfg.bind_ip.is_unspecified() => {
+                return Err(SfuError::Config(format!(
+                    "bind address {} is unspecified: set the public IP (CONFAB_PUBLIC_IP) to the \
+                     address clients reach, or bind a concrete address",
+                    cfg.bind_ip
+                )));
+            }
+            None => cfg.bind_ip,
+        };
+        let socket = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, cfg.udp_port)).await?;
+        let local_addr = socket.local_addr()?;
+        let announce = SocketAddr::new(announce_ip, local_addr.port());
+        info!(%local_addr, %announce, "voice SFU listening");
+
+        let stats = Arc::new(SharedStats::default());
+        let core = Core::new(
+            CoreConfig {
+                announce,
+                max_participants: cfg.max_participants,
+            },
+            stats.clone(),
+        );
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+        let (stopped_tx, stopped_rx) = watch::channel(false);
+        tokio::spawn(engine::run(socket, core, cmd_rx, ev_tx, cancel, stopped_tx));
+        Ok((
+            Sfu {
+                commands: cmd_tx,
+                stats,
+                local_addr,
+                stopped: stopped_rx,
+            },
+            ev_rx,
+        ))
+    }
+
+    /// Resolves once the SFU task has ended: every participant was sent `Signal::Closed`, the
+    /// goodbyes (DTLS close_notify) are on the wire, and the socket is closed. `main` awaits
+    /// this, with a deadline, after cancelling the token.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    /// The bound media socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Adds `user` to the voice call of `room`. On success a [`Signal::Offer`] is already in
+    /// `signals`; every other participant gets a new offer too. Joining again (a second tab)
+    /// replaces the earlier join, whose channel receives [`Signal::Closed`].
+    pub async fn join(
+        &self,
+        room: Uuid,
+        user: Uuid,
+        signals: mpsc::Sender<Signal>,
+    ) -> Result<(), SfuError> {
+        self.call(|reply| Command::Join {
+            room,
+            user,
+            signals,
+            reply,
+        })
+        .await
+    }
+
+    /// Applies `user`'s SDP answer to the server's outstanding offer.
+    pub async fn answer(&self, room: Uuid, user: Uuid, sdp: String) -> Result<(), SfuError> {
+        self.call(|reply| Command::Answer {
+            room,
+            user,
+            sdp,
+            reply,
+        })
+        .await
+    }
+
+    /// Adds one of `user`'s trickled ICE candidates.
+    pub async fn candidate(&self, room: Uuid, user: Uuid, c: IceCandidate) -> Result<(), SfuError> {
+        self.call(|reply| Command::Candidate {
+            room,
+            user,
+            candidate: c,
+            reply,
+        })
+        .await
+    }
+
+    /// Mutes or unmutes `user`: while muted, their packets are not forwarded.
+    pub async fn set_muted(&self, room: Uuid, user: Uuid, muted: bool) -> Result<(), SfuError> {
+        self.call(|reply| Command::Mute {
+            room,
+            user,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes `user` from the call; when this returns, their PeerConnection is freed.
+    pub async fn leave(&self, room: Uuid, user: Uuid) -> Result<(), SfuError> {
+        self.call(|reply| Command::Leave { room, user, reply })
+            .await
+    }
+
+    /// Process-wide totals (a synchronous read for `/metrics`).
+    pub fn stats(&self) -> SfuStats {
+        self.stats.snapshot()
+    }
+
+    /// The call's participants in join order (empty if none or the SFU stopped).
+    pub async fn participants(&self, room: Uuid) -> Vec<ParticipantState> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Participants { room, reply: tx })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// One participant's packet, byte, loss and jitter figures.
+    pub async fn participant_stats(&self, room: Uuid, user: Uuid) -> Option<ParticipantStats> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::ParticipantStats {
+            room,
+            user,
+            reply: tx,
+        };
+        if self.commands.send(cmd).await.is_err() {
+            return None;
+        }
+        rx.await.ok().flatten()
+    }
+
+    /// Internal table sizes (and `user`'s m-line count), for leak tests.
+    pub async fn internals(&self, room: Uuid, user: Uuid) -> Option<Internals> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Inspect {
+            room,
+            user,
+            reply: tx,
+        };
+        self.commands.send(cmd).await.ok()?;
+        rx.await.ok()
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| SfuError::Closed)?;
+        rx.await.map_err(|_| SfuError::Closed)?
+    }
+}

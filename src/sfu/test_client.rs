@@ -1,0 +1,562 @@
+//! A real WebRTC voice client for tests and load generation.
+//!
+//! It speaks the same contract a browser does: it answers the server's offers, sends a
+//! "microphone" on the first m-line, and receives the other participants on the rest. Under
+//! the hood it is one sans-I/O `rtc` PeerConnection (full ICE, controlling, as a browser is
+//! against our ICE-lite server) driven by its own task with its own UDP socket on loopback,
+//! so tests exercise real ICE, DTLS and SRTP. Signaling is left to the caller: feed it
+//! offers with [`TestClient::accept_offer`] and carry its answers to the server (directly with
+//! `Sfu::answer`, or over the WebSocket in confab's tests and `confab-bench`).
+//!
+//! The microphone sends a 20 ms "Opus-sized" packet every 20 ms while publishing: 16 bytes of
+//! the user id, a 4-byte counter, filler up to [`PAYLOAD_LEN`], with the RFC 6464 audio level
+//! set by [`TestClient::set_level`]. Received packets are reported with the publisher's user
+//! id read from the current offer's `a=msid` for their SSRC, so tests can check that each
+//! stream is who it claims to be.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::sdp::extmap::AUDIO_LEVEL_URI;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::media;
+
+/// Bytes of every microphone payload (a typical 20 ms Opus frame at ~32 kbit/s is 60-100).
+pub const PAYLOAD_LEN: usize = 80;
+/// One microphone packet every this long.
+pub const FRAME: Duration = Duration::from_millis(20);
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TestClientError {
+    /// The offer could not be applied or answered.
+    #[error("negotiation failed: {0}")]
+    Negotiation(String),
+    /// The client task is gone.
+    #[error("the client task stopped")]
+    Stopped,
+    /// Socket setup failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One RTP packet the client received.
+#[derive(Debug, Clone)]
+pub struct ReceivedPacket {
+    /// The publisher per the current offer's `a=msid` (`None` if its SSRC is unknown).
+    pub stream_id: Option<String>,
+    /// SSRC as received.
+    pub ssrc: u32,
+    /// Sequence number as received.
+    pub seq: u16,
+    /// RTP timestamp as received.
+    pub timestamp: u32,
+    /// Marker bit.
+    pub marker: bool,
+    /// Payload (for our own clients: user id, counter, filler).
+    pub payload: Bytes,
+}
+
+impl ReceivedPacket {
+    /// The user id a test client embedded in the payload.
+    pub fn sender(&self) -> Option<Uuid> {
+        let bytes: [u8; 16] = self.payload.get(..16)?.try_into().ok()?;
+        Some(Uuid::from_bytes(bytes))
+    }
+
+    /// The counter a test client embedded in the payload.
+    pub fn counter(&self) -> Option<u32> {
+        let bytes: [u8; 4] = self.payload.get(16..20)?.try_into().ok()?;
+        Some(u32::from_be_bytes(bytes))
+    }
+}
+
+/// Observable client state.
+#[derive(Debug, Clone, Default)]
+pub struct ClientState {
+    /// ICE and DTLS are up.
+    pub connected: bool,
+    /// Microphone packets sent.
+    pub sent: u64,
+    /// Offers answered.
+    pub offers: u64,
+    /// Current offer's sending m-lines as (mid, stream id), in m-line order.
+    pub remote_streams: Vec<(String, String)>,
+    /// The last offer's SDP.
+    pub last_offer: String,
+}
+
+enum Cmd {
+    Offer(String, oneshot::Sender<Result<String, TestClientError>>),
+    Publish(bool),
+    Level(u8),
+}
+
+/// A voice client; see the module docs. Dropping it stops its task without a goodbye (like a
+/// crashed browser); [`TestClient::close`] says goodbye first.
+pub struct TestClient {
+    /// The user this client joins as.
+    pub user: Uuid,
+    local_addr: SocketAddr,
+    cmds: mpsc::Sender<Cmd>,
+    packets: mpsc::Receiver<ReceivedPacket>,
+    state: watch::Receiver<ClientState>,
+    stop: Option<oneshot::Sender<bool>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestClient {
+    /// Binds a loopback UDP socket and starts the client task (not yet negotiated).
+    pub async fn start(user: Uuid) -> Result<TestClient, TestClientError> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let local_addr = socket.local_addr()?;
+        let (cmd_tx, cmd_rx) = mpsc::channel(16);
+        let (pkt_tx, pkt_rx) = mpsc::channel(4096);
+        let (state_tx, state_rx) = watch::channel(ClientState::default());
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let driver = Driver {
+            user,
+            socket,
+            local_addr,
+            pc: None,
+            mic: None,
+            level_ext: None,
+            publishing: true,
+            level: 127,
+            seq: rand::random(),
+            ts: rand::random(),
+            counter: 0,
+            next_frame: Instant::now(),
+            ssrc_streams: HashMap::new(),
+            packets: pkt_tx,
+            state: state_tx,
+        };
+        let task = tokio::spawn(driver.run(cmd_rx, stop_rx));
+        Ok(TestClient {
+            user,
+            local_addr,
+            cmds: cmd_tx,
+            packets: pkt_rx,
+            state: state_rx,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
+    }
+
+    /// The client's UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A cloneable handle for the signaling side (a task answering offers).
+    pub fn handle(&self) -> ClientHandle {
+        ClientHandle {
+            cmds: self.cmds.clone(),
+        }
+    }
+
+    /// Applies a server offer and returns the SDP answer to send back.
+    pub async fn accept_offer(&self, sdp: String) -> Result<String, TestClientError> {
+        self.handle().accept_offer(sdp).await
+    }
+
+    /// Starts or stops sending microphone packets (on by default).
+    pub async fn set_publishing(&self, on: bool) {
+        self.handle().set_publishing(on).await;
+    }
+
+    /// Sets the RFC 6464 level (-dBov, 0 loudest, 127 silent) of the packets sent from now on.
+    pub async fn set_level(&self, level: u8) {
+        self.handle().set_level(level).await;
+    }
+
+    /// The next received packet, or `None` after `timeout`.
+    pub async fn recv(&mut self, timeout: Duration) -> Option<ReceivedPacket> {
+        tokio::time::timeout(timeout, self.packets.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Discards packets received so far.
+    pub fn clear_received(&mut self) {
+        while self.packets.try_recv().is_ok() {}
+    }
+
+    /// Current state.
+    pub fn state(&self) -> ClientState {
+        self.state.borrow().clone()
+    }
+
+    /// Waits until `pred` holds for the state, or `timeout`; returns whether it did.
+    pub async fn wait_state(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&ClientState) -> bool,
+    ) -> bool {
+        tokio::time::timeout(timeout, self.state.wait_for(|s| pred(s)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Closes the PeerConnection (DTLS close_notify) and stops the task.
+    pub async fn close(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops the task abruptly, as a crashed or disconnected browser would: no goodbye.
+    pub async fn vanish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(false);
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The commanding half of a [`TestClient`], cloneable into signaling tasks.
+#[derive(Clone)]
+pub struct ClientHandle {
+    cmds: mpsc::Sender<Cmd>,
+}
+
+impl ClientHandle {
+    /// Applies a server offer and returns the SDP answer to send back.
+    pub async fn accept_offer(&self, sdp: String) -> Result<String, TestClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Offer(sdp, tx))
+            .await
+            .map_err(|_| TestClientError::Stopped)?;
+        rx.await.map_err(|_| TestClientError::Stopped)?
+    }
+
+    /// Starts or stops sending microphone packets.
+    pub async fn set_publishing(&self, on: bool) {
+        let _ = self.cmds.send(Cmd::Publish(on)).await;
+    }
+
+    /// Sets the RFC 6464 level of the packets sent from now on.
+    pub async fn set_level(&self, level: u8) {
+        let _ = self.cmds.send(Cmd::Level(level)).await;
+    }
+}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The client task's state.
+struct Driver {
+    user: Uuid,
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    pc: Option<RTCPeerConnection>,
+    mic: Option<(RTCRtpSenderId, u32)>,
+    level_ext: Option<u8>,
+    publishing: bool,
+    level: u8,
+    seq: u16,
+    ts: u32,
+    counter: u32,
+    next_frame: Instant,
+    ssrc_streams: HashMap<u32, String>,
+    packets: mpsc::Sender<ReceivedPacket>,
+    state: watch::Sender<ClientState>,
+}
+
+impl Driver {
+    async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, mut stop: oneshot::Receiver<bool>) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let now = Instant::now();
+            if let Some(pc) = self.pc.as_mut()
+                && pc.poll_timeout().is_some_and(|t| t <= now)
+            {
+                let _ = pc.handle_timeout(now);
+            }
+            if now >= self.next_frame {
+                self.send_frame(now);
+                self.next_frame = now + FRAME;
+            }
+            self.pump().await;
+            let deadline = self
+                .pc
+                .as_mut()
+                .and_then(|pc| pc.poll_timeout())
+                .map_or(self.next_frame, |t| t.min(self.next_frame));
+            tokio::select! {
+                goodbye = &mut stop => {
+                    if goodbye.unwrap_or(false)
+                        && let Some(pc) = self.pc.as_mut()
+                    {
+                        let _ = pc.close();
+                        self.pump().await;
+                    }
+                    return;
+                }
+                cmd = cmds.recv() => match cmd {
+                    Some(Cmd::Offer(sdp, reply)) => {
+                        let _ = reply.send(self.accept_offer(sdp));
+                    }
+                    Some(Cmd::Publish(on)) => self.publishing = on,
+                    Some(Cmd::Level(level)) => self.level = level.min(127),
+                    None => return,
+                },
+                res = self.socket.recv_from(&mut buf) => {
+                    if let (Ok((n, from)), Some(pc)) = (res, self.pc.as_mut()) {
+                        let _ = pc.handle_read(TaggedBytesMut {
+                            now: Instant::now(),
+                            transport: TransportContext {
+                                local_addr: self.local_addr,
+                                peer_addr: from,
+                                ecn: None,
+                                transport_protocol: TransportProtocol::UDP,
+                            },
+                            message: BytesMut::from(&buf[..n]),
+                        });
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+    }
+
+    /// Sends queued datagrams, delivers received RTP, and tracks the connection state.
+    async fn pump(&mut self) {
+        let Some(pc) = self.pc.as_mut() else { return };
+        while let Some(msg) = pc.poll_read() {
+            if let RTCMessage::RtpPacket(_, pkt) = msg.message {
+                let h = &pkt.header;
+                let received = ReceivedPacket {
+                    stream_id: self.ssrc_streams.get(&h.ssrc).cloned(),
+                    ssrc: h.ssrc,
+                    seq: h.sequence_number,
+                    timestamp: h.timestamp,
+                    marker: h.marker,
+                    payload: pkt.payload.clone(),
+                };
+                let _ = self.packets.try_send(received);
+            }
+        }
+        while let Some(event) = pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = event {
+                let connected = s == RTCPeerConnectionState::Connected;
+                self.state.send_modify(|st| st.connected = connected);
+            }
+        }
+        while let Some(msg) = pc.poll_write() {
+            let _ = self
+                .socket
+                .send_to(&msg.message, msg.transport.peer_addr)
+                .await;
+        }
+    }
+
+    fn accept_offer(&mut self, sdp: String) -> Result<String, TestClientError> {
+        let err = |e: rtc::shared::error::Error| TestClientError::Negotiation(e.to_string());
+        let now = Instant::now();
+        if self.pc.is_none() {
+            let mut pc = client_peer_connection(now).map_err(err)?;
+            media::add_host_candidate(&mut pc, self.local_addr).map_err(err)?;
+            self.pc = Some(pc);
+        }
+        let Some(pc) = self.pc.as_mut() else {
+            return Err(TestClientError::Stopped);
+        };
+        let offer = RTCSessionDescription::offer(sdp.clone()).map_err(err)?;
+        pc.set_remote_description(now, offer).map_err(err)?;
+        if self.mic.is_none() {
+            // The first m-line is ours to send on: add_track picks the first unused audio
+            // transceiver, which is the one the offer's first m-line created.
+            let ssrc = rand::random::<u32>();
+            let track = MediaStreamTrack::new(
+                self.user.to_string(),
+                Uuid::new_v4().to_string(),
+                "mic".to_owned(),
+                RtpCodecKind::Audio,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    active: true,
+                    codec: media::opus_codec(),
+                    ..Default::default()
+                }],
+            );
+            let sender = pc.add_track(track).map_err(err)?;
+            self.mic = Some((sender, ssrc));
+        }
+        let answer = pc.create_answer(None).map_err(err)?;
+        let answer_sdp = answer.sdp.clone();
+        pc.set_local_description(now, answer).map_err(err)?;
+        if let Some((sender, _)) = self.mic
+            && let Some(mut s) = pc.rtp_sender(sender)
+        {
+            self.level_ext = s
+                .get_parameters()
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == AUDIO_LEVEL_URI)
+                .and_then(|e| u8::try_from(e.id).ok());
+        }
+        let streams = sending_streams(&sdp);
+        self.ssrc_streams = streams
+            .iter()
+            .flat_map(|s| s.ssrcs.iter().map(|ssrc| (*ssrc, s.stream_id.clone())))
+            .collect();
+        self.state.send_modify(|st| {
+            st.offers += 1;
+            st.last_offer.clone_from(&sdp);
+            st.remote_streams = streams
+                .iter()
+                .map(|s| (s.mid.clone(), s.stream_id.clone()))
+                .collect();
+        });
+        Ok(answer_sdp)
+    }
+
+    fn send_frame(&mut self, now: Instant) {
+        let (Some(pc), Some((sender, ssrc))) = (self.pc.as_mut(), self.mic) else {
+            return;
+        };
+        if !self.publishing || !self.state.borrow().connected {
+            return;
+        }
+        let mut payload = BytesMut::with_capacity(PAYLOAD_LEN);
+        payload.put_slice(self.user.as_bytes());
+        payload.put_u32(self.counter);
+        payload.resize(PAYLOAD_LEN, 0xAB);
+        let mut header = rtc::rtp::Header {
+            version: 2,
+            payload_type: media::OPUS_PAYLOAD_TYPE,
+            sequence_number: self.seq,
+            timestamp: self.ts,
+            ssrc,
+            ..Default::default()
+        };
+        if let Some(id) = self.level_ext {
+            let _ = header.set_extension(id, Bytes::copy_from_slice(&[self.level]));
+        }
+        let pkt = rtc::rtp::Packet {
+            header,
+            payload: payload.freeze(),
+        };
+        let Some(mut s) = pc.rtp_sender(sender) else {
+            return;
+        };
+        if s.write_rtp(now, pkt).is_ok() {
+            self.counter = self.counter.wrapping_add(1);
+            self.seq = self.seq.wrapping_add(1);
+            self.ts = self.ts.wrapping_add(960);
+            self.state.send_modify(|st| st.sent += 1);
+        }
+    }
+}
+
+fn client_peer_connection(now: Instant) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
+    use rtc::interceptor::Registry;
+    use rtc::peer_connection::RTCPeerConnectionBuilder;
+    use rtc::peer_connection::configuration::interceptor_registry::{
+        configure_nack, configure_rtcp_reports,
+    };
+    let mut engine = media::media_engine()?;
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine));
+    RTCPeerConnectionBuilder::new()
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .build(now)
+}
+
+/// One m-line of an offer on which the server sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingStream {
+    /// The m-line's mid.
+    pub mid: String,
+    /// The `a=msid` stream id: the publisher's user id.
+    pub stream_id: String,
+    /// Its SSRCs.
+    pub ssrcs: Vec<u32>,
+}
+
+/// The server-sending m-lines of an offer (direction `sendonly`, stream id not `-`), read from
+/// the SDP text the way a browser client reads `a=msid`.
+pub fn sending_streams(sdp: &str) -> Vec<SendingStream> {
+    let mut out = Vec::new();
+    let mut current: Option<(SendingStream, bool)> = None;
+    let flush = |cur: Option<(SendingStream, bool)>, out: &mut Vec<SendingStream>| {
+        if let Some((s, sending)) = cur
+            && sending
+            && !s.stream_id.is_empty()
+            && s.stream_id != "-"
+        {
+            out.push(s);
+        }
+    };
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if line.starts_with("m=") {
+            flush(current.take(), &mut out);
+            current = Some((
+                SendingStream {
+                    mid: String::new(),
+                    stream_id: String::new(),
+                    ssrcs: Vec::new(),
+                },
+                false,
+            ));
+            continue;
+        }
+        let Some((s, sending)) = current.as_mut() else {
+            continue;
+        };
+        if let Some(mid) = line.strip_prefix("a=mid:") {
+            s.mid = mid.to_owned();
+        } else if let Some(msid) = line.strip_prefix("a=msid:") {
+            s.stream_id = msid
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        } else if line == "a=sendonly" || line == "a=sendrecv" {
+            *sending = true;
+        } else if let Some(rest) = line.strip_prefix("a=ssrc:")
+            && let Some(ssrc) = rest.split_whitespace().next().and_then(|v| v.parse().ok())
+            && !s.ssrcs.contains(&ssrc)
+        {
+            s.ssrcs.push(ssrc);
+        }
+    }
+    flush(current.take(), &mut out);
+    out
+}

@@ -1,0 +1,13 @@
+//! The SFU driven directly through its API with real WebRTC clients over loopback UDP:
+//! forwarding, mute, renegotiation, speaker detection, errors, failure and teardown.
+
+mod support;
+
+mod contract;
+mod errors;
+mod failure;
+mod forwarding;
+mod mute;
+mod renegotiation;
+mod speaking;
+mod teardown;
