@@ -1,0 +1,119 @@
+// Screenshots of the main screens, light and dark, desktop (1280×800) and phone (390×844), into
+// artifacts/ (git-ignored) for people to look at; the test also checks that each theme really is
+// light or dark and that nothing overflows sideways.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from './helpers/server.js';
+import { ApiClient } from './helpers/api.js';
+import { launchBrowser, newPage, assertClean, DESKTOP, PHONE } from './helpers/browser.js';
+import * as ui from './helpers/ui.js';
+
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+
+let server;
+let browser;
+let bo;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await startServer();
+  browser = await launchBrowser();
+  await seed(server.url);
+  // Cleo was here a while ago; Bo is online and typing.
+  const cleo = await newPage(browser, server);
+  await ui.signIn(cleo, 'cleo');
+  await cleo.context().close();
+  bo = await newPage(browser, server);
+  await ui.signIn(bo, 'bob');
+  await ui.openRoom(bo, 'design');
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+async function seed(url) {
+  const ana = await ApiClient.register(url, 'ana', 'Ana Lima');
+  const bo = await ApiClient.register(url, 'bob', 'Bo Chen');
+  const cleo = await ApiClient.register(url, 'cleo', 'Cleo Martin');
+  const dev = await ApiClient.register(url, 'dev', 'Dev Patel');
+  const release = await ana.createRoom('release-1.4', 'Shipping Friday');
+  const random = await bo.createRoom('random', 'Cats, coffee and other emergencies');
+  const design = await ana.createRoom('design', 'Pixels and the people who push them');
+  for (const u of [bo, cleo, dev]) {
+    await ana.addMember(design.id, u.user.id);
+    await ana.addMember(release.id, u.user.id);
+  }
+  await bo.addMember(random.id, ana.user.id);
+  await bo.addMember(random.id, cleo.user.id);
+
+  await ana.send(release.id, 'Release notes draft is up, comments welcome.');
+  const cut = await dev.send(release.id, 'Cutting the release branch at 15:00.');
+  await cleo.send(random.id, 'Who finished the coffee and left the pot on? ☕');
+  await bo.send(random.id, 'Not me. Probably the cat.');
+
+  await cleo.send(design.id, 'Morning! I pushed the new sidebar spacing to the prototype.');
+  const mock = await cleo.send(design.id, 'Mockups: https://example.com/confab/mockups-v3 (the dark theme is on page 4).');
+  await bo.send(design.id, 'Looks great. The unread badges finally line up.');
+  await bo.send(design.id, 'One nit: the presence dots are hard to see on the dark sidebar.');
+  await ana.send(design.id, 'Agreed, I will bump the ring to 2px.', { reply_to: mock.id });
+  const edited = await ana.send(design.id, 'Also: can we ship this with 1.4?');
+  await ana.call('PATCH', `/messages/${edited.id}`, { body: 'Also: can we ship this with 1.4, @dev?' });
+  await dev.send(design.id, '@ana yes, if it lands before the branch cut.');
+  await dev.send(design.id, '', { forward_of: cut.id });
+  await cleo.send(design.id, 'On it. I will have it ready by lunch.');
+
+  const dmBo = await ana.call('POST', '/dms', { user_id: bo.user.id });
+  await bo.send(dmBo.id, 'Coffee later?');
+  await ana.send(dmBo.id, 'Sure, 16:00 at the usual place.');
+  const dmCleo = await ana.call('POST', '/dms', { user_id: cleo.user.id });
+  await cleo.send(dmCleo.id, 'Thanks for the review!');
+}
+
+async function shoot(name, { viewport, colorScheme, room, list = false, typing = false }) {
+  const page = await newPage(browser, server, { viewport, colorScheme });
+  await ui.signIn(page, 'ana');
+  if (room) {
+    await ui.openRoom(page, room);
+    await ui.expectDelivered(page, room === 'design' ? 'On it. I will have it ready by lunch.' : 'Sure, 16:00 at the usual place.');
+    await page.locator('#composer-input').blur();
+  }
+  if (list) await page.getByRole('navigation').waitFor();
+  if (typing) {
+    await ui.composer(bo).fill('');
+    await ui.composer(bo).pressSequentially('I can pair on it');
+    await page.locator('.typing-line', { hasText: 'Bo Chen is typing…' }).waitFor();
+  }
+  // The theme is the one asked for.
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = bg.match(/\d+/g).map(Number);
+  const light = (r + g + b) / 3 > 128;
+  assert.equal(light, colorScheme === 'light', `${name}: body is ${bg}`);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${name}: no sideways overflow`);
+  await page.mouse.move(0, viewport.height - 1);
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+  assertClean(page);
+  await page.context().close();
+  if (typing) await ui.composer(bo).fill('');
+}
+
+test('screenshots of the main screens in both themes and sizes', async () => {
+  for (const colorScheme of ['light', 'dark']) {
+    const signin = await newPage(browser, server, { viewport: DESKTOP, colorScheme });
+    await signin.goto('/');
+    await signin.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
+    await signin.screenshot({ path: join(ARTIFACTS, `desktop-${colorScheme}-signin.png`) });
+    await signin.context().close();
+
+    await shoot(`desktop-${colorScheme}-room`, { viewport: DESKTOP, colorScheme, room: 'design', typing: true });
+    await shoot(`desktop-${colorScheme}-dm`, { viewport: DESKTOP, colorScheme, room: 'Bo Chen' });
+    await shoot(`phone-${colorScheme}-list`, { viewport: PHONE, colorScheme, list: true });
+    await shoot(`phone-${colorScheme}-room`, { viewport: PHONE, colorScheme, room: 'design', typing: true });
+  }
+  assertClean(bo);
+});

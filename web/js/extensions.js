@@ -1,0 +1,29 @@
+// Extension points for features that plug into the client without touching its core: voice
+// (js/voice.js) and attachments register here.
+//
+// An extension is a function called once per signed-in session with `{chat, store, api, session,
+// toast}`; it may subscribe to server events (`chat.onFrame('voice.', fn)`), add room header
+// buttons (`roomActionProviders` in ui/room.js) or fill the composer's `attachmentSlot`, and
+// returns an optional cleanup function called at sign-out.
+
+const registered = [];
+
+/** Registers an extension (call at module load). */
+export function registerExtension(init) {
+  registered.push(init);
+}
+
+/** Starts every extension for a session; returns a function that stops them. */
+export function startExtensions(context) {
+  const cleanups = registered.map((init) => {
+    try {
+      return init(context);
+    } catch (e) {
+      console.error('extension failed to start', e);
+      return null;
+    }
+  });
+  return () => {
+    for (const cleanup of cleanups) if (typeof cleanup === 'function') cleanup();
+  };
+}

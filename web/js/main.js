@@ -1,0 +1,252 @@
+// Confab's browser client: start here.
+//
+// main.js wires the parts together and owns the top-level screens: signed out (ui/auth.js) or
+// signed in (ui/shell.js with the room list and the open room). The parts:
+//   session.js  tokens in localStorage, refreshed once for all tabs
+//   api.js      the HTTP API
+//   socket.js   the WebSocket session with resume and reconnection
+//   store.js    the state, and the only place it changes
+//   chat.js     actions: HTTP calls, socket frames, the outbox of pending sends
+//   notify.js   tab title and desktop notifications
+//   router.js   the address bar
+//   ui/         one module per view; DOM built with dom.js, text only ever as text
+
+import { Session } from './session.js';
+import { Api, ApiError } from './api.js';
+import { Store } from './store.js';
+import { Chat } from './chat.js';
+import { h, replaceChildren } from './dom.js';
+import { preview } from './format.js';
+import { currentRoute, navigate, onRouteChange } from './router.js';
+import { maybeNotify, updateTitle } from './notify.js';
+import { authView } from './ui/auth.js';
+import { Shell } from './ui/shell.js';
+import { RoomList } from './ui/roomlist.js';
+import { RoomView } from './ui/room.js';
+import { createRoomDialog, peopleDialog } from './ui/dialogs.js';
+import { clearDrafts } from './ui/composer.js';
+import { startExtensions } from './extensions.js';
+
+const app = document.getElementById('app');
+const announcer = document.getElementById('announcer');
+const toasts = document.getElementById('toasts');
+
+const session = new Session();
+const api = new Api(session);
+const store = new Store();
+
+let chat = null;
+let shell = null;
+let sidebar = null;
+let roomView = null;
+let ticker = null;
+let signedInAs = null;
+let subscriptions = [];
+let stopExtensions = null;
+let signingOut = false;
+
+/** A short message in the corner, read out politely. */
+function toast(text) {
+  const el = h('div', { class: 'toast', text });
+  toasts.append(el);
+  setTimeout(() => el.remove(), 5000);
+}
+
+/** Text for screen readers only (new messages in the open room). */
+function announce(text) {
+  announcer.textContent = '';
+  setTimeout(() => { announcer.textContent = text; }, 50);
+}
+
+// ---- signed out ----
+
+function showAuth(notice) {
+  teardown();
+  app.classList.remove('signed-in', 'has-room');
+  app.removeAttribute('aria-busy');
+  document.title = 'Sign in · Confab';
+  replaceChildren(app, authView({
+    notice,
+    signIn: async (username, password) => {
+      session.save(await api.login(username, password));
+      await startApp();
+    },
+    signUp: async (username, password, displayName) => {
+      session.save(await api.register(username, password, displayName));
+      await startApp();
+    },
+  }));
+  app.querySelector('#auth-username')?.focus();
+}
+
+function teardown() {
+  roomView?.destroy();
+  roomView = null;
+  sidebar?.destroy();
+  sidebar = null;
+  shell?.destroy();
+  shell = null;
+  chat?.stop();
+  chat = null;
+  signedInAs = null;
+  subscriptions.forEach((u) => u());
+  subscriptions = [];
+  stopExtensions?.();
+  stopExtensions = null;
+  clearInterval(ticker);
+  store.reset();
+  clearDrafts();
+}
+
+// ---- signed in ----
+
+async function startApp() {
+  teardown();
+  signedInAs = session.user?.id || null;
+  chat = new Chat({
+    store,
+    api,
+    session,
+    onSignedOut: () => showAuth('Your session ended. Please sign in again.'),
+    onEvent: onChatEvent,
+  });
+  sidebar = new RoomList({ store, open: (id) => openRoom(id), newRoom, newDm });
+  shell = new Shell({ store, chat, sidebar, signOut });
+  app.classList.add('signed-in');
+  replaceChildren(app, shell.el);
+  stopExtensions = startExtensions({ chat, store, api, session, toast });
+  try {
+    await chat.start();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return showAuth('Your session ended. Please sign in again.');
+    renderStartError(e);
+    return;
+  }
+  app.removeAttribute('aria-busy');
+  subscriptions = [
+    store.on('current', renderCurrent),
+    store.on('current', () => updateTitle(store)),
+    store.on('rooms', () => {
+      updateTitle(store);
+      if (store.state.currentRoomId && !store.room(store.state.currentRoomId) && roomView) openRoom(null, { replace: true });
+    }),
+  ];
+  ticker = setInterval(() => {
+    sidebar?.render();
+    roomView?.tick();
+  }, 30_000);
+  openRoom(currentRoute(), { replace: true });
+}
+
+function renderStartError(e) {
+  replaceChildren(shell.main, h('div', { class: 'empty-state' },
+    h('h1', { text: 'Cannot reach Confab' }),
+    h('p', { text: e.message }),
+    h('button', { type: 'button', class: 'button primary', text: 'Try again', onClick: () => startApp() })));
+  app.removeAttribute('aria-busy');
+}
+
+function onChatEvent(kind, payload) {
+  if (kind === 'message') {
+    const m = payload;
+    maybeNotify(store, m, (id) => openRoom(id));
+    if (m.room_id === store.state.currentRoomId && m.sender_id !== store.me?.id && !m.deleted) {
+      announce(`${store.displayName(m.sender_id)}: ${preview(m.body, 140)}`);
+    }
+  } else if (kind === 'left' && payload === store.state.currentRoomId) {
+    openRoom(null, { replace: true });
+  } else if (kind === 'error') {
+    toast(payload.message || 'Something went wrong.');
+  }
+}
+
+/** Opens a room (null: none), optionally scrolling to a message in it. */
+function openRoom(roomId, { replace = false, messageId = null } = {}) {
+  if (roomId && !store.room(roomId)) roomId = null;
+  navigate(roomId, { replace });
+  chat.openRoom(roomId);
+  renderCurrent();
+  if (roomId && messageId) roomView?.timeline.jumpTo(messageId);
+  else if (roomId && !replace) roomView?.focusComposer();
+}
+
+function renderCurrent() {
+  const id = store.state.currentRoomId;
+  if (roomView?.roomId === id && roomView) return;
+  roomView?.destroy();
+  roomView = null;
+  app.classList.toggle('has-room', !!id);
+  if (!id) {
+    replaceChildren(shell.main, h('div', { class: 'empty-state' },
+      h('h1', { text: store.state.rooms.size ? 'Pick a conversation' : 'Welcome to Confab' }),
+      h('p', { text: store.state.rooms.size ? 'Choose a room or a direct message on the left.' : 'Create a room with the + next to “Rooms”, or start a direct message.' })));
+    return;
+  }
+  roomView = new RoomView({
+    store, chat, api, roomId: id, toast, announce,
+    nav: {
+      home: () => openRoom(null),
+      open: (roomId, messageId) => openRoom(roomId, { messageId }),
+    },
+  });
+  replaceChildren(shell.main, roomView.el);
+}
+
+function newRoom() {
+  createRoomDialog({
+    create: (name, topic) => chat.createRoom(name, topic),
+    created: (room) => openRoom(room.id),
+  });
+}
+
+function newDm() {
+  peopleDialog({
+    title: 'New direct message',
+    actionLabel: 'Message',
+    store,
+    closeOnPick: true,
+    search: (q) => chat.searchUsers(q),
+    status: () => null,
+    pick: async (user) => {
+      const room = await chat.openDm(user.id);
+      setTimeout(() => openRoom(room.id), 0);
+      return 'Opened';
+    },
+  });
+}
+
+async function signOut() {
+  signingOut = true;
+  try {
+    await chat?.signOut();
+  } finally {
+    signingOut = false;
+    showAuth('You signed out.');
+  }
+}
+
+// ---- tabs and history ----
+
+session.onChange((reason) => {
+  // Tokens refused (the refresh failed for good): back to the sign-in screen.
+  if (reason === 'cleared' && chat && !signingOut) {
+    showAuth('Your session ended. Please sign in again.');
+    return;
+  }
+  if (reason !== 'external') return;
+  const s = session.get();
+  if (!s && chat) showAuth('You signed out in another tab.');
+  else if (s && !chat) startApp();
+  else if (s && signedInAs && s.user.id !== signedInAs) location.reload();
+});
+
+onRouteChange((roomId) => {
+  if (chat) openRoom(roomId, { replace: true });
+});
+
+if (session.get()) {
+  session.schedule();
+  startApp();
+} else {
+  showAuth();
+}

@@ -1,0 +1,23 @@
+// The address bar: `/` is the room list, `/r/<room id>` a room. Uses the History API; the server
+// answers any extensionless path with the app, so a reload lands where you were.
+
+const ROOM = /^\/r\/([0-9a-fA-F-]{36})\/?$/;
+
+/** The room id in the current address, or null. */
+export function currentRoute() {
+  const m = ROOM.exec(location.pathname);
+  return m ? m[1] : null;
+}
+
+/** Goes to a room (or home with null); `replace` keeps the history entry. */
+export function navigate(roomId, { replace = false } = {}) {
+  const path = roomId ? `/r/${roomId}` : '/';
+  if (location.pathname === path) return;
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+}
+
+/** Calls `fn(roomId)` when the user moves through history. */
+export function onRouteChange(fn) {
+  window.addEventListener('popstate', () => fn(currentRoute()));
+}

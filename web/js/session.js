@@ -1,0 +1,147 @@
+// The signed-in session: tokens in localStorage, shared by every tab of this origin.
+//
+// The refresh token rotates on each use and reusing an old one revokes the whole login, so a
+// refresh must happen once, not once per tab: it runs under a Web Lock (`confab-refresh`) and
+// re-reads storage inside the lock, so a tab that waited finds the tokens another tab already
+// got. Without Web Locks (insecure contexts) refreshes are still single-flight within the tab.
+// Other tabs learn about new tokens and sign-outs through the `storage` event.
+
+const KEY = 'confab.session';
+const LOCK = 'confab-refresh';
+
+/** Why a session ended: the tokens were refused, sign in again. */
+export class SignedOut extends Error {
+  constructor(message = 'signed out') {
+    super(message);
+    this.name = 'SignedOut';
+  }
+}
+
+export class Session {
+  constructor(storage = window.localStorage) {
+    this.storage = storage;
+    this.listeners = new Set();
+    this.inflight = null;
+    this.timer = null;
+    window.addEventListener('storage', (e) => {
+      if (e.key === KEY) {
+        this.schedule();
+        this.notify('external');
+      }
+    });
+  }
+
+  /** The stored session, or null: `{user, access_token, refresh_token, expires_at, ttl_ms}`. */
+  get() {
+    try {
+      const raw = this.storage.getItem(KEY);
+      return raw ? JSON.parse(raw) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  get user() {
+    return this.get()?.user || null;
+  }
+
+  /** Stores an answer of register, login or refresh. */
+  save(tokens) {
+    const ttl = tokens.expires_in * 1000;
+    this.storage.setItem(KEY, JSON.stringify({
+      user: tokens.user,
+      access_token: tokens.access_token,
+      refresh_token: tokens.refresh_token,
+      expires_at: Date.now() + ttl,
+      ttl_ms: ttl,
+    }));
+    this.schedule();
+    this.notify('tokens');
+  }
+
+  /** Forgets the tokens (here and, through storage, in every tab). */
+  clear() {
+    this.storage.removeItem(KEY);
+    clearTimeout(this.timer);
+    this.notify('cleared');
+  }
+
+  /** Calls `fn(reason)` whenever the session changes, here or in another tab. */
+  onChange(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  notify(reason) {
+    for (const fn of this.listeners) fn(reason);
+  }
+
+  /** How long before expiry a token is refreshed: a fifth of its life, at most a minute. */
+  margin(s) {
+    return Math.min(60_000, Math.max(2_000, (s.ttl_ms || 900_000) * 0.2));
+  }
+
+  /** A usable access token, refreshing first if the stored one is about to expire. */
+  async accessToken() {
+    const s = this.get();
+    if (!s) throw new SignedOut();
+    if (s.expires_at - Date.now() > this.margin(s) / 2) return s.access_token;
+    return (await this.refresh(s.access_token)).access_token;
+  }
+
+  /**
+   * Gets new tokens, once for all tabs. `staleAccess` is the access token the caller found
+   * wanting; if storage already holds a different, fresh one, that is the answer.
+   */
+  refresh(staleAccess) {
+    if (!this.inflight) {
+      this.inflight = withLock(LOCK, () => this.refreshLocked(staleAccess))
+        .finally(() => { this.inflight = null; });
+    }
+    return this.inflight;
+  }
+
+  async refreshLocked(staleAccess) {
+    const s = this.get();
+    if (!s) throw new SignedOut();
+    const fresh = s.expires_at - Date.now() > this.margin(s);
+    if (fresh && s.access_token !== staleAccess) return s;
+    let res;
+    try {
+      res = await fetch('/api/v1/auth/refresh', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refresh_token: s.refresh_token }),
+      });
+    } catch {
+      throw new Error('network');
+    }
+    if (res.status === 401 || res.status === 400) {
+      // Only forget the session if nobody replaced it meanwhile.
+      if (this.get()?.refresh_token === s.refresh_token) this.clear();
+      throw new SignedOut('your session ended; sign in again');
+    }
+    if (!res.ok) throw new Error(`refresh failed (${res.status})`);
+    this.save(await res.json());
+    return this.get();
+  }
+
+  /** Refreshes ahead of expiry so requests and the socket never carry an expired token. */
+  schedule() {
+    clearTimeout(this.timer);
+    const s = this.get();
+    if (!s) return;
+    const due = Math.max(0, s.expires_at - this.margin(s) - Date.now());
+    this.timer = setTimeout(() => {
+      this.refresh(s.access_token).catch(() => {
+        // Offline or the server is down: try again soon; a SignedOut already cleared the session.
+        if (this.get()) this.timer = setTimeout(() => this.schedule(), 5_000);
+      });
+    }, Math.min(due, 2 ** 31 - 1));
+  }
+}
+
+function withLock(name, fn) {
+  if (navigator.locks?.request) return navigator.locks.request(name, fn);
+  return fn();
+}

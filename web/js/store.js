@@ -1,0 +1,496 @@
+// The client's state, and the only place it changes.
+//
+// Every change is a named method here; views never write state, they call actions (chat.js),
+// which call these. After a change the store names what changed as topics: `rooms` (the list and
+// its counts), `room:<id>` (a room's timeline, members, receipts, pending sends, reply/edit
+// state), `typing:<id>`, `presence`, `connection`, `me`, `current`. Listeners run once per
+// microtask however many changes happened, so a burst of frames renders once.
+//
+// Timelines hold a contiguous run of a room's messages by seq, from the oldest page loaded to the
+// newest; the socket keeps them current. A room whose timeline was never opened keeps only its
+// summary (last message, unread count).
+
+export function newTimeline() {
+  return { bySeq: new Map(), seqOf: new Map(), sorted: null, loaded: false, loading: false, hasMore: true, stale: false };
+}
+
+export class Store {
+  constructor() {
+    this.listeners = new Map();
+    this.dirty = new Set();
+    this.scheduled = false;
+    this.reset();
+  }
+
+  /** Forgets everything (sign out). */
+  reset() {
+    this.state = {
+      me: null,
+      rooms: new Map(),
+      users: new Map(),
+      members: new Map(),
+      timelines: new Map(),
+      receipts: new Map(),
+      typing: new Map(),
+      presence: new Map(),
+      myStatus: 'online',
+      outbox: [],
+      connection: { state: 'connecting' },
+      currentRoomId: null,
+      replyTo: new Map(),
+      editingId: null,
+      unreadMarker: new Map(),
+    };
+    this.emit('me', 'rooms', 'presence', 'connection', 'current');
+  }
+
+  // ---- subscriptions ----
+
+  /** Calls `fn()` after changes to `topic`; returns the unsubscribe function. */
+  on(topic, fn) {
+    if (!this.listeners.has(topic)) this.listeners.set(topic, new Set());
+    this.listeners.get(topic).add(fn);
+    return () => this.listeners.get(topic)?.delete(fn);
+  }
+
+  emit(...topics) {
+    for (const t of topics) this.dirty.add(t);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      const topics = [...this.dirty];
+      this.dirty.clear();
+      const called = new Set();
+      for (const t of topics) {
+        for (const fn of this.listeners.get(t) || []) {
+          if (called.has(fn)) continue;
+          called.add(fn);
+          try {
+            fn();
+          } catch (e) {
+            console.error(e);
+          }
+        }
+      }
+    });
+  }
+
+  // ---- reads ----
+
+  get me() {
+    return this.state.me;
+  }
+
+  room(id) {
+    return this.state.rooms.get(id);
+  }
+
+  /** Rooms, newest activity first. */
+  roomList() {
+    return [...this.state.rooms.values()].sort((a, b) => activity(b) - activity(a));
+  }
+
+  timeline(roomId) {
+    let tl = this.state.timelines.get(roomId);
+    if (!tl) {
+      tl = newTimeline();
+      this.state.timelines.set(roomId, tl);
+    }
+    return tl;
+  }
+
+  /** A room's loaded messages, oldest first. */
+  messages(roomId) {
+    const tl = this.state.timelines.get(roomId);
+    if (!tl) return [];
+    if (!tl.sorted) tl.sorted = [...tl.bySeq.keys()].sort((a, b) => a - b);
+    return tl.sorted.map((s) => tl.bySeq.get(s));
+  }
+
+  message(roomId, id) {
+    const tl = this.state.timelines.get(roomId);
+    const seq = tl?.seqOf.get(id);
+    return seq == null ? null : tl.bySeq.get(seq);
+  }
+
+  /** The newest and oldest seq loaded (0 when none). */
+  newestSeq(roomId) {
+    const list = this.messages(roomId);
+    return list.length ? list[list.length - 1].seq : 0;
+  }
+
+  oldestSeq(roomId) {
+    const list = this.messages(roomId);
+    return list.length ? list[0].seq : 0;
+  }
+
+  user(id) {
+    return this.state.users.get(id);
+  }
+
+  /** The name to show for a user id. */
+  displayName(id) {
+    if (id === this.state.me?.id) return this.state.me.display_name;
+    const u = this.state.users.get(id);
+    return u ? u.display_name || u.username : 'Someone';
+  }
+
+  roomName(room) {
+    if (!room) return 'Unknown room';
+    if (room.kind === 'dm') return room.dm_user?.display_name || room.name || 'Direct message';
+    return room.name;
+  }
+
+  role(roomId, userId) {
+    return this.state.members.get(roomId)?.get(userId);
+  }
+
+  /** Pending sends of a room, in order. */
+  pending(roomId) {
+    return this.state.outbox.filter((p) => p.room_id === roomId);
+  }
+
+  totalUnread() {
+    let n = 0;
+    for (const r of this.state.rooms.values()) n += r.unread_count || 0;
+    return n;
+  }
+
+  // ---- session ----
+
+  setMe(user) {
+    this.state.me = user;
+    this.addUsers([user]);
+    this.emit('me');
+  }
+
+  setMyStatus(status) {
+    this.state.myStatus = status;
+    this.emit('me');
+  }
+
+  setConnection(connection) {
+    this.state.connection = connection;
+    this.emit('connection');
+  }
+
+  addUsers(users) {
+    for (const u of users) if (u?.id) this.state.users.set(u.id, u);
+  }
+
+  // ---- rooms ----
+
+  /** Merges the room list from HTTP: metadata from the server, counts from whichever is newer. */
+  setRooms(list) {
+    const seen = new Set();
+    for (const room of list) {
+      seen.add(room.id);
+      this.mergeRoom(room);
+    }
+    for (const id of [...this.state.rooms.keys()]) if (!seen.has(id)) this.state.rooms.delete(id);
+    this.emit('rooms', 'current');
+  }
+
+  /** A room as the server sent it (room.updated, create, open DM). */
+  upsertRoom(room) {
+    this.mergeRoom(room);
+    this.emit('rooms', `room:${room.id}`);
+  }
+
+  mergeRoom(room) {
+    if (room.dm_user) this.addUsers([room.dm_user]);
+    const old = this.state.rooms.get(room.id);
+    if (!old || room.last_seq >= old.last_seq) {
+      const merged = { ...room };
+      if (old) merged.last_read_seq = Math.max(old.last_read_seq, room.last_read_seq);
+      if (old && merged.last_read_seq > room.last_read_seq) {
+        merged.unread_count = Math.min(room.unread_count, Math.max(0, room.last_seq - merged.last_read_seq));
+      }
+      this.state.rooms.set(room.id, merged);
+    } else {
+      // Our copy has newer messages (from the socket): keep its counts, take the metadata.
+      const { last_seq, last_message, unread_count, last_read_seq, ...meta } = room;
+      this.state.rooms.set(room.id, { ...old, ...meta, last_read_seq: Math.max(old.last_read_seq, last_read_seq) });
+    }
+  }
+
+  /** We left, or were removed from, a room. */
+  removeRoom(roomId) {
+    this.state.rooms.delete(roomId);
+    this.state.timelines.delete(roomId);
+    this.state.members.delete(roomId);
+    this.state.outbox = this.state.outbox.filter((p) => p.room_id !== roomId);
+    this.emit('rooms', `room:${roomId}`, 'current');
+  }
+
+  setCurrentRoom(roomId) {
+    if (this.state.currentRoomId === roomId) return;
+    const prev = this.state.currentRoomId;
+    if (prev) this.state.unreadMarker.delete(prev);
+    this.state.currentRoomId = roomId;
+    this.state.editingId = null;
+    const room = roomId && this.state.rooms.get(roomId);
+    if (room && room.unread_count > 0) this.state.unreadMarker.set(roomId, room.last_read_seq);
+    this.emit('current', 'rooms');
+  }
+
+  setMembers(roomId, members) {
+    const map = new Map();
+    for (const m of members) {
+      map.set(m.user.id, m.role);
+      this.addUsers([m.user]);
+      if (m.last_read_seq != null) this.bumpReceipt(roomId, m.user.id, m.last_read_seq);
+    }
+    this.state.members.set(roomId, map);
+    this.emit(`room:${roomId}`, 'rooms');
+  }
+
+  memberJoined(roomId, user) {
+    this.addUsers([user]);
+    const map = this.state.members.get(roomId);
+    const room = this.state.rooms.get(roomId);
+    if (map) {
+      if (!map.has(user.id)) map.set(user.id, 'member');
+      if (room) room.members_count = map.size;
+    } else if (room) {
+      room.members_count += 1;
+    }
+    this.emit(`room:${roomId}`, 'rooms');
+  }
+
+  memberLeft(roomId, userId) {
+    const map = this.state.members.get(roomId);
+    const room = this.state.rooms.get(roomId);
+    if (map) {
+      map.delete(userId);
+      if (room) room.members_count = map.size;
+    } else if (room) {
+      room.members_count = Math.max(1, room.members_count - 1);
+    }
+    this.state.typing.get(roomId)?.delete(userId);
+    this.emit(`room:${roomId}`, `typing:${roomId}`, 'rooms');
+  }
+
+  // ---- messages ----
+
+  /** Marks a room's timeline as loading (live messages are kept from now on). */
+  setLoading(roomId, loading) {
+    this.timeline(roomId).loading = loading;
+    this.emit(`room:${roomId}`);
+  }
+
+  /** Adds a page of history. `hasMore` is about older messages when paging back. */
+  addPage(roomId, messages, { hasMore, older }) {
+    const tl = this.timeline(roomId);
+    for (const m of messages) this.put(tl, m);
+    if (older || !tl.loaded) tl.hasMore = hasMore;
+    tl.loaded = true;
+    tl.loading = false;
+    tl.stale = false;
+    this.emit(`room:${roomId}`);
+  }
+
+  /** Replaces a timeline's newest messages with a fresh page (after a reconnection). */
+  refreshPage(roomId, messages) {
+    const tl = this.timeline(roomId);
+    for (const m of messages) this.put(tl, m);
+    tl.stale = false;
+    this.emit(`room:${roomId}`);
+  }
+
+  /** Marks loaded timelines as stale: edits made while we were away must be fetched. */
+  markTimelinesStale() {
+    for (const tl of this.state.timelines.values()) if (tl.loaded) tl.stale = true;
+  }
+
+  put(tl, m) {
+    const old = tl.bySeq.get(m.seq);
+    if (!old) tl.sorted = null;
+    tl.bySeq.set(m.seq, m);
+    tl.seqOf.set(m.id, m.seq);
+  }
+
+  /** A message, live or replayed. Returns false if it was already known. */
+  messageNew(m) {
+    const me = this.state.me?.id;
+    const room = this.state.rooms.get(m.room_id);
+    let fresh = false;
+    if (room) {
+      if (m.seq > room.last_seq) {
+        fresh = true;
+        room.last_seq = m.seq;
+        room.last_message = m;
+        if (m.sender_id === me) {
+          this.readUpTo(room, m.seq);
+        } else if (!m.deleted && m.seq > room.last_read_seq) {
+          room.unread_count = (room.unread_count || 0) + 1;
+        }
+      } else if (room.last_message?.id === m.id) {
+        room.last_message = m;
+      }
+    }
+    const tl = this.state.timelines.get(m.room_id);
+    if (tl && (tl.loaded || tl.loading)) {
+      if (!tl.bySeq.has(m.seq)) fresh = true;
+      this.put(tl, m);
+    }
+    if (m.sender_id === me && m.client_id) this.dropPending(m.client_id);
+    this.state.typing.get(m.room_id)?.delete(m.sender_id);
+    this.emit('rooms', `room:${m.room_id}`, `typing:${m.room_id}`);
+    return fresh;
+  }
+
+  messageEdited(m) {
+    const tl = this.state.timelines.get(m.room_id);
+    if (tl?.bySeq.has(m.seq)) this.put(tl, m);
+    const room = this.state.rooms.get(m.room_id);
+    if (room?.last_message?.id === m.id) room.last_message = m;
+    this.emit('rooms', `room:${m.room_id}`);
+  }
+
+  messageDeleted(roomId, messageId, seq) {
+    const tl = this.state.timelines.get(roomId);
+    const old = tl?.bySeq.get(seq);
+    const room = this.state.rooms.get(roomId);
+    const known = old || (room?.last_message?.id === messageId ? room.last_message : null);
+    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reply_to: null });
+    if (room) {
+      if (room.last_message?.id === messageId) room.last_message = { ...room.last_message, deleted: true, body: '' };
+      if (known && !known.deleted && known.sender_id !== this.state.me?.id && seq > room.last_read_seq) {
+        room.unread_count = Math.max(0, (room.unread_count || 0) - 1);
+      }
+    }
+    if (this.state.editingId === messageId) this.state.editingId = null;
+    if (this.state.replyTo.get(roomId)?.id === messageId) this.state.replyTo.delete(roomId);
+    this.emit('rooms', `room:${roomId}`);
+  }
+
+  // ---- reading ----
+
+  /** Our read position moved (here, in another tab, or by sending). */
+  setRead(roomId, seq) {
+    const room = this.state.rooms.get(roomId);
+    if (!room || seq <= room.last_read_seq) return false;
+    this.readUpTo(room, seq);
+    this.emit('rooms', `room:${roomId}`);
+    return true;
+  }
+
+  readUpTo(room, seq) {
+    room.last_read_seq = Math.max(room.last_read_seq, seq);
+    const tl = this.state.timelines.get(room.id);
+    const list = tl?.loaded ? this.messages(room.id) : [];
+    const me = this.state.me?.id;
+    if (room.last_read_seq >= room.last_seq) {
+      room.unread_count = 0;
+    } else if (list.length && list[0].seq <= room.last_read_seq + 1) {
+      room.unread_count = list.filter((m) => m.seq > room.last_read_seq && !m.deleted && m.sender_id !== me).length;
+    } else {
+      room.unread_count = Math.min(room.unread_count || 0, room.last_seq - room.last_read_seq);
+    }
+  }
+
+  receipt(roomId, userId, seq) {
+    if (userId === this.state.me?.id) {
+      this.setRead(roomId, seq);
+      return;
+    }
+    this.bumpReceipt(roomId, userId, seq);
+    this.emit(`room:${roomId}`);
+  }
+
+  bumpReceipt(roomId, userId, seq) {
+    if (!this.state.receipts.has(roomId)) this.state.receipts.set(roomId, new Map());
+    const map = this.state.receipts.get(roomId);
+    map.set(userId, Math.max(map.get(userId) || 0, seq));
+  }
+
+  /** Who (other than us) has read up to at least `seq`. */
+  readers(roomId, seq) {
+    const map = this.state.receipts.get(roomId);
+    if (!map) return [];
+    const me = this.state.me?.id;
+    return [...map.entries()].filter(([u, s]) => u !== me && s >= seq).map(([u]) => u);
+  }
+
+  // ---- typing and presence ----
+
+  typing(roomId, userId, active, until) {
+    if (userId === this.state.me?.id) return;
+    if (!this.state.typing.has(roomId)) this.state.typing.set(roomId, new Map());
+    const map = this.state.typing.get(roomId);
+    if (active) map.set(userId, until);
+    else map.delete(userId);
+    this.emit(`typing:${roomId}`);
+  }
+
+  /** Drops typing entries past their time; returns whether any remain. */
+  expireTyping(now) {
+    let any = false;
+    for (const [roomId, map] of this.state.typing) {
+      for (const [userId, until] of map) {
+        if (until <= now) {
+          map.delete(userId);
+          this.emit(`typing:${roomId}`);
+        }
+      }
+      if (map.size) any = true;
+    }
+    return any;
+  }
+
+  typists(roomId) {
+    return [...(this.state.typing.get(roomId)?.keys() || [])];
+  }
+
+  presence(userId, status, lastSeen) {
+    this.state.presence.set(userId, { status, last_seen: lastSeen });
+    this.emit('presence');
+  }
+
+  // ---- composing ----
+
+  setReply(roomId, message) {
+    if (message) this.state.replyTo.set(roomId, message);
+    else this.state.replyTo.delete(roomId);
+    this.emit(`room:${roomId}`);
+  }
+
+  setEditing(messageId, roomId) {
+    this.state.editingId = messageId;
+    if (roomId) this.emit(`room:${roomId}`);
+  }
+
+  // ---- pending sends ----
+
+  addPending(item) {
+    this.state.outbox.push(item);
+    this.emit(`room:${item.room_id}`, 'outbox');
+  }
+
+  setOutbox(items) {
+    this.state.outbox = items;
+    for (const i of items) this.emit(`room:${i.room_id}`);
+    this.emit('outbox');
+  }
+
+  updatePending(clientId, patch) {
+    const item = this.state.outbox.find((p) => p.client_id === clientId);
+    if (!item) return;
+    Object.assign(item, patch);
+    this.emit(`room:${item.room_id}`, 'outbox');
+  }
+
+  dropPending(clientId) {
+    const i = this.state.outbox.findIndex((p) => p.client_id === clientId);
+    if (i < 0) return;
+    const [item] = this.state.outbox.splice(i, 1);
+    this.emit(`room:${item.room_id}`, 'outbox');
+  }
+}
+
+function activity(room) {
+  const t = room.last_message?.created_at || room.created_at;
+  return t ? Date.parse(t) : 0;
+}

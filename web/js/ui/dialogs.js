@@ -1,0 +1,220 @@
+// Modal dialogs: new room, find people (add to room / start a DM), members, forward, confirm.
+//
+// Each is a native <dialog> opened with showModal(), so focus is trapped inside and Esc closes it;
+// on close it leaves the DOM and focus returns to whatever opened it.
+
+import { h, avatar, icon } from '../dom.js';
+import { presenceLabel, preview } from '../format.js';
+
+let nextId = 0;
+
+/** Opens a modal; `content` is a node or list of nodes. Returns `{dialog, close}`. */
+export function modal({ title, content, className, onClose }) {
+  const opener = document.activeElement;
+  const titleId = `dialog-title-${++nextId}`;
+  const close = () => dialog.close();
+  const dialog = h('dialog', { class: ['modal', className], 'aria-labelledby': titleId },
+    h('div', { class: 'modal-head' },
+      h('h2', { id: titleId, text: title }),
+      h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Close', title: 'Close', onClick: close }, icon('close'))),
+    h('div', { class: 'modal-body' }, content));
+  dialog.addEventListener('close', () => {
+    const active = document.activeElement;
+    const lost = !active || active === document.body || dialog.contains(active);
+    dialog.remove();
+    onClose?.();
+    // Give focus back to the opener, unless what the dialog did already moved it somewhere useful.
+    if (lost && opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  });
+  dialog.addEventListener('click', (e) => {
+    if (e.target === dialog) close();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  return { dialog, close };
+}
+
+/** Asks a yes/no question; resolves to true when confirmed. */
+export function confirmDialog({ title, message, confirmLabel, danger = false }) {
+  return new Promise((resolve) => {
+    let answer = false;
+    const yes = h('button', { type: 'button', class: ['button', danger ? 'danger' : 'primary'], text: confirmLabel, onClick: () => { answer = true; m.close(); } });
+    const m = modal({
+      title,
+      className: 'modal-small',
+      content: [
+        h('p', { class: 'confirm-text', text: message }),
+        h('div', { class: 'modal-actions' },
+          h('button', { type: 'button', class: 'button ghost', text: 'Cancel', onClick: () => m.close() }),
+          yes),
+      ],
+      onClose: () => resolve(answer),
+    });
+    yes.focus();
+  });
+}
+
+/** New room: name and topic. `create(name, topic)` resolves to the room. */
+export function createRoomDialog({ create, created }) {
+  const name = h('input', { id: 'new-room-name', name: 'name', required: true, maxlength: '80', autocomplete: 'off' });
+  const topic = h('input', { id: 'new-room-topic', name: 'topic', maxlength: '500', autocomplete: 'off' });
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const submit = h('button', { type: 'submit', class: 'button primary', text: 'Create room' });
+  const form = h('form', { class: 'stack' },
+    h('label', { for: 'new-room-name', text: 'Name' }), name,
+    h('label', { for: 'new-room-topic' }, 'Topic ', h('span', { class: 'optional', text: '(optional)' })), topic,
+    error,
+    h('div', { class: 'modal-actions' }, submit));
+  const m = modal({ title: 'Create a room', content: form, className: 'modal-small' });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    error.textContent = '';
+    try {
+      const room = await create(name.value, topic.value.trim());
+      m.close();
+      created(room);
+    } catch (err) {
+      error.textContent = err.message;
+      submit.disabled = false;
+      name.focus();
+    }
+  });
+  name.focus();
+}
+
+/**
+ * Finds people by name. `status(user)` returns null (pickable) or a label why not (e.g. "Member");
+ * `pick(user)` does the thing and resolves to a message for the live region, or throws.
+ */
+export function peopleDialog({ title, actionLabel, search, status, pick, store, closeOnPick = false }) {
+  const input = h('input', { id: `people-search-${++nextId}`, type: 'search', autocomplete: 'off', placeholder: 'Name or username', 'aria-describedby': `people-hint-${nextId}` });
+  const hint = h('p', { id: `people-hint-${nextId}`, class: 'hint', text: 'Type at least one letter.' });
+  const results = h('ul', { class: 'people-results', 'aria-label': 'People found' });
+  const live = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  let timer = null;
+  let token = 0;
+  const run = async () => {
+    const q = input.value.trim();
+    const mine = ++token;
+    if (!q) {
+      results.replaceChildren();
+      hint.textContent = 'Type at least one letter.';
+      return;
+    }
+    try {
+      const users = (await search(q)).filter((u) => u.id !== store.me.id);
+      if (mine !== token) return;
+      hint.textContent = users.length ? '' : 'Nobody found.';
+      live.textContent = `${users.length} ${users.length === 1 ? 'person' : 'people'} found`;
+      results.replaceChildren(...users.map(row));
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  };
+  const row = (user) => {
+    const why = status(user);
+    const button = h('button', {
+      type: 'button',
+      class: 'button small',
+      disabled: !!why,
+      text: why || actionLabel,
+      'aria-label': why ? `${user.display_name}: ${why}` : `${actionLabel} ${user.display_name}`,
+    });
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      error.textContent = '';
+      try {
+        const said = await pick(user);
+        if (closeOnPick) return m.close();
+        button.textContent = said || 'Done';
+        button.setAttribute('aria-label', `${user.display_name}: ${said || 'done'}`);
+        live.textContent = `${user.display_name}: ${said || 'done'}`;
+      } catch (err) {
+        button.disabled = false;
+        error.textContent = err.message;
+      }
+    });
+    return h('li', { class: 'person' },
+      avatar(user, 'sm'),
+      h('span', { class: 'person-names' }, h('span', { class: 'person-name', text: user.display_name }), h('span', { class: 'person-username', text: `@${user.username}` })),
+      button);
+  };
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(run, 200);
+  });
+  const m = modal({
+    title,
+    content: [h('label', { for: input.id, text: 'Search people' }), input, hint, error, results, live],
+  });
+  input.focus();
+  return m;
+}
+
+/** The members of a room with their roles and presence; moderators may add and remove. */
+export function membersDialog({ store, roomId, loadMembers, onAdd, onRemove }) {
+  const list = h('ul', { class: 'people-results' });
+  const render = () => {
+    const members = store.state.members.get(roomId);
+    if (!members) {
+      list.replaceChildren(h('li', { class: 'hint', text: 'Loading…' }));
+      return;
+    }
+    const myRole = members.get(store.me.id);
+    const rank = { owner: 0, admin: 1, member: 2 };
+    const rows = [...members.entries()].sort((a, b) => rank[a[1]] - rank[b[1]] || store.displayName(a[0]).localeCompare(store.displayName(b[0])));
+    list.replaceChildren(...rows.map(([id, role]) => {
+      const user = store.user(id) || { id, display_name: store.displayName(id), username: '' };
+      const p = store.state.presence.get(id);
+      const outranks = id !== store.me.id && (myRole === 'owner' || (myRole === 'admin' && role === 'member'));
+      return h('li', { class: 'person' },
+        h('span', { class: 'avatar-wrap' }, avatar(user, 'sm'), h('span', { class: ['presence-dot', `status-${id === store.me.id ? store.state.myStatus : p?.status || 'offline'}`], 'aria-hidden': 'true' })),
+        h('span', { class: 'person-names' },
+          h('span', { class: 'person-name', text: id === store.me.id ? `${user.display_name} (you)` : user.display_name }),
+          h('span', { class: 'person-username', text: `${role}${id === store.me.id ? '' : ` · ${presenceLabel(p)}`}` })),
+        outranks && onRemove ? h('button', { type: 'button', class: 'button small ghost', text: 'Remove', 'aria-label': `Remove ${user.display_name}`, onClick: () => onRemove(user) }) : null);
+    }));
+  };
+  const unsubscribe = [store.on(`room:${roomId}`, render), store.on('presence', render)];
+  const canAdd = onAdd && ['owner', 'admin'].includes(store.room(roomId)?.role);
+  modal({
+    title: 'Members',
+    content: [canAdd ? h('div', { class: 'modal-actions start' }, h('button', { type: 'button', class: 'button', onClick: onAdd }, icon('userPlus', 'icon-sm'), 'Add people')) : null, list],
+    onClose: () => unsubscribe.forEach((u) => u()),
+  });
+  render();
+  loadMembers();
+}
+
+/** Picks a room to forward a message to. */
+export function forwardDialog({ store, message, forward }) {
+  const filter = h('input', { id: `forward-filter-${++nextId}`, type: 'search', autocomplete: 'off', placeholder: 'Filter rooms' });
+  const list = h('ul', { class: 'room-picker', 'aria-label': 'Rooms' });
+  const render = () => {
+    const q = filter.value.trim().toLowerCase();
+    const rooms = store.roomList().filter((r) => store.roomName(r).toLowerCase().includes(q));
+    list.replaceChildren(...rooms.map((r) => h('li', {},
+      h('button', {
+        type: 'button',
+        class: 'room-pick',
+        onClick: () => {
+          m.close();
+          forward(r);
+        },
+      }, r.kind === 'dm' ? avatar(r.dm_user, 'sm') : h('span', { class: 'room-hash', 'aria-hidden': 'true' }, icon('hash', 'icon-sm')),
+      h('span', { text: `${r.kind === 'dm' ? '' : '#'}${store.roomName(r)}` })))));
+    if (!rooms.length) list.append(h('li', { class: 'hint', text: 'No room matches.' }));
+  };
+  filter.addEventListener('input', render);
+  const m = modal({
+    title: 'Forward message',
+    content: [
+      h('blockquote', { class: 'forward-preview', text: preview(message.body, 200) }),
+      h('label', { for: filter.id, text: 'Forward to' }), filter, list,
+    ],
+  });
+  render();
+  filter.focus();
+}

@@ -1,0 +1,174 @@
+// One message of the timeline, as an element built from data (text only ever as text).
+//
+// `messageView(ctx, item)` builds an <li> for a stored message or a pending send. `ctx` carries
+// what the element needs to know and do: the store (names, rooms), the viewer, the room's
+// permissions and the action callbacks. The timeline decides grouping, "seen by" and editing.
+
+import { h, avatar, icon, srOnly } from '../dom.js';
+import { richText, messageTime, fullTime, preview, nameList } from '../format.js';
+import { mentionNames } from '../notify.js';
+import { renderAttachments } from './attachments.js';
+
+/**
+ * `item`: `{message, pending, grouped, seenBy, editing}` where `pending` is an outbox entry
+ * (then `message` is null).
+ */
+export function messageView(ctx, item) {
+  const { store } = ctx;
+  const me = store.me;
+  const m = item.message || item.pending;
+  const pending = item.pending;
+  const own = m.sender_id === me.id || !!pending;
+  const senderId = pending ? me.id : m.sender_id;
+  const sender = store.displayName(senderId);
+  const created = new Date(m.created_at);
+  const mentioned = !own && !m.deleted && mentionNames(me).some((n) => (m.body || '').toLowerCase().includes(`@${n}`));
+
+  const li = h('li', {
+    class: ['msg', item.grouped && 'grouped', own && 'own', pending && 'pending', pending?.state === 'failed' && 'failed', m.deleted && 'deleted', mentioned && 'mention'],
+    tabindex: '-1',
+    'aria-keyshortcuts': own ? 'R F E Delete' : 'R F',
+    dataset: pending ? { clientId: pending.client_id } : { id: m.id, seq: String(m.seq) },
+  });
+
+  const time = h('time', { datetime: m.created_at, title: fullTime(created), dataset: { rel: 'message' }, text: messageTime(created) });
+  const gutter = h('div', { class: 'msg-gutter' }, item.grouped ? null : avatar(store.user(senderId) || { id: senderId, display_name: sender }));
+  const main = h('div', { class: 'msg-main' });
+  if (item.grouped) {
+    main.append(srOnly(`${sender}, `));
+  } else {
+    main.append(h('div', { class: 'msg-meta' }, h('span', { class: 'msg-sender', text: sender }), time));
+  }
+
+  const forwarded = m.forwarded_from;
+  if (forwarded && !m.deleted) main.append(forwardedLabel(ctx, forwarded));
+  if (m.reply_to && !m.deleted) main.append(quote(ctx, m.reply_to));
+
+  if (item.editing && !pending) {
+    main.append(editForm(ctx, m));
+  } else if (m.deleted) {
+    main.append(h('p', { class: 'msg-body msg-tombstone', text: 'This message was deleted.' }));
+  } else {
+    const body = h('p', { class: 'msg-body' }, richText(m.body || '', mentionNames(me)));
+    if (m.edited_at) body.append(' ', h('span', { class: 'msg-edited', title: `Edited ${fullTime(new Date(m.edited_at))}`, text: '(edited)' }));
+    main.append(body);
+    if (m.attachments?.length) main.append(renderAttachments(ctx, m.attachments));
+  }
+  if (item.grouped) main.append(h('span', { class: 'msg-hover-time' }, time));
+
+  if (pending) main.append(pendingStatus(ctx, pending));
+  else if (item.seenBy) main.append(h('p', { class: 'msg-seen', text: item.seenBy }));
+
+  li.append(gutter, main);
+  if (!pending && !m.deleted && !item.editing) li.append(actions(ctx, m, own));
+  return li;
+}
+
+function forwardedLabel(ctx, f) {
+  const { store } = ctx;
+  const room = store.room(f.room_id);
+  const origin = store.displayName(f.sender_id);
+  const label = h('p', { class: 'msg-forwarded' }, icon('forward', 'icon-sm'), 'Forwarded from ');
+  if (room) {
+    label.append(h('button', {
+      type: 'button',
+      class: 'link-button',
+      onClick: () => ctx.actions.jump(f.room_id, f.message_id),
+      text: `${room.kind === 'dm' ? '' : '#'}${store.roomName(room)}`,
+    }));
+  } else {
+    label.append('another room');
+  }
+  if (store.user(f.sender_id)) label.append(` · ${origin}`);
+  return label;
+}
+
+function quote(ctx, reply) {
+  const who = ctx.store.displayName(reply.sender_id);
+  const text = reply.deleted ? 'Deleted message' : preview(reply.body, 140);
+  return h('button', {
+    type: 'button',
+    class: 'msg-quote',
+    'aria-label': `Reply to ${who}: ${text}. Show the original message`,
+    onClick: () => ctx.actions.jump(ctx.roomId, reply.id),
+  }, h('span', { class: 'quote-sender', text: who }), h('span', { class: 'quote-body', text }));
+}
+
+function pendingStatus(ctx, p) {
+  if (p.state === 'failed') {
+    return h('p', { class: 'msg-status msg-status-failed', role: 'alert' },
+      icon('alert', 'icon-sm'),
+      `Not sent: ${p.error || 'error'}. `,
+      h('button', { type: 'button', class: 'link-button', onClick: () => ctx.actions.retry(p.client_id), text: 'Retry' }),
+      ' · ',
+      h('button', { type: 'button', class: 'link-button', onClick: () => ctx.actions.discard(p.client_id), text: 'Discard' }));
+  }
+  return h('p', { class: 'msg-status', text: p.forward_of ? 'Forwarding…' : 'Sending…' });
+}
+
+function actions(ctx, m, own) {
+  const canDelete = own || ctx.canModerate;
+  const bar = h('div', { class: 'msg-actions', role: 'toolbar', 'aria-label': 'Message actions' });
+  const btn = (name, label, fn, cls) => h('button', {
+    type: 'button', class: ['icon-button', cls], 'aria-label': label, title: label, dataset: { action: name }, onClick: fn,
+  }, icon(name === 'delete' ? 'trash' : name));
+  bar.append(btn('reply', 'Reply', () => ctx.actions.reply(m)));
+  bar.append(btn('forward', 'Forward', () => ctx.actions.forward(m)));
+  if (own && !m.forwarded_from) bar.append(btn('edit', 'Edit', () => ctx.actions.edit(m)));
+  if (canDelete) bar.append(btn('delete', 'Delete', () => ctx.actions.remove(m), 'danger'));
+  return bar;
+}
+
+function editForm(ctx, m) {
+  const input = h('textarea', { class: 'edit-input', 'aria-label': 'Edit message', rows: '1', maxlength: '4000' });
+  // The draft outlives a rebuild of this message (a receipt or a neighbour can change it).
+  const draft = ctx.editDraft?.id === m.id ? ctx.editDraft.value : m.body;
+  input.value = draft;
+  ctx.editDraft = { id: m.id, value: draft };
+  input.addEventListener('input', () => { ctx.editDraft = { id: m.id, value: input.value }; });
+  queueMicrotask(() => autoGrow(input));
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const save = async (e) => {
+    e?.preventDefault();
+    const body = input.value;
+    if (!body.trim()) {
+      error.textContent = 'A message needs some text. Delete it instead?';
+      return;
+    }
+    if (body === m.body) return ctx.actions.cancelEdit(m);
+    try {
+      await ctx.actions.saveEdit(m, body);
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  };
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) save(e);
+    else if (e.key === 'Escape') {
+      e.preventDefault();
+      e.stopPropagation();
+      ctx.actions.cancelEdit(m);
+    }
+  });
+  input.addEventListener('input', () => autoGrow(input));
+  return h('form', { class: 'edit-form', onSubmit: save },
+    input,
+    error,
+    h('div', { class: 'edit-buttons' },
+      h('span', { class: 'hint', text: 'Enter to save · Esc to cancel' }),
+      h('button', { type: 'button', class: 'button ghost small', onClick: () => ctx.actions.cancelEdit(m), text: 'Cancel' }),
+      h('button', { type: 'submit', class: 'button primary small', text: 'Save' })));
+}
+
+/** Grows a textarea with its content, up to its CSS max-height. */
+export function autoGrow(el) {
+  el.style.height = 'auto';
+  el.style.height = `${el.scrollHeight}px`;
+}
+
+/** "Seen by Ana and Bo" for group rooms, "Seen" for a DM. */
+export function seenText(store, room, readers) {
+  if (!readers.length) return '';
+  if (room.kind === 'dm') return 'Seen';
+  return `Seen by ${nameList(readers.map((id) => store.displayName(id)))}`;
+}

@@ -1,0 +1,225 @@
+// The open room: its header, timeline, typing line and composer.
+//
+// The view subscribes to the store topics of its room and re-renders the parts they touch; the
+// timeline and composer do the heavy lifting. `roomActionProviders` is the extension point for
+// header buttons of later features (the voice call button).
+
+import { h, icon, iconButton, avatar } from '../dom.js';
+import { presenceLabel, typingText } from '../format.js';
+import { Timeline } from './timeline.js';
+import { Composer } from './composer.js';
+import { confirmDialog, forwardDialog, membersDialog, peopleDialog } from './dialogs.js';
+
+/** Functions `(ctx) => Node|null` that add buttons to a room's header (voice plugs in here). */
+export const roomActionProviders = [];
+
+export class RoomView {
+  constructor({ store, chat, api, roomId, nav, toast, announce }) {
+    this.store = store;
+    this.chat = chat;
+    this.roomId = roomId;
+    this.nav = nav;
+    this.toast = toast;
+    this.announce = announce;
+    const ctx = {
+      store, chat, api, roomId,
+      canModerate: () => ['owner', 'admin'].includes(store.room(roomId)?.role),
+      actions: this.actions(),
+    };
+    this.ctx = ctx;
+    this.timeline = new Timeline(ctx);
+    this.composer = new Composer(ctx);
+
+    this.title = h('h1', { id: 'room-title', class: 'room-title' });
+    this.subtitle = h('p', { class: 'room-subtitle' });
+    this.headerAvatar = h('span', { class: 'room-avatar' });
+    this.headerActions = h('div', { class: 'room-actions' });
+    this.typingLine = h('div', { class: 'typing-line', 'aria-live': 'polite' });
+    const header = h('header', { class: 'room-header' },
+      iconButton('back', 'Back to rooms', () => nav.home(), { class: 'back-button' }),
+      this.headerAvatar,
+      h('div', { class: 'room-heading' }, this.title, this.subtitle),
+      this.headerActions);
+    this.el = h('section', { class: 'room', 'aria-labelledby': 'room-title' },
+      header, this.timeline.el, this.typingLine, this.composer.el);
+
+    this.unsubscribe = [
+      store.on(`room:${roomId}`, () => this.renderRoom()),
+      store.on(`typing:${roomId}`, () => this.renderTyping()),
+      store.on('presence', () => this.renderHeader()),
+      store.on('rooms', () => this.renderHeader()),
+      store.on('me', () => this.renderRoom()),
+    ];
+    this.renderHeader();
+    this.renderActions();
+    this.timeline.render();
+  }
+
+  destroy() {
+    this.unsubscribe.forEach((u) => u());
+    this.timeline.destroy();
+    this.chat.typing(this.roomId, false);
+  }
+
+  focusComposer() {
+    this.composer.focus();
+  }
+
+  tick() {
+    this.timeline.tick();
+    this.renderHeader();
+  }
+
+  renderRoom() {
+    if (!this.store.room(this.roomId)) return;
+    this.renderHeader();
+    this.renderActions();
+    this.timeline.render();
+    this.composer.renderReply();
+  }
+
+  renderHeader() {
+    const { store } = this;
+    const room = store.room(this.roomId);
+    if (!room) return;
+    const name = store.roomName(room);
+    if (room.kind === 'dm') {
+      const other = room.dm_user;
+      const p = other && store.state.presence.get(other.id);
+      this.title.textContent = name;
+      this.subtitle.textContent = presenceLabel(p);
+      this.headerAvatar.replaceChildren(avatar(other || { id: room.id, display_name: name }), h('span', { class: ['presence-dot', `status-${p?.status || 'offline'}`], 'aria-hidden': 'true' }));
+    } else {
+      this.title.textContent = `#${name}`;
+      const count = `${room.members_count} ${room.members_count === 1 ? 'member' : 'members'}`;
+      this.subtitle.textContent = room.topic ? `${room.topic} · ${count}` : count;
+      this.headerAvatar.replaceChildren(h('span', { class: 'room-hash' }, icon('hash')));
+    }
+  }
+
+  renderActions() {
+    const room = this.store.room(this.roomId);
+    if (!room) return;
+    const key = `${room.kind}|${room.role}`;
+    if (this.actionsKey === key) return;
+    this.actionsKey = key;
+    const buttons = roomActionProviders.map((p) => p(this.ctx)).filter(Boolean);
+    if (room.kind === 'group') {
+      if (this.ctx.canModerate()) buttons.push(iconButton('userPlus', 'Add people', () => this.addPeople()));
+      buttons.push(iconButton('users', 'Members', () => this.showMembers()));
+      buttons.push(iconButton('door', 'Leave room', () => this.leave()));
+    }
+    this.headerActions.replaceChildren(...buttons);
+  }
+
+  renderTyping() {
+    const names = this.store.typists(this.roomId).map((id) => this.store.displayName(id));
+    const text = typingText(names);
+    if (this.typingLine.textContent !== text) this.typingLine.textContent = text;
+  }
+
+  // ---- actions offered to the timeline and composer ----
+
+  actions() {
+    const { store, chat, roomId } = this;
+    return {
+      reply: (m) => {
+        store.setReply(roomId, m);
+        this.composer.focus();
+      },
+      forward: (m) => forwardDialog({
+        store,
+        message: m,
+        forward: (room) => {
+          chat.forward(m, room.id);
+          this.toast(`Forwarded to ${room.kind === 'dm' ? '' : '#'}${store.roomName(room)}.`);
+        },
+      }),
+      edit: (m) => {
+        this.ctx.editDraft = null;
+        store.setEditing(m.id, roomId);
+        this.timeline.focusKey(m.id, 'textarea');
+      },
+      cancelEdit: (m) => {
+        this.ctx.editDraft = null;
+        store.setEditing(null, roomId);
+        this.timeline.focusKey(m.id);
+      },
+      saveEdit: async (m, body) => {
+        await chat.edit(m, body);
+        this.ctx.editDraft = null;
+        this.timeline.focusKey(m.id);
+      },
+      remove: async (m) => {
+        const ok = await confirmDialog({ title: 'Delete message?', message: 'It will be removed for everyone in the room.', confirmLabel: 'Delete', danger: true });
+        if (!ok) return;
+        try {
+          await chat.remove(m);
+          this.timeline.focusKey(m.id);
+          this.toast('Message deleted.');
+        } catch (e) {
+          this.toast(`Could not delete: ${e.message}`);
+        }
+      },
+      retry: (clientId) => chat.retry(clientId),
+      discard: (clientId) => chat.discard(clientId),
+      jump: (targetRoom, messageId) => {
+        if (targetRoom === roomId) this.timeline.jumpTo(messageId);
+        else this.nav.open(targetRoom, messageId);
+      },
+      toast: (text) => this.toast(text),
+      focusComposer: () => this.composer.focus(),
+      scrollToBottom: () => this.timeline.scrollToBottom(),
+    };
+  }
+
+  addPeople() {
+    const { store, chat, roomId } = this;
+    chat.loadMembers(roomId);
+    peopleDialog({
+      title: 'Add people',
+      actionLabel: 'Add',
+      store,
+      search: (q) => chat.searchUsers(q),
+      status: (u) => (store.state.members.get(roomId)?.has(u.id) ? 'Member' : null),
+      pick: async (u) => {
+        await chat.addMember(roomId, u);
+        return 'Added';
+      },
+    });
+  }
+
+  showMembers() {
+    const { store, chat, roomId } = this;
+    membersDialog({
+      store,
+      roomId,
+      loadMembers: () => chat.loadMembers(roomId),
+      onAdd: () => this.addPeople(),
+      onRemove: async (user) => {
+        const ok = await confirmDialog({ title: `Remove ${user.display_name}?`, message: `${user.display_name} will no longer see #${store.roomName(store.room(roomId))}.`, confirmLabel: 'Remove', danger: true });
+        if (!ok) return;
+        try {
+          await chat.api.removeMember(roomId, user.id);
+          store.memberLeft(roomId, user.id);
+        } catch (e) {
+          this.toast(e.message);
+        }
+      },
+    });
+  }
+
+  async leave() {
+    const { store, chat, roomId } = this;
+    const name = store.roomName(store.room(roomId));
+    const ok = await confirmDialog({ title: `Leave #${name}?`, message: 'You will stop receiving its messages. Someone will have to add you again to come back.', confirmLabel: 'Leave room', danger: true });
+    if (!ok) return;
+    try {
+      await chat.leaveRoom(roomId);
+      this.toast(`You left #${name}.`);
+      this.nav.home();
+    } catch (e) {
+      this.toast(`Could not leave: ${e.message}`);
+    }
+  }
+}
