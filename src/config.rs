@@ -269,6 +269,14 @@ pub struct Config {
     #[arg(long, env = "CONFAB_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub s3_secret_access_key: Option<Secret>,
 
+    /// PEM certificate chain for built-in HTTPS (with `CONFAB_TLS_KEY`).
+    #[arg(long, env = "CONFAB_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for built-in HTTPS.
+    #[arg(long, env = "CONFAB_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
     /// Log filter (`info`, `confab=debug,tower_http=info`, …); `RUST_LOG` works too.
     #[arg(long, env = "CONFAB_LOG", default_value = "info")]
     pub log: String,
@@ -320,6 +328,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "CONFAB_REDIS_PREFIX (--redis-prefix)",
                 message: "use 1 to 64 characters without spaces".into(),
+            });
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_TLS_CERT / CONFAB_TLS_KEY",
+                message: "give both the certificate and its key, or neither".into(),
             });
         }
         if self.s3_bucket.is_some()

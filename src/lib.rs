@@ -16,11 +16,13 @@ pub mod config;
 pub mod files;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod protocol;
 pub mod service;
 pub mod sfu;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,6 +82,9 @@ pub enum StartError {
     /// File storage could not be set up.
     #[error("file storage: {0}")]
     Files(#[from] files::storage::StorageError),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The voice media socket could not be set up.
     #[error("voice: {0}")]
     Sfu(#[from] sfu::SfuError),
@@ -91,6 +96,12 @@ pub enum StartError {
         /// What failed.
         source: std::io::Error,
     },
+}
+
+/// No delay for small frames, and a bounded send buffer (see [`SOCKET_SEND_BUFFER`]).
+fn tune_socket(tcp: &tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let _ = socket2::SockRef::from(tcp).set_send_buffer_size(SOCKET_SEND_BUFFER);
 }
 
 /// The ICE servers clients get, from the TURN/STUN settings.
@@ -116,6 +127,7 @@ fn ice_config(config: &Config) -> hub::voice::IceConfig {
 /// A built, bound, not yet serving Confab node.
 pub struct App {
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     router: axum::Router,
     store: Store,
     hub: Hub,
@@ -129,6 +141,7 @@ impl App {
     /// address. Nothing is served until [`App::run`].
     pub async fn build(config: Config) -> Result<App, StartError> {
         install_crypto_provider();
+        metrics::install();
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
@@ -229,6 +242,10 @@ impl App {
             tasks.clone(),
             presence_rx,
         );
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            _ => None,
+        };
         let files = Arc::new(files::Files::new(&config, store.clone())?);
         tasks.spawn(files.clone().janitor(shutdown.clone()));
         let router = http::router(http::AppState {
@@ -251,6 +268,7 @@ impl App {
         );
         Ok(App {
             listener,
+            tls,
             router,
             store,
             hub,
@@ -278,6 +296,11 @@ impl App {
         &self.node_id
     }
 
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// The hub, for counts tests and metrics read.
     pub fn hub(&self) -> Hub {
         self.hub.clone()
@@ -286,15 +309,37 @@ impl App {
     /// Serves until the shutdown token is cancelled; then stops accepting, closes sessions with
     /// 4009, lets in-flight requests finish, and returns within [`SHUTDOWN_GRACE`].
     pub async fn run(self) -> std::io::Result<()> {
-        tracing::info!(addr = %self.local_addr(), "listening");
+        tracing::info!(addr = %self.local_addr(), scheme = self.scheme(), "listening");
         let shutdown = self.shutdown.clone();
-        let listener =
-            axum::serve::ListenerExt::tap_io(self.listener, |tcp: &mut tokio::net::TcpStream| {
-                let _ = tcp.set_nodelay(true);
-                let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SOCKET_SEND_BUFFER);
-            });
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let stop = async move { shutdown.cancelled().await };
+        let served: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match self.tls.clone() {
+                None => {
+                    let listener = axum::serve::ListenerExt::tap_io(
+                        self.listener,
+                        |tcp: &mut tokio::net::TcpStream| tune_socket(tcp),
+                    );
+                    Box::pin(
+                        axum::serve(listener, self.router)
+                            .with_graceful_shutdown(stop)
+                            .into_future(),
+                    )
+                }
+                Some(config) => {
+                    let listener = tls::TlsListener::new(
+                        self.listener,
+                        config,
+                        tune_socket,
+                        &self.tasks,
+                        self.shutdown.clone(),
+                    )?;
+                    Box::pin(
+                        axum::serve(listener, self.router)
+                            .with_graceful_shutdown(stop)
+                            .into_future(),
+                    )
+                }
+            };
         let result = tokio::select! {
             r = served => r,
             // Idle keep-alive connections could hold graceful shutdown open; cap it.

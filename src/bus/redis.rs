@@ -432,6 +432,13 @@ impl RedisBus {
     }
 
     async fn publish_batch(&self, batch: &[(Route, Arc<Vec<u8>>)]) -> redis::RedisResult<()> {
+        let started = std::time::Instant::now();
+        let result = self.try_publish_batch(batch).await;
+        crate::metrics::bus_publish(started.elapsed());
+        result
+    }
+
+    async fn try_publish_batch(&self, batch: &[(Route, Arc<Vec<u8>>)]) -> redis::RedisResult<()> {
         let mut conn = self.inner.conn.clone();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut pipe = redis::pipe();

@@ -45,6 +45,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.0.kind());
+        crate::metrics::error(self.0.code());
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.0.code().to_owned(),

@@ -22,8 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
 use crate::files::Files;
 use crate::hub::Hub;
@@ -68,9 +67,11 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_request(())
                 .on_response(
-                    DefaultOnResponse::new()
-                        .level(Level::INFO)
-                        .latency_unit(tower_http::LatencyUnit::Micros),
+                    |response: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
+                        let status = response.status().as_u16();
+                        crate::metrics::http_request(status);
+                        tracing::info!(status, latency_us = latency.as_micros() as u64, "request done");
+                    },
                 ),
         )
         .with_state(state)

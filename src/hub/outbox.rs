@@ -45,14 +45,19 @@ pub struct Frame {
     pub seq: Option<(RoomId, Seq)>,
     /// May be dropped under pressure.
     pub ephemeral: bool,
+    /// For `message.new`: when the message was committed (for delivery latency).
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Frame {
     /// Serializes `frame` once.
     pub fn new(frame: &ServerFrame) -> Arc<Frame> {
-        let seq = match frame {
-            ServerFrame::MessageNew { message } => Some((message.room_id, message.seq)),
-            _ => None,
+        let (seq, created_at) = match frame {
+            ServerFrame::MessageNew { message } => (
+                Some((message.room_id, message.seq)),
+                Some(message.created_at),
+            ),
+            _ => (None, None),
         };
         // Serializing our own frame types cannot fail (no maps with non-string keys).
         let text = serde_json::to_string(frame).unwrap_or_default();
@@ -60,6 +65,7 @@ impl Frame {
             text: Utf8Bytes::from(text),
             seq,
             ephemeral: frame.is_ephemeral(),
+            created_at,
         })
     }
 }
@@ -110,6 +116,7 @@ impl SessionHandle {
             Err(mpsc::error::TrySendError::Full(())) => {
                 if !self.slow.is_cancelled() {
                     tracing::info!(session_id = %self.id, "session queue full; closing as slow consumer");
+                    crate::metrics::slow_consumer();
                     self.slow.cancel();
                 }
             }

@@ -252,6 +252,9 @@ impl Registry {
             return;
         };
         let frame = Frame::new(frame);
+        if let Some(at) = frame.created_at {
+            crate::metrics::fanout(crate::metrics::since(at));
+        }
         let mut state = lock(&slot.state);
         match (frame.seq, state.next_seq) {
             (Some((_, seq)), Some(next)) if seq < next => {}

@@ -443,6 +443,7 @@ impl Session {
     /// sent (by a replay) are skipped by seq.
     async fn write_queued(&mut self, first: Outgoing) -> Result<(), End> {
         let mut batch = Vec::new();
+        let (mut messages, mut oldest) = (0u64, None);
         let mut item = Some(first);
         while let Some(current) = item.take() {
             match current {
@@ -458,6 +459,10 @@ impl Session {
                     };
                     if fresh {
                         batch.push(Message::Text(frame.text.clone()));
+                        if let Some(at) = frame.created_at {
+                            messages += 1;
+                            oldest = oldest.min(Some(at)).or(Some(at));
+                        }
                     }
                     if batch.len() >= BATCH {
                         break;
@@ -495,10 +500,16 @@ impl Session {
         if batch.is_empty() {
             return Ok(());
         }
-        self.send(batch).await
+        self.send(batch).await?;
+        if messages > 0 {
+            crate::metrics::messages_delivered(messages, oldest.map(crate::metrics::since));
+        }
+        Ok(())
     }
 
-    /// The user was added to `room`: hear it, send the room, then what was posted since the view.
+    /// The user was added to `room`: hear it, send the room, then what was posted since the view,
+    /// who of its members is online, and who is in its call. The room's members learn this user's
+    /// presence in turn (they may not have shared a room before).
     async fn joined(&mut self, room: RoomId, view: crate::protocol::api::Room) -> Result<(), End> {
         self.hub.inner.registry.join_room(&self.handle, room).await;
         let after = view.last_seq;
@@ -506,7 +517,25 @@ impl Session {
         self.send(vec![text(&ServerFrame::RoomUpdated { room: view })])
             .await?;
         self.replay(room, after).await?;
-        Ok(())
+        let members = self
+            .hub
+            .inner
+            .services
+            .store
+            .member_ids(room)
+            .await
+            .map_err(Error::from)?;
+        let presence = self.hub.inner.presence.lookup(&members).await;
+        let mut frames = Vec::new();
+        for change in presence {
+            if change.user == self.user.id {
+                self.hub.publish_room(room, change.frame());
+            } else if change.status != PresenceStatus::Offline || change.last_seen.is_some() {
+                frames.push(text(&change.frame()));
+            }
+        }
+        frames.extend(self.hub.inner.voice.states(&[room]).await.iter().map(text));
+        self.send(frames).await
     }
 
     /// Answers one client frame: an ack (if it had an id) or an error.
@@ -703,6 +732,7 @@ impl Session {
     }
 
     async fn send_error(&mut self, id: Option<String>, e: &Error) {
+        crate::metrics::error(e.code());
         let frame = ServerFrame::Error {
             id,
             code: e.code().to_owned(),

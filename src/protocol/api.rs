@@ -57,6 +57,8 @@ pub struct Member {
     pub user: User,
     /// Their role in this room.
     pub role: Role,
+    /// The newest seq they have read (for "seen by").
+    pub last_read_seq: Seq,
 }
 
 /// A message, live or from history. A deleted one keeps its seq, with `deleted: true` and empty body.

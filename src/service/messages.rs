@@ -147,6 +147,7 @@ impl Services {
         match outcome {
             SendOutcome::Created(message) => {
                 tracing::debug!(room_id = %room, seq = %message.seq, "message stored");
+                crate::metrics::message_sent();
                 self.publish(Event::Room {
                     room,
                     frame: ServerFrame::MessageNew {

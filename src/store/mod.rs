@@ -76,22 +76,28 @@ pub(crate) enum Backend {
 
 /// Runs `$body` with `$p` bound to the pool for reads of the configured backend.
 macro_rules! reader {
-    ($store:expr, |$p:ident| $body:expr) => {
-        match &$store.backend {
+    ($store:expr, |$p:ident| $body:expr) => {{
+        let started = std::time::Instant::now();
+        let result = match &$store.backend {
             $crate::store::Backend::Sqlite { read: $p, .. } => $body,
             $crate::store::Backend::Postgres($p) => $body,
-        }
-    };
+        };
+        $crate::metrics::store("read", started.elapsed());
+        result
+    }};
 }
 
 /// Runs `$body` with `$p` bound to the pool for writes of the configured backend.
 macro_rules! writer {
-    ($store:expr, |$p:ident| $body:expr) => {
-        match &$store.backend {
+    ($store:expr, |$p:ident| $body:expr) => {{
+        let started = std::time::Instant::now();
+        let result = match &$store.backend {
             $crate::store::Backend::Sqlite { write: $p, .. } => $body,
             $crate::store::Backend::Postgres($p) => $body,
-        }
-    };
+        };
+        $crate::metrics::store("write", started.elapsed());
+        result
+    }};
 }
 
 pub(crate) use {reader, writer};

@@ -240,10 +240,11 @@ impl Store {
             #[sqlx(flatten)]
             user: UserRow,
             role: String,
+            last_read_seq: Seq,
         }
         let rows: Vec<MemberRow> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT u.id, u.username, u.display_name, rm.role FROM room_members rm \
+                "SELECT u.id, u.username, u.display_name, rm.role, rm.last_read_seq FROM room_members rm \
                  JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 \
                  ORDER BY CASE rm.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.username_key",
             )
@@ -256,6 +257,7 @@ impl Store {
             .map(|r| Member {
                 user: User::from(r.user),
                 role: r.role.parse().unwrap_or(Role::Member),
+                last_read_seq: r.last_read_seq,
             })
             .collect())
     }

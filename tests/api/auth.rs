@@ -41,6 +41,26 @@ async fn registering_signs_in_and_me_answers(backend: Backend) {
     let me = app.api.as_user(token).me().await.unwrap();
     assert_eq!(me.username, "Ana.Maria");
     assert_eq!(serde_json::to_value(&me).unwrap()["id"], body["user"]["id"]);
+    // Anyone signed in can look a user up by id; unknown ids are 404.
+    let other = app.api.register("bruno", "password-1").await.unwrap();
+    let (status, found) = app
+        .api
+        .as_user(&other.access_token)
+        .call(Method::GET, &format!("/api/v1/users/{}", me.id), None)
+        .await
+        .unwrap();
+    assert_eq!((status, found["display_name"].as_str()), (200, Some("Ana")));
+    let (status, _) = app
+        .api
+        .as_user(&other.access_token)
+        .call(
+            Method::GET,
+            &format!("/api/v1/users/{}", uuid::Uuid::new_v4()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
 }
 
 async fn usernames_are_unique_whatever_their_case(backend: Backend) {

@@ -283,6 +283,31 @@ async fn read_positions_move_forward_only_and_drive_unread_counts(backend: Backe
     assert_eq!((mine.unread_count, mine.last_read_seq), (0, Seq(3)));
     bo.api.mark_read(room.id, Seq(2)).await.unwrap();
     assert_eq!(bo.api.room(room.id).await.unwrap().unread_count, 1);
+    // Everyone's read position is part of the member list ("seen by" after a reload).
+    let (_, members) = ana
+        .api
+        .call(
+            Method::GET,
+            &format!("/api/v1/rooms/{}/members", room.id),
+            None,
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(String, i64)> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["user"]["username"].as_str().unwrap().to_owned(),
+                m["last_read_seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        seen.contains(&(bo.name.clone(), 2)) && seen.contains(&(ana.name.clone(), 3)),
+        "{seen:?}"
+    );
     bo.api.mark_read(room.id, Seq(1)).await.unwrap();
     assert_eq!(bo.api.room(room.id).await.unwrap().last_read_seq, Seq(2));
     bo.api.mark_read(room.id, Seq(99)).await.unwrap();

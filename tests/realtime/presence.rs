@@ -130,3 +130,33 @@ async fn presence_follows_sessions_and_choices() {
         .unwrap_err();
     assert_eq!(bad.code(), Some("invalid_status"));
 }
+
+#[tokio::test]
+async fn new_co_members_learn_each_others_presence() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let mut a = app.socket(&ana).await;
+    let mut b = app.socket(&bo).await;
+    b.request(ClientFrame::PresenceSet {
+        status: PresenceStatus::Away,
+    })
+    .await
+    .unwrap();
+    // They share no room yet; a DM makes them co-members.
+    ana.api.open_dm(bo.id).await.unwrap();
+    a.wait_for(
+        SOON,
+        "bo's presence",
+        presence_is(bo.id, PresenceStatus::Away),
+    )
+    .await
+    .unwrap();
+    b.wait_for(
+        SOON,
+        "ana's presence",
+        presence_is(ana.id, PresenceStatus::Online),
+    )
+    .await
+    .unwrap();
+}

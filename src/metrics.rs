@@ -1,0 +1,177 @@
+//! Prometheus metrics: what to watch a node by, served at `GET /metrics`.
+//!
+//! Counters and histograms are recorded where things happen through the `metrics` facade; gauges
+//! of state owned elsewhere (sessions, voice rooms, the SFU's packet counters) are read when
+//! `/metrics` is scraped. The recorder is process-wide, as the facade is: one per process, which
+//! is one node in production.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::hub::Hub;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets, in seconds: 100 µs to 5 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Installs the recorder (once per process) and describes every metric.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            describe();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_gauge!("confab_sessions", "Open WebSocket sessions on this node.");
+    describe_counter!(
+        "confab_messages_sent_total",
+        "Messages stored (acknowledged sends)."
+    );
+    describe_counter!(
+        "confab_messages_delivered_total",
+        "message.new frames written to sockets (one per receiving session)."
+    );
+    describe_histogram!(
+        "confab_fanout_latency_seconds",
+        "From a message's commit to its arrival in this node's fanout (includes the bus)."
+    );
+    describe_histogram!(
+        "confab_delivery_latency_seconds",
+        "From a message's commit to its write to a receiving socket."
+    );
+    describe_histogram!(
+        "confab_store_seconds",
+        "Duration of store operations, by access."
+    );
+    describe_histogram!(
+        "confab_bus_publish_seconds",
+        "Duration of a Redis publish batch."
+    );
+    describe_gauge!(
+        "confab_bus_up",
+        "1 while the bus carries events to other nodes (or is in-process)."
+    );
+    describe_counter!(
+        "confab_slow_consumer_closes_total",
+        "Sessions closed with 4008."
+    );
+    describe_counter!(
+        "confab_errors_total",
+        "Errors answered to clients, by code."
+    );
+    describe_counter!(
+        "confab_http_requests_total",
+        "HTTP requests, by status class."
+    );
+    describe_gauge!(
+        "confab_voice_rooms",
+        "Voice calls hosted by this node's SFU."
+    );
+    describe_gauge!(
+        "confab_voice_participants",
+        "Participants in this node's SFU."
+    );
+    describe_counter!(
+        "confab_rtp_packets_total",
+        "RTP packets through the SFU, by direction."
+    );
+    describe_counter!(
+        "confab_rtp_bytes_total",
+        "RTP bytes through the SFU, by direction."
+    );
+    describe_counter!(
+        "confab_rtp_packets_lost_total",
+        "RTP packets lost, from receiver statistics and reports."
+    );
+}
+
+/// The text for `/metrics`, with the gauges of `hub` read now.
+pub fn render(hub: &Hub) -> String {
+    let Some(handle) = install() else {
+        return String::new();
+    };
+    gauge!("confab_sessions").set(hub.session_count() as f64);
+    let sfu = hub.voice().sfu().stats();
+    gauge!("confab_voice_rooms").set(sfu.rooms as f64);
+    gauge!("confab_voice_participants").set(sfu.participants as f64);
+    counter!("confab_rtp_packets_total", "direction" => "in").absolute(sfu.packets_in);
+    counter!("confab_rtp_packets_total", "direction" => "out").absolute(sfu.packets_out);
+    counter!("confab_rtp_bytes_total", "direction" => "in").absolute(sfu.bytes_in);
+    counter!("confab_rtp_bytes_total", "direction" => "out").absolute(sfu.bytes_out);
+    counter!("confab_rtp_packets_lost_total").absolute(sfu.lost);
+    handle.render()
+}
+
+/// A message was stored.
+pub fn message_sent() {
+    counter!("confab_messages_sent_total").increment(1);
+}
+
+/// `n` message frames were written to a socket, the oldest `age` after its commit.
+pub fn messages_delivered(n: u64, age: Option<Duration>) {
+    counter!("confab_messages_delivered_total").increment(n);
+    if let Some(age) = age {
+        histogram!("confab_delivery_latency_seconds").record(age.as_secs_f64());
+    }
+}
+
+/// A message reached this node's fanout `age` after its commit.
+pub fn fanout(age: Duration) {
+    histogram!("confab_fanout_latency_seconds").record(age.as_secs_f64());
+}
+
+/// A store operation took `took`.
+pub fn store(access: &'static str, took: Duration) {
+    histogram!("confab_store_seconds", "access" => access).record(took.as_secs_f64());
+}
+
+/// A Redis publish batch took `took`.
+pub fn bus_publish(took: Duration) {
+    histogram!("confab_bus_publish_seconds").record(took.as_secs_f64());
+}
+
+/// Whether the bus carries events.
+pub fn bus_up(up: bool) {
+    gauge!("confab_bus_up").set(if up { 1.0 } else { 0.0 });
+}
+
+/// A session was closed as a slow consumer.
+pub fn slow_consumer() {
+    counter!("confab_slow_consumer_closes_total").increment(1);
+}
+
+/// An error with `code` was answered.
+pub fn error(code: &str) {
+    counter!("confab_errors_total", "code" => code.to_owned()).increment(1);
+}
+
+/// An HTTP request ended with `status`.
+pub fn http_request(status: u16) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    counter!("confab_http_requests_total", "status" => class).increment(1);
+}
+
+/// How long ago `at` was (zero if in the future).
+pub fn since(at: chrono::DateTime<chrono::Utc>) -> Duration {
+    (chrono::Utc::now() - at).to_std().unwrap_or_default()
+}
