@@ -107,10 +107,7 @@ impl Auth {
 
     /// Hashes a new password with argon2id. CPU-heavy: runs on the blocking pool.
     pub async fn hash_password(&self, password: &Password) -> Result<String, AuthError> {
-        let pw = password.expose().to_owned();
-        tokio::task::spawn_blocking(move || hash_password_raw(&pw))
-            .await
-            .map_err(|e| AuthError::Hashing(e.to_string()))?
+        hash_password(password).await
     }
 
     /// Checks a password against a stored hash; with no hash (unknown user) it checks a dummy so
@@ -134,6 +131,14 @@ impl Auth {
         .unwrap_or(false);
         ok && real
     }
+}
+
+/// Hashes a password with argon2id on the blocking pool (for callers without an [`Auth`]).
+pub async fn hash_password(password: &Password) -> Result<String, AuthError> {
+    let pw = password.expose().to_owned();
+    tokio::task::spawn_blocking(move || hash_password_raw(&pw))
+        .await
+        .map_err(|e| AuthError::Hashing(e.to_string()))?
 }
 
 fn hash_password_raw(password: &str) -> Result<String, AuthError> {

@@ -9,6 +9,7 @@
 //! Tests and embedders run the real app on port 0: `App::build(config)` binds, [`App::local_addr`]
 //! says where, and [`App::run`] serves until the shutdown token is cancelled.
 
+pub mod admin;
 pub mod auth;
 pub mod bus;
 pub mod client;

@@ -1,10 +1,13 @@
 //! The `confab` command: `confab serve` (the default) runs a node; `confab migrate` applies
-//! database migrations and exits.
+//! migrations; `confab admin …` manages users and roles; `confab backup` copies the database.
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use confab::config::Config;
+use confab::protocol::RoomId;
 use confab::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +31,50 @@ enum Command {
     Serve(Config),
     /// Apply database migrations, then exit.
     Migrate(Config),
+    /// Manage users and roles (the server may be running).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Copy the SQLite database to DEST while the server runs (for Postgres, use pg_dump).
+    Backup {
+        /// The file to write (must not exist).
+        dest: PathBuf,
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account; the password is read from standard input.
+    CreateUser {
+        /// Login name.
+        username: String,
+        /// Name to show.
+        #[arg(long)]
+        display_name: Option<String>,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Set a new password (read from standard input) and sign the user out everywhere.
+    ResetPassword {
+        /// Login name.
+        username: String,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Give a member a role in a room: owner, admin or member.
+    SetRole {
+        /// The room's id.
+        room: RoomId,
+        /// The member's login name.
+        username: String,
+        /// owner, admin or member.
+        role: String,
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +91,13 @@ fn main() -> ExitCode {
             None => serve(cli.serve).await,
             Some(Command::Serve(config)) => serve(config).await,
             Some(Command::Migrate(config)) => migrate(config).await,
+            Some(Command::Admin { command }) => admin(command).await,
+            Some(Command::Backup { dest, config }) => {
+                let store = open_store(&config).await?;
+                confab::admin::backup(&store, &dest).await?;
+                println!("backed up to {}", dest.display());
+                Ok(())
+            }
         }
     });
     match result {
@@ -60,13 +114,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = confab::App::build(config).await?;
     let shutdown = app.shutdown_token();
     tokio::spawn(wait_for_signal(shutdown));
-    println!("confab listening on http://{}", app.local_addr());
+    println!(
+        "confab listening on {}://{}",
+        app.scheme(),
+        app.local_addr()
+    );
     app.run().await?;
     Ok(())
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     confab::telemetry::init(&config.log);
+    let store = open_store(&config).await?;
+    println!("migrations applied ({})", store.backend_name());
+    store.close().await;
+    Ok(())
+}
+
+/// Opens (and migrates) the configured store.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let store = Store::connect(
@@ -76,9 +142,60 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     store.migrate().await?;
-    println!("migrations applied ({})", store.backend_name());
-    store.close().await;
+    Ok(store)
+}
+
+async fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateUser {
+            username,
+            display_name,
+            config,
+        } => {
+            let store = open_store(&config).await?;
+            let password = read_password()?;
+            let user =
+                confab::admin::create_user(&store, &username, &password, display_name.as_deref())
+                    .await?;
+            println!("created {} ({})", user.username, user.id);
+        }
+        AdminCommand::ResetPassword { username, config } => {
+            let store = open_store(&config).await?;
+            let password = read_password()?;
+            let user = confab::admin::reset_password(&store, &username, &password).await?;
+            println!(
+                "password of {} reset; their sessions were signed out",
+                user.username
+            );
+        }
+        AdminCommand::SetRole {
+            room,
+            username,
+            role,
+            config,
+        } => {
+            let store = open_store(&config).await?;
+            confab::admin::set_role(&store, room, &username, &role).await?;
+            println!("{username} is now {role} of room {room}");
+        }
+    }
     Ok(())
+}
+
+/// The first line of standard input (with a prompt when it is a terminal).
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("no password given on standard input");
+    }
+    Ok(password)
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

@@ -16,9 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::protocol::api::{
     Attachment, ErrorBody, HistoryPage, Message, Room, SendMessageRequest, TokenResponse, User,
@@ -378,7 +378,18 @@ pub enum Incoming {
     },
 }
 
-type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// Any byte stream a WebSocket can run over (plain TCP, a TLS stream of the caller's choosing).
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// The WebSocket stream a [`Socket`] runs on.
+pub type Stream = WebSocketStream<Box<dyn Io>>;
+
+/// Opens a WebSocket over an already connected stream (for example TLS set up by the caller).
+pub async fn websocket(url: &str, io: impl Io + 'static) -> Result<Stream, ClientError> {
+    let (ws, _) = tokio_tungstenite::client_async(url, Box::new(io) as Box<dyn Io>).await?;
+    Ok(ws)
+}
 
 /// One WebSocket session.
 pub struct Socket {
@@ -398,7 +409,16 @@ impl Socket {
         token: &str,
         resume: Option<HashMap<RoomId, Seq>>,
     ) -> Result<Socket, ClientError> {
-        let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+        let addr = ws_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .ok_or_else(|| ClientError::Protocol(format!("bad WebSocket URL {ws_url}")))?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let ws = websocket(ws_url, tcp).await?;
         Socket::authenticate(ws, token, resume).await
     }
 

@@ -125,8 +125,7 @@ async fn a_slow_reader_is_cut_off_while_the_room_keeps_up() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(app.addr).await.unwrap();
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-    let (ws, _) = tokio_tungstenite::client_async(app.api.ws_url(), stream)
+    let ws = confab::client::websocket(&app.api.ws_url(), stream)
         .await
         .unwrap();
     let mut laggard = Socket::authenticate(ws, &slow.tokens.access_token, None)

@@ -129,7 +129,8 @@ async fn bad_frames_get_errors_and_the_session_stays_usable() {
 async fn frames_over_64_kib_close_the_socket_with_1009() {
     let app = spawn_app(Backend::Sqlite).await;
     let ana = app.user("ana").await;
-    let (ws, _) = tokio_tungstenite::connect_async(app.api.ws_url())
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let ws = confab::client::websocket(&app.api.ws_url(), tcp)
         .await
         .unwrap();
     let mut s = Socket::authenticate(ws, &ana.tokens.access_token, None)

@@ -1,0 +1,104 @@
+//! What an operator does from the command line: create users, reset passwords, change room roles,
+//! and back up the database while the server runs.
+//!
+//! These talk to the store directly (the server may be running: SQLite's WAL lets another process
+//! read and write beside it, and Postgres is shared anyway). Passwords are read from standard
+//! input, never from arguments, so they do not show up in process lists or shell history.
+
+use std::path::Path;
+
+use crate::protocol::api::User;
+use crate::protocol::{DisplayName, Password, Role, RoomId, UserId, Username};
+use crate::service::Error;
+use crate::store::{NewUser, Store, StoreError};
+
+/// Creates an account.
+pub async fn create_user(
+    store: &Store,
+    username: &str,
+    password: &str,
+    display_name: Option<&str>,
+) -> Result<User, Error> {
+    let username = Username::parse(username)?;
+    let password = Password::parse(password)?;
+    let display_name = match display_name {
+        Some(d) => DisplayName::parse(d)?,
+        None => DisplayName::from_username(&username),
+    };
+    let password_hash = crate::auth::hash_password(&password).await?;
+    store
+        .create_user(NewUser {
+            id: UserId::new(),
+            username_key: username.key(),
+            username: username.into_inner(),
+            display_name: display_name.into_inner(),
+            password_hash,
+            created_at: crate::store::now(),
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => Error::conflict("username_taken", "that username is taken"),
+            e => e.into(),
+        })
+}
+
+/// Sets a new password and signs the user out everywhere (every refresh token is revoked).
+pub async fn reset_password(store: &Store, username: &str, password: &str) -> Result<User, Error> {
+    let user = find(store, username).await?;
+    let password = Password::parse(password)?;
+    let hash = crate::auth::hash_password(&password).await?;
+    store.set_password(user.id, &hash).await?;
+    Ok(user)
+}
+
+/// Gives `username` a role in `room`; making someone owner makes the current owner an admin.
+pub async fn set_role(
+    store: &Store,
+    room: RoomId,
+    username: &str,
+    role: &str,
+) -> Result<(), Error> {
+    let role: Role = role.parse()?;
+    let user = find(store, username).await?;
+    store
+        .membership(room, user.id)
+        .await?
+        .ok_or(Error::not_found("member"))?;
+    if role == Role::Owner {
+        for member in store.members(room).await? {
+            if member.role == Role::Owner && member.user.id != user.id {
+                store.set_role(room, member.user.id, Role::Admin).await?;
+            }
+        }
+    }
+    store.set_role(room, user.id, role).await?;
+    Ok(())
+}
+
+/// A consistent copy of the SQLite database into `dest` (which must not exist), taken while the
+/// server runs. Postgres is backed up with its own tools.
+pub async fn backup(store: &Store, dest: &Path) -> Result<(), Error> {
+    if store.backend_name() == "postgres" {
+        return Err(Error::invalid(
+            "backup_with_pg_dump",
+            "this server keeps history in Postgres: back it up with `pg_dump \"$DATABASE_URL\" > confab.sql` (see docs/operations.md)",
+        ));
+    }
+    if dest.exists() {
+        return Err(Error::conflict(
+            "backup_exists",
+            format!("{} already exists; choose a new file", dest.display()),
+        ));
+    }
+    store.backup_sqlite(dest).await?;
+    Ok(())
+}
+
+async fn find(store: &Store, username: &str) -> Result<User, Error> {
+    let key = Username::parse(username)?.key();
+    store
+        .user_credentials(&key)
+        .await?
+        .map(|(user, _)| user)
+        .ok_or(Error::not_found("user"))
+}
