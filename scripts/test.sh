@@ -9,6 +9,17 @@ cd "$(dirname "$0")/.."
 cargo build --bins
 cargo test --all-targets
 
+# docker-compose.yml must be accepted by Compose (no Docker engine is needed to check it).
+if ! command -v docker-compose >/dev/null; then
+    echo "checking docker-compose.yml needs docker-compose: apt-get install -y docker-compose" >&2
+    exit 1
+fi
+CONFAB_DOMAIN=chat.example.org CONFAB_PUBLIC_IP=203.0.113.10 \
+    CONFAB_JWT_SECRET=compose-check-only-not-a-real-secret-0123456789 \
+    CONFAB_TURN_SECRET=compose-check-only-turn-secret POSTGRES_PASSWORD=compose-check \
+    docker-compose -f docker-compose.yml config -q
+echo "docker-compose.yml: valid"
+
 if [ -d tests/e2e ] && [ -f tests/e2e/package.json ]; then
     if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
         echo "browser tests need Chromium at /usr/bin/chromium: apt-get install -y chromium" >&2

@@ -36,6 +36,12 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Exit 0 if the server at URL answers /healthz (for container health checks).
+    Health {
+        /// The health endpoint; the default fits the container image.
+        #[arg(default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     /// Copy the SQLite database to DEST while the server runs (for Postgres, use pg_dump).
     Backup {
         /// The file to write (must not exist).
@@ -92,6 +98,7 @@ fn main() -> ExitCode {
             Some(Command::Serve(config)) => serve(config).await,
             Some(Command::Migrate(config)) => migrate(config).await,
             Some(Command::Admin { command }) => admin(command).await,
+            Some(Command::Health { url }) => health(&url).await,
             Some(Command::Backup { dest, config }) => {
                 let store = open_store(&config).await?;
                 confab::admin::backup(&store, &dest).await?;
@@ -128,6 +135,21 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     println!("migrations applied ({})", store.backend_name());
     store.close().await;
+    Ok(())
+}
+
+/// Checks `url` answers 200 within 3 s. Certificates are not checked: this probes the local
+/// process, which may serve a self-signed certificate.
+async fn health(url: &str) -> anyhow::Result<()> {
+    confab::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .danger_accept_invalid_certs(true)
+        .build()?;
+    let status = client.get(url).send().await?.status();
+    if !status.is_success() {
+        anyhow::bail!("{url} answered {status}");
+    }
     Ok(())
 }
 
