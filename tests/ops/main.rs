@@ -403,3 +403,103 @@ async fn a_backup_taken_while_serving_holds_every_acknowledged_message() {
     stop.cancel();
     let _ = served.await;
 }
+
+fn bare_command(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_confab"));
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CONFAB_")
+            || key == "DATABASE_URL"
+            || key == "REDIS_URL"
+            || key == "RUST_LOG"
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_configuration_it_serves_on_8080_from_a_data_dir_it_creates() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bare_command(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first_line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        first_line.trim(),
+        "confab listening on http://127.0.0.1:8080"
+    );
+    let (status, _) = Api::new("http://127.0.0.1:8080")
+        .call(Method::GET, "/healthz", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(dir.path().join("data/confab.db").exists());
+    let secret = dir.path().join("data/jwt_secret");
+    assert!(std::fs::read_to_string(&secret).unwrap().len() >= 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+    }
+    let started = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exits cleanly on SIGTERM: {status}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn bad_settings_are_refused_at_start_with_a_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("CONFAB_LISTEN", "not-an-address")],
+            "invalid value 'not-an-address' for '--listen",
+        ),
+        (
+            &[("CONFAB_JWT_SECRET", "too-short")],
+            "invalid CONFAB_JWT_SECRET",
+        ),
+        (
+            &[("DATABASE_URL", "mysql://x")],
+            "expected a URL starting with sqlite:, postgres://",
+        ),
+        (
+            &[("CONFAB_TURN_URLS", "turn:turn.example.org")],
+            "invalid CONFAB_TURN_SECRET",
+        ),
+        (&[("CONFAB_RTC_UDP_PORT", "70000")], "invalid value '70000'"),
+    ];
+    for (env, expected) in cases {
+        let mut cmd = bare_command(dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} was accepted");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(expected), "{env:?}: {stderr}");
+    }
+}
