@@ -8,9 +8,9 @@
 use std::path::Path;
 
 use crate::protocol::api::User;
-use crate::protocol::{DisplayName, Password, Role, RoomId, UserId, Username};
+use crate::protocol::{Password, Role, RoomId, Username};
 use crate::service::Error;
-use crate::store::{NewUser, Store, StoreError};
+use crate::store::Store;
 
 /// Creates an account.
 pub async fn create_user(
@@ -19,27 +19,7 @@ pub async fn create_user(
     password: &str,
     display_name: Option<&str>,
 ) -> Result<User, Error> {
-    let username = Username::parse(username)?;
-    let password = Password::parse(password)?;
-    let display_name = match display_name {
-        Some(d) => DisplayName::parse(d)?,
-        None => DisplayName::from_username(&username),
-    };
-    let password_hash = crate::auth::hash_password(&password).await?;
-    store
-        .create_user(NewUser {
-            id: UserId::new(),
-            username_key: username.key(),
-            username: username.into_inner(),
-            display_name: display_name.into_inner(),
-            password_hash,
-            created_at: crate::store::now(),
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => Error::conflict("username_taken", "that username is taken"),
-            e => e.into(),
-        })
+    crate::service::accounts::create_account(store, username, password, display_name).await
 }
 
 /// Sets a new password and signs the user out everywhere (every refresh token is revoked).

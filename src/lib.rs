@@ -153,13 +153,7 @@ impl App {
                 path: config.data_dir.display().to_string(),
                 source,
             })?;
-        let store = Store::connect(
-            config.database_url.as_ref(),
-            &config.data_dir,
-            config.db_max_connections,
-        )
-        .await?;
-        store.migrate().await?;
+        let store = Store::open(&config).await?;
 
         let node_id = config
             .node_id

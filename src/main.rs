@@ -157,14 +157,7 @@ async fn health(url: &str) -> anyhow::Result<()> {
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let store = Store::connect(
-        config.database_url.as_ref(),
-        &config.data_dir,
-        config.db_max_connections,
-    )
-    .await?;
-    store.migrate().await?;
-    Ok(store)
+    Ok(Store::open(config).await?)
 }
 
 async fn admin(command: AdminCommand) -> anyhow::Result<()> {

@@ -80,6 +80,20 @@ impl From<tokio_tungstenite::tungstenite::Error> for ClientError {
     }
 }
 
+/// The body of a successful answer, or the contract's `{error:{code,message}}` as an error.
+fn api_result(status: u16, value: Value) -> Result<Value, ClientError> {
+    if status < 400 {
+        return Ok(value);
+    }
+    let err: ErrorBody = serde_json::from_value(value)
+        .map_err(|e| ClientError::Protocol(format!("{status} without error body: {e}")))?;
+    Err(ClientError::Api {
+        status,
+        code: err.error.code,
+        message: err.error.message,
+    })
+}
+
 /// The HTTP API of one server, optionally as one user.
 #[derive(Clone, Debug)]
 pub struct Api {
@@ -159,15 +173,7 @@ impl Api {
         body: Option<Value>,
     ) -> Result<T, ClientError> {
         let (status, value) = self.call(method, path, body.as_ref()).await?;
-        if status >= 400 {
-            let err: ErrorBody = serde_json::from_value(value)
-                .map_err(|e| ClientError::Protocol(format!("{status} without error body: {e}")))?;
-            return Err(ClientError::Api {
-                status,
-                code: err.error.code,
-                message: err.error.message,
-            });
-        }
+        let value = api_result(status, value)?;
         if value.is_null() {
             return serde_json::from_value(json!({})).or_else(|_| {
                 serde_json::from_value(Value::Null)
@@ -322,16 +328,7 @@ impl Api {
         }
         let resp = req.send().await?;
         let status = resp.status().as_u16();
-        let value: Value = resp.json().await.unwrap_or(Value::Null);
-        if status >= 400 {
-            let err: ErrorBody = serde_json::from_value(value)
-                .map_err(|e| ClientError::Protocol(format!("{status} without error body: {e}")))?;
-            return Err(ClientError::Api {
-                status,
-                code: err.error.code,
-                message: err.error.message,
-            });
-        }
+        let value = api_result(status, resp.json().await.unwrap_or(Value::Null))?;
         serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 

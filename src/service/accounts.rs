@@ -3,9 +3,40 @@
 use crate::auth::{hash_refresh_token, new_refresh_token};
 use crate::protocol::api::{TokenResponse, User};
 use crate::protocol::{DisplayName, Password, UserId, Username};
-use crate::store::{NewUser, RefreshOutcome};
+use crate::store::{NewUser, RefreshOutcome, Store, StoreError};
 
 use super::{Error, Result, Services};
+
+/// Checks the account rules, hashes the password and stores the account: registration and the
+/// `confab admin create-user` command both come here.
+pub async fn create_account(
+    store: &Store,
+    username: &str,
+    password: &str,
+    display_name: Option<&str>,
+) -> Result<User> {
+    let username = Username::parse(username)?;
+    let password = Password::parse(password)?;
+    let display_name = match display_name {
+        Some(d) => DisplayName::parse(d)?,
+        None => DisplayName::from_username(&username),
+    };
+    let password_hash = crate::auth::hash_password(&password).await?;
+    store
+        .create_user(NewUser {
+            id: UserId::new(),
+            username_key: username.key(),
+            username: username.into_inner(),
+            display_name: display_name.into_inner(),
+            password_hash,
+            created_at: crate::store::now(),
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => Error::conflict("username_taken", "that username is taken"),
+            e => e.into(),
+        })
+}
 
 fn invalid_credentials() -> Error {
     Error::Unauthenticated {
@@ -22,30 +53,7 @@ impl Services {
         password: &str,
         display_name: Option<&str>,
     ) -> Result<TokenResponse> {
-        let username = Username::parse(username)?;
-        let password = Password::parse(password)?;
-        let display_name = match display_name {
-            Some(d) => DisplayName::parse(d)?,
-            None => DisplayName::from_username(&username),
-        };
-        let password_hash = self.auth.hash_password(&password).await?;
-        let user = self
-            .store
-            .create_user(NewUser {
-                id: UserId::new(),
-                username_key: username.key(),
-                username: username.into_inner(),
-                display_name: display_name.into_inner(),
-                password_hash,
-                created_at: crate::store::now(),
-            })
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict(_) => {
-                    Error::conflict("username_taken", "that username is taken")
-                }
-                e => e.into(),
-            })?;
+        let user = create_account(&self.store, username, password, display_name).await?;
         tracing::info!(user_id = %user.id, "user registered");
         self.sign_in(user).await
     }

@@ -165,6 +165,18 @@ impl Store {
         Ok(Backend::Sqlite { read, write })
     }
 
+    /// The store `config` names, connected and migrated: what every command starts with.
+    pub async fn open(config: &crate::config::Config) -> Result<Store, StoreError> {
+        let store = Store::connect(
+            config.database_url.as_ref(),
+            &config.data_dir,
+            config.db_max_connections,
+        )
+        .await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// Applies pending migrations of the configured backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
