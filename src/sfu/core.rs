@@ -543,13 +543,28 @@ impl Core {
             return;
         };
         let room = peer.room;
-        info!(%room, user = %peer.user, peer = id.0, reason, "voice participant removed");
         peer.close(&mut self.transmits);
         self.demux.remove(id, &peer.ufrag);
         if self.by_user.get(&(room, peer.user)) == Some(&id) {
             self.by_user.remove(&(room, peer.user));
         }
         let stats = peer.stats(now);
+        // One line per participant with what their call carried: for logs and troubleshooting.
+        info!(
+            %room,
+            user = %peer.user,
+            peer = id.0,
+            reason,
+            packets_in = stats.packets_in,
+            packets_out = stats.packets_out,
+            bytes_in = stats.bytes_in,
+            bytes_out = stats.bytes_out,
+            lost_in = stats.lost_in,
+            lost_out = stats.lost_out,
+            jitter_in_ms = stats.jitter_in * 1000.0,
+            jitter_out_ms = stats.jitter_out * 1000.0,
+            "voice participant removed"
+        );
         self.retired.packets_in += stats.packets_in;
         self.retired.bytes_in += stats.bytes_in;
         self.retired.packets_out += stats.packets_out;
