@@ -99,6 +99,26 @@ pub enum StartError {
     },
 }
 
+/// Deletes expired refresh tokens every hour: once expired they can no longer be presented, so
+/// keeping them would only grow the table.
+async fn purge_refresh_tokens(store: Store, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store
+            .purge_expired_refresh_tokens(chrono::Utc::now().timestamp())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "purged expired refresh tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging refresh tokens failed"),
+        }
+    }
+}
+
 /// No delay for small frames, and a bounded send buffer (see [`SOCKET_SEND_BUFFER`]).
 fn tune_socket(tcp: &tokio::net::TcpStream) {
     let _ = tcp.set_nodelay(true);
@@ -243,6 +263,7 @@ impl App {
         };
         let files = Arc::new(files::Files::new(&config, store.clone())?);
         tasks.spawn(files.clone().janitor(shutdown.clone()));
+        tasks.spawn(purge_refresh_tokens(store.clone(), shutdown.clone()));
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),
