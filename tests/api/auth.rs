@@ -13,6 +13,7 @@ both_backends!(
     refresh_rotates_and_a_reused_token_revokes_the_chain,
     logout_revokes_the_login,
     expired_and_forged_access_tokens_are_refused,
+    expired_refresh_tokens_are_refused_and_purged,
 );
 
 fn code(r: Result<impl std::fmt::Debug, ClientError>) -> String {
@@ -201,4 +202,20 @@ async fn expired_and_forged_access_tokens_are_refused(backend: Backend) {
         (status, body["error"]["code"].as_str()),
         (401, Some("missing_token"))
     );
+}
+
+async fn expired_refresh_tokens_are_refused_and_purged(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = app.api.register("hugo", "password-1").await.unwrap();
+    let store = confab::store::Store::open(&app.config).await.unwrap();
+    let (token, hash) = confab::auth::new_refresh_token();
+    let now = chrono::Utc::now().timestamp();
+    store
+        .insert_refresh_token(&hash, t.user.id, now - 1)
+        .await
+        .unwrap();
+    assert_eq!(code(app.api.refresh(&token).await), "invalid_refresh_token");
+    assert_eq!(store.purge_expired_refresh_tokens(now).await.unwrap(), 1);
+    // The live token of the registration is untouched.
+    assert!(app.api.refresh(&t.refresh_token).await.is_ok());
 }
