@@ -32,8 +32,8 @@ pub enum Outgoing {
         /// The room.
         room: RoomId,
     },
-    /// A signal of the session's voice call.
-    Voice(super::voice::VoiceSignal),
+    /// A signal of the session's voice call, with the participation it belongs to.
+    Voice(u64, super::voice::VoiceSignal),
 }
 
 /// A frame serialized once for all its receivers.

@@ -86,6 +86,7 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         token_expires: authed.expires,
         last_heard: Instant::now(),
         call: None,
+        joins: 0,
     };
     if let Some(change) = session
         .hub
@@ -263,6 +264,8 @@ struct Session {
     last_heard: Instant,
     /// The voice call this session is in, and the node that owns it.
     call: Option<(RoomId, Owner)>,
+    /// Numbers this session's participations in calls; the current one is `joins`.
+    joins: u64,
 }
 
 impl Session {
@@ -482,17 +485,15 @@ impl Session {
                         }));
                     }
                 }
-                Outgoing::Voice(signal) => {
-                    if let VoiceSignal::Ended { room, .. } = &signal {
-                        if self.call.as_ref().is_some_and(|(r, _)| r == room) {
+                Outgoing::Voice(join, signal) => {
+                    // A signal of a participation this session has since left or replaced (a
+                    // late end, a late offer) is not the client's business any more.
+                    if join == self.joins && self.call.is_some() {
+                        if matches!(signal, VoiceSignal::Ended { .. }) {
                             self.call = None;
-                        } else {
-                            // An end for a call this session already left (or rejoined).
-                            item = self.rx.try_recv().ok();
-                            continue;
                         }
+                        batch.push(text(&signal.frame()));
                     }
-                    batch.push(text(&signal.frame()));
                 }
             }
             item = self.rx.try_recv().ok();
@@ -674,7 +675,8 @@ impl Session {
                 }
                 let voice = self.hub.inner.voice.clone();
                 let ice_servers = voice.ice_servers(user);
-                let owner = voice.join(&self.handle, room_id).await?;
+                self.joins += 1;
+                let owner = voice.join(&self.handle, room_id, self.joins).await?;
                 self.call = Some((room_id, owner));
                 Ok(json!({ "ice_servers": ice_servers }))
             }

@@ -127,16 +127,24 @@ pub enum RelayBody {
         /// `None` on success, else the error's code and message.
         error: Option<(String, String)>,
     },
-    /// Owner → origin: a signal for the session.
-    Signal(VoiceSignal),
+    /// Owner → origin: a signal for the session's participation `join`.
+    Signal {
+        /// Which participation of the session it belongs to.
+        join: u64,
+        /// The signal.
+        signal: VoiceSignal,
+    },
 }
 
 /// What a participant asks of the call's owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum VoiceRequest {
-    /// Join the call.
-    Join,
+    /// Join the call, as the session's participation number `join`.
+    Join {
+        /// Tags this participation's signals, so a late signal of an earlier one is ignored.
+        join: u64,
+    },
     /// Answer the last offer.
     Answer {
         /// The SDP answer.
@@ -292,15 +300,22 @@ impl Voice {
     }
 
     /// Joins `session` to `room`'s call, wherever it lives; returns where.
-    pub async fn join(&self, session: &SessionHandle, room: RoomId) -> Result<Owner, Error> {
+    /// `join` numbers the session's participations: signals carry it, and the session ignores
+    /// those of a participation it has already left.
+    pub async fn join(
+        &self,
+        session: &SessionHandle,
+        room: RoomId,
+        join: u64,
+    ) -> Result<Owner, Error> {
         let owner = self.owner(room).await?;
         match &owner {
             Owner::Local => {
-                self.join_local(room, session.user, Target::Session(session.clone()))
+                self.join_local(room, session.user, Target::Session(session.clone(), join))
                     .await?
             }
             Owner::Remote(node) => {
-                self.request(node, room, session, VoiceRequest::Join)
+                self.request(node, room, session, VoiceRequest::Join { join })
                     .await?;
             }
         }
@@ -470,7 +485,9 @@ impl Voice {
         request: VoiceRequest,
     ) -> Result<(), Error> {
         match request {
-            VoiceRequest::Join => Err(Error::Internal("join goes through join_local".into())),
+            VoiceRequest::Join { .. } => {
+                Err(Error::Internal("join goes through join_local".into()))
+            }
             VoiceRequest::Answer { sdp } => Ok(self.sfu.answer(room.0, user.0, sdp).await?),
             VoiceRequest::Candidate { candidate } => {
                 Ok(self.sfu.candidate(room.0, user.0, candidate).await?)
@@ -608,9 +625,9 @@ impl Voice {
                         let _ = tx.send(error);
                     }
                 }
-                RelayBody::Signal(signal) => {
+                RelayBody::Signal { join, signal } => {
                     if let Some(session) = self.registry.session(relay.session) {
-                        session.push(Outgoing::Voice(signal));
+                        session.push(Outgoing::Voice(join, signal));
                     }
                 }
                 RelayBody::Request { req, request } => {
@@ -620,8 +637,9 @@ impl Voice {
                         (relay.room, relay.user, relay.session, relay.from);
                     self.tasks.spawn(async move {
                         let result = match request {
-                            VoiceRequest::Join => {
+                            VoiceRequest::Join { join } => {
                                 let target = Target::Remote {
+                                    join,
                                     node: origin.clone(),
                                     session,
                                 };
@@ -672,17 +690,25 @@ impl Voice {
 /// Where a participant's signals go.
 #[derive(Clone)]
 enum Target {
-    /// A session on this node.
-    Session(SessionHandle),
-    /// A session on another node.
-    Remote { node: String, session: SessionId },
+    /// A session on this node, and its participation number.
+    Session(SessionHandle, u64),
+    /// A session on another node, and its participation number.
+    Remote {
+        node: String,
+        session: SessionId,
+        join: u64,
+    },
 }
 
 impl Target {
     fn deliver(&self, bus: &Bus, _registry: &Registry, signal: VoiceSignal) {
         match self {
-            Target::Session(session) => session.push(Outgoing::Voice(signal)),
-            Target::Remote { node, session } => {
+            Target::Session(session, join) => session.push(Outgoing::Voice(*join, signal)),
+            Target::Remote {
+                node,
+                session,
+                join,
+            } => {
                 if let Some(redis) = bus.redis_bus() {
                     let room = match &signal {
                         VoiceSignal::Offer { room, .. }
@@ -695,7 +721,10 @@ impl Target {
                         room,
                         user: UserId(uuid::Uuid::nil()),
                         session: *session,
-                        body: RelayBody::Signal(signal),
+                        body: RelayBody::Signal {
+                            join: *join,
+                            signal,
+                        },
                     };
                     redis.send_to_node(node, &Event::Voice(relay));
                 }

@@ -416,3 +416,40 @@ async fn callers_on_two_nodes_meet_in_the_owners_sfu() {
         .unwrap();
     assert_eq!(a.hub.voice().sfu().stats().live_peer_connections, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_again_on_the_same_socket_is_not_ended_by_the_first_join() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let room = ana.api.create_room("r").await.unwrap();
+    let mut s = app.socket(&ana).await;
+    s.request(ClientFrame::VoiceJoin { room_id: room.id })
+        .await
+        .unwrap();
+    s.request(ClientFrame::VoiceJoin { room_id: room.id })
+        .await
+        .unwrap();
+    // Leave and join back to back, without waiting between them.
+    s.send_raw(&format!(
+        r#"{{"type":"voice.leave","room_id":"{}"}}"#,
+        room.id
+    ))
+    .await
+    .unwrap();
+    s.request(ClientFrame::VoiceJoin { room_id: room.id })
+        .await
+        .unwrap();
+    s.request(ClientFrame::VoiceMute {
+        room_id: room.id,
+        muted: true,
+    })
+    .await
+    .expect("the newest join is still in the call");
+    let events = s.drain(Duration::from_millis(800)).await;
+    assert!(
+        !events.iter().any(|i| matches!(i, confab::client::Incoming::Frame(f) if matches!(**f, ServerFrame::VoiceEnded { .. }))),
+        "no stale voice.ended: {events:?}"
+    );
+    let state = app.hub.voice().sfu().participants(room.id.0).await;
+    assert_eq!(state.len(), 1);
+}
