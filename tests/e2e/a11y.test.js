@@ -147,6 +147,8 @@ test('new messages from others are announced to screen readers', async () => {
   const page = await newPage(browser, server);
   await ui.signIn(page, 'kim');
   await ui.openRoom(page, 'keyboard');
+  // Announced are messages that arrive live, not ones loaded with the history.
+  await ui.online(page);
   await lee.send(room.id, 'can you hear me?');
   await page.locator('#announcer', { hasText: 'Lee: can you hear me?' }).waitFor();
   assert.equal(await page.locator('.typing-line').getAttribute('aria-live'), 'polite');

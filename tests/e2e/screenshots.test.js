@@ -1,15 +1,18 @@
 // Screenshots of the main screens, light and dark, desktop (1280×800) and phone (390×844), into
 // artifacts/ (git-ignored) for people to look at; the test also checks that each theme really is
-// light or dark and that nothing overflows sideways.
+// light or dark and that nothing overflows sideways. The room has a picture and a file in it and
+// a voice call going on: Bo talks (the fake microphone plays a voice-like WAV), Ana is muted.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './helpers/server.js';
 import { ApiClient } from './helpers/api.js';
 import { launchBrowser, newPage, assertClean, DESKTOP, PHONE } from './helpers/browser.js';
+import { pngImage, writeVoiceWav } from './helpers/media.js';
 import * as ui from './helpers/ui.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -17,11 +20,14 @@ const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 let server;
 let browser;
 let bo;
+let tmp;
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
+  tmp = mkdtempSync(join(tmpdir(), 'confab-shots-'));
+  writeVoiceWav(join(tmp, 'voice.wav'));
   server = await startServer();
-  browser = await launchBrowser();
+  browser = await launchBrowser({ args: [`--use-file-for-fake-audio-capture=${join(tmp, 'voice.wav')}`] });
   await seed(server.url);
   // Cleo was here a while ago; Bo is online and typing.
   const cleo = await newPage(browser, server);
@@ -30,11 +36,14 @@ before(async () => {
   bo = await newPage(browser, server);
   await ui.signIn(bo, 'bob');
   await ui.openRoom(bo, 'design');
+  await bo.getByRole('button', { name: /^Join voice call/ }).click();
+  await bo.locator('.call-panel').getByText('You are in the call').waitFor();
 });
 
 after(async () => {
   await browser?.close();
   await server?.dispose();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 async function seed(url) {
@@ -66,6 +75,10 @@ async function seed(url) {
   await ana.call('PATCH', `/messages/${edited.id}`, { body: 'Also: can we ship this with 1.4, @dev?' });
   await dev.send(design.id, '@ana yes, if it lands before the branch cut.');
   await dev.send(design.id, '', { forward_of: cut.id });
+  const shot = await cleo.upload('sidebar-dark.png', 'image/png', pngImage(960, 600));
+  await cleo.send(design.id, 'Dark sidebar with the thicker ring:', { attachments: [shot.id] });
+  const checklist = await dev.upload('release-checklist.pdf', 'application/pdf', Buffer.from('%PDF-1.4\n% checklist\n'.padEnd(48 * 1024, ' ')));
+  await dev.send(design.id, '', { attachments: [checklist.id] });
   await cleo.send(design.id, 'On it. I will have it ready by lunch.');
 
   const dmBo = await ana.call('POST', '/dms', { user_id: bo.user.id });
@@ -75,13 +88,34 @@ async function seed(url) {
   await cleo.send(dmCleo.id, 'Thanks for the review!');
 }
 
-async function shoot(name, { viewport, colorScheme, room, list = false, typing = false }) {
+/** Ana joins the call of the room open now, mutes, and waits for Bo's speaking ring. */
+async function joinCall(page) {
+  const panel = page.locator('.call-panel');
+  await panel.getByRole('button', { name: 'Join the call' }).click();
+  await panel.getByText('You are in the call').waitFor();
+  await panel.getByRole('button', { name: 'Mute', exact: true }).click();
+  await panel.locator('.call-person.muted', { hasText: 'Ana Lima' }).waitFor();
+  await panel.locator('.call-person.speaking', { hasText: 'Bo Chen' }).waitFor({ timeout: 15_000 });
+}
+
+/** `call`: the room whose call Ana is in while the shot is taken (it may be another room). */
+async function shoot(name, { viewport, colorScheme, room, list = false, typing = false, call = null }) {
   const page = await newPage(browser, server, { viewport, colorScheme });
   await ui.signIn(page, 'ana');
+  if (call) {
+    await ui.openRoom(page, call);
+    await joinCall(page);
+  }
   if (room) {
-    await ui.openRoom(page, room);
+    if (room !== call) await ui.openRoom(page, room);
     await ui.expectDelivered(page, room === 'design' ? 'On it. I will have it ready by lunch.' : 'Sure, 16:00 at the usual place.');
     await page.locator('#composer-input').blur();
+  }
+  if (call && call !== room) await page.getByRole('region', { name: 'Your call' }).waitFor();
+  if (room === 'design') {
+    const thumb = page.getByRole('button', { name: 'Open image sidebar-dark.png' }).locator('img');
+    await ui.eventually(async () => assert.ok(await thumb.evaluate((img) => img.complete && img.naturalWidth > 0), 'thumbnail loaded'));
+    await page.locator('.messages').evaluate(() => document.querySelector('.timeline').scrollTo({ top: 1e6 }));
   }
   if (list) await page.getByRole('navigation').waitFor();
   if (typing) {
@@ -110,10 +144,10 @@ test('screenshots of the main screens in both themes and sizes', async () => {
     await signin.screenshot({ path: join(ARTIFACTS, `desktop-${colorScheme}-signin.png`) });
     await signin.context().close();
 
-    await shoot(`desktop-${colorScheme}-room`, { viewport: DESKTOP, colorScheme, room: 'design', typing: true });
-    await shoot(`desktop-${colorScheme}-dm`, { viewport: DESKTOP, colorScheme, room: 'Bo Chen' });
+    await shoot(`desktop-${colorScheme}-room`, { viewport: DESKTOP, colorScheme, room: 'design', typing: true, call: 'design' });
+    await shoot(`desktop-${colorScheme}-dm`, { viewport: DESKTOP, colorScheme, room: 'Bo Chen', call: 'design' });
     await shoot(`phone-${colorScheme}-list`, { viewport: PHONE, colorScheme, list: true });
-    await shoot(`phone-${colorScheme}-room`, { viewport: PHONE, colorScheme, room: 'design', typing: true });
+    await shoot(`phone-${colorScheme}-room`, { viewport: PHONE, colorScheme, room: 'design', typing: true, call: 'design' });
   }
   assertClean(bo);
 });

@@ -1,5 +1,7 @@
 // The client's pure logic, run directly in Node: text formatting (typing line, names, links'
-// safety) and the store's bookkeeping (dedupe by seq, unread counts, pending sends).
+// safety, durations and file kinds), reading the server's SDP offers, the words for voice and
+// upload failures, and the store's bookkeeping (dedupe by seq, unread counts, pending sends,
+// calls, uploads).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,8 +17,10 @@ cpSync(fileURLToPath(new URL('../../web/js/', import.meta.url)), join(copy, 'js'
 writeFileSync(join(copy, 'package.json'), '{"type": "module"}');
 after(() => rmSync(copy, { recursive: true, force: true }));
 const load = (path) => import(pathToFileURL(join(copy, 'js', path)).href);
-const { typingText, nameList, safeHref, preview, messageTime, dayLabel, lastSeen, mentionsAny, presenceLabel } = await load('format.js');
+const { typingText, nameList, safeHref, preview, messageTime, dayLabel, lastSeen, mentionsAny, presenceLabel, duration, fileKind, attachmentsSummary } = await load('format.js');
 const { Store } = await load('store.js');
+const { mediaSections, microphoneError, endedText } = await load('voice.js');
+const { uploadError } = await load('chat.js');
 
 test('the typing line names one or two people and counts more', () => {
   assert.equal(typingText([]), '');
@@ -62,6 +66,74 @@ test('mentions match @username without case', () => {
   assert.ok(mentionsAny('hey @Ana, look', ['ana']));
   assert.ok(!mentionsAny('mail ana@example.com', ['ana']));
   assert.ok(!mentionsAny('hey @anabel', ['ana']));
+});
+
+test('durations read like a player\'s clock', () => {
+  assert.equal(duration(0), '0:00');
+  assert.equal(duration(7_400), '0:07');
+  assert.equal(duration(62_000), '1:02');
+  assert.equal(duration(3_723_000), '1:02:03');
+});
+
+test('files are described by kind, and messages without text by what they carry', () => {
+  assert.equal(fileKind('image/png'), 'PNG image');
+  assert.equal(fileKind('audio/webm'), 'WEBM audio');
+  assert.equal(fileKind('application/pdf'), 'PDF');
+  assert.equal(fileKind('text/plain; charset=utf-8'), 'Text');
+  assert.equal(fileKind('application/x-tar'), 'TAR');
+  assert.equal(fileKind(''), 'File');
+  assert.equal(attachmentsSummary([{ content_type: 'audio/webm', duration_ms: 3000 }]), 'Voice note');
+  assert.equal(attachmentsSummary([{ content_type: 'image/png', thumbnail_url: '/t' }]), 'Photo');
+  assert.equal(attachmentsSummary([{ content_type: 'text/plain', name: 'a.txt' }]), 'a.txt');
+  assert.equal(attachmentsSummary([{}, {}]), '2 files');
+  assert.equal(attachmentsSummary([]), '');
+});
+
+test('an offer\'s m-lines give the microphone slot and who each other slot carries', () => {
+  const sdp = [
+    'v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0 1 2', 'a=ice-lite',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:0', 'a=recvonly',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:1', 'a=msid:user-b track-b', 'a=sendonly',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:2', 'a=msid:- -', 'a=inactive', '',
+  ].join('\r\n');
+  assert.deepEqual(mediaSections(sdp), [
+    { kind: 'audio', mid: '0', direction: 'recvonly', stream: null },
+    { kind: 'audio', mid: '1', direction: 'sendonly', stream: 'user-b' },
+    { kind: 'audio', mid: '2', direction: 'inactive', stream: '-' },
+  ]);
+});
+
+test('voice and upload failures are said in words', () => {
+  assert.match(microphoneError({ name: 'NotAllowedError' }), /may not use your microphone.*join again\.$/);
+  assert.match(microphoneError({ name: 'NotAllowedError' }, 'record again'), /record again\.$/);
+  assert.match(microphoneError({ name: 'NotFoundError' }), /No microphone was found/);
+  assert.match(endedText('replaced by a newer join'), /another tab or device/);
+  assert.equal(uploadError({ code: 'file_too_large', message: 'files may be at most 1 MiB' }, { name: 'big.bin' }), 'big.bin is too large: files may be at most 1 MiB.');
+  assert.match(uploadError({ code: 'quota_exceeded', message: 'x' }, { name: 'a.png' }), /^a\.png does not fit in your storage quota/);
+  assert.match(uploadError({ code: 'network', message: 'x' }, { name: 'a.png' }), /connection failed/);
+});
+
+test('the store keeps who is in each call, our call, and files being attached', () => {
+  const store = new Store();
+  store.setVoiceState('r1', [{ user_id: 'a', muted: false, speaking: false }, { user_id: 'b', muted: true, speaking: false }]);
+  store.setSpeaking('r1', 'a', true);
+  assert.deepEqual(store.callParticipants('r1').map((p) => [p.user_id, p.muted, p.speaking]), [['a', false, true], ['b', true, false]]);
+  store.startCall('r1', { status: 'connecting' });
+  store.updateCall({ muted: true });
+  assert.deepEqual({ ...store.state.call }, { roomId: 'r1', status: 'connecting', muted: true, audioBlocked: false });
+  store.startCall('r2');
+  assert.equal(store.state.call.muted, false, 'a new call starts unmuted');
+  store.endCall();
+  assert.equal(store.state.call, null);
+  store.clearVoiceStates();
+  assert.deepEqual(store.callParticipants('r1'), []);
+
+  store.addUpload('r1', { key: 'k1', state: 'uploading', progress: 0 });
+  store.addUpload('r1', { key: 'k2', state: 'uploading', progress: 0 });
+  store.updateUpload('r1', 'k1', { state: 'done', progress: 1 });
+  assert.deepEqual(store.uploads('r1').map((u) => u.state), ['done', 'uploading']);
+  store.removeUploads('r1', ['k1', 'k2']);
+  assert.deepEqual(store.uploads('r1'), []);
 });
 
 function msg(seq, sender, extra = {}) {

@@ -3,6 +3,8 @@
 // Every authenticated call carries a fresh access token from the session; a 401 for an expired
 // or invalid token triggers one refresh and one retry. Failures throw `ApiError` with the
 // server's `code` and `message` (status 0 and code `network` when the server could not be reached).
+// Files go up with XMLHttpRequest, the one browser API that reports upload progress, and come
+// down as blobs (they need the Authorization header, which <img src> cannot send).
 
 import { SignedOut } from './session.js';
 
@@ -24,17 +26,34 @@ export class Api {
     this.session = session;
   }
 
+  /** A fresh access token, as an ApiError when there is none to be had. */
+  async token() {
+    try {
+      return await this.session.accessToken();
+    } catch (e) {
+      if (e instanceof SignedOut) throw new ApiError(401, 'signed_out', e.message);
+      throw new ApiError(0, 'network', 'cannot reach the server');
+    }
+  }
+
+  /** After a 401 with `token`: refreshes once; false when that answer was not about the token. */
+  async refreshAfter(status, code, token) {
+    if (status !== 401 || (code !== 'token_expired' && code !== 'invalid_token')) return false;
+    try {
+      await this.session.refresh(token);
+    } catch (e) {
+      if (e instanceof SignedOut) throw new ApiError(401, 'signed_out', e.message);
+      throw new ApiError(0, 'network', 'cannot reach the server');
+    }
+    return true;
+  }
+
   async request(method, path, { body, auth = true, retried = false } = {}) {
     const headers = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     let token;
     if (auth) {
-      try {
-        token = await this.session.accessToken();
-      } catch (e) {
-        if (e instanceof SignedOut) throw new ApiError(401, 'signed_out', e.message);
-        throw new ApiError(0, 'network', 'cannot reach the server');
-      }
+      token = await this.token();
       headers.authorization = `Bearer ${token}`;
     }
     let res;
@@ -52,13 +71,7 @@ export class Api {
     if (res.ok) return data;
     const err = data?.error || {};
     const code = err.code || `http_${res.status}`;
-    if (auth && !retried && res.status === 401 && (code === 'token_expired' || code === 'invalid_token')) {
-      try {
-        await this.session.refresh(token);
-      } catch (e) {
-        if (e instanceof SignedOut) throw new ApiError(401, 'signed_out', e.message);
-        throw new ApiError(0, 'network', 'cannot reach the server');
-      }
+    if (auth && !retried && await this.refreshAfter(res.status, code, token)) {
       return this.request(method, path, { body, auth, retried: true });
     }
     throw new ApiError(res.status, code, err.message || res.statusText || 'request failed', {
@@ -128,12 +141,71 @@ export class Api {
     return this.request('DELETE', `/messages/${enc(id)}`);
   }
 
-  /** The bytes of an attachment (files need the Authorization header, so no plain links). */
-  async fileBlob(url) {
-    const token = await this.session.accessToken();
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-    if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, 'download failed');
-    return res.blob();
+  /**
+   * Uploads a file (`POST /files`, multipart field `file`). `onProgress(fraction)` follows the
+   * bytes going up. Returns `{done, abort}`: `done` resolves to the attachment object or rejects
+   * with an ApiError (code `aborted` after `abort()`).
+   */
+  upload(file, onProgress = () => {}) {
+    let xhr = null;
+    let aborted = false;
+    const attempt = (token) => new Promise((resolve, reject) => {
+      xhr = new XMLHttpRequest();
+      xhr.open('POST', `${BASE}/files`);
+      xhr.setRequestHeader('authorization', `Bearer ${token}`);
+      xhr.upload.addEventListener('progress', (e) => {
+        if (e.lengthComputable && e.total) onProgress(Math.min(1, e.loaded / e.total));
+      });
+      xhr.addEventListener('load', () => {
+        let data = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch {
+          // Not JSON: judged by the status alone.
+        }
+        resolve({ status: xhr.status, data });
+      });
+      xhr.addEventListener('error', () => reject(new ApiError(0, 'network', 'the connection failed')));
+      xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'upload cancelled')));
+      const form = new FormData();
+      form.append('file', file, file.name || 'file');
+      xhr.send(form);
+    });
+    const done = (async () => {
+      for (let retried = false; ; retried = true) {
+        const token = await this.token();
+        if (aborted) throw new ApiError(0, 'aborted', 'upload cancelled');
+        const { status, data } = await attempt(token);
+        if (status >= 200 && status < 300 && data) return data;
+        const err = data?.error || {};
+        const code = err.code || `http_${status}`;
+        if (!retried && await this.refreshAfter(status, code, token)) continue;
+        throw new ApiError(status, code, err.message || 'upload failed');
+      }
+    })();
+    return {
+      done,
+      abort: () => {
+        aborted = true;
+        xhr?.abort();
+      },
+    };
+  }
+
+  /** The bytes of a file or thumbnail URL (files need the Authorization header, so no plain links). */
+  async fileBlob(url, retried = false) {
+    const token = await this.token();
+    let res;
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    } catch {
+      throw new ApiError(0, 'network', 'cannot reach the server');
+    }
+    if (res.ok) return res.blob();
+    const err = (await res.json().catch(() => null))?.error || {};
+    const code = err.code || `http_${res.status}`;
+    if (!retried && await this.refreshAfter(res.status, code, token)) return this.fileBlob(url, true);
+    throw new ApiError(res.status, code, err.message || 'download failed');
   }
 }
 

@@ -7,6 +7,9 @@
 // matched to the pending entry by `client_id` and to the timeline by seq, so it shows once.
 // Pending sends are kept in localStorage, so a reload while offline does not lose them.
 //
+// Files for a message are uploaded first (`upload`), each tracked in the store with its progress,
+// and sent with the message once up.
+//
 // Extension point: `onFrame(prefix, fn)` hands other modules (voice) the server events they own.
 
 import { SignedOut } from './session.js';
@@ -16,6 +19,8 @@ import { ApiError } from './api.js';
 const TYPING_RENEW = 3000;
 const TYPING_SHOWN = 7000;
 const PAGE = 50;
+/** The most files one message may carry (the server's limit). */
+export const MAX_ATTACHMENTS = 10;
 
 export class Chat {
   constructor({ store, api, session, onSignedOut, onEvent }) {
@@ -25,6 +30,7 @@ export class Chat {
     this.typingSent = new Map();
     this.readSent = new Map();
     this.typingTimer = null;
+    this.uploadTasks = new Map();
     this.socket = new Socket({
       session,
       resume: () => this.resumePoints(),
@@ -60,6 +66,7 @@ export class Chat {
   }
 
   stop() {
+    for (const task of this.uploadTasks.values()) task.abort();
     this.socket.stop();
     this.unsubscribeSession();
     this.unsubscribeOutbox();
@@ -425,6 +432,37 @@ export class Chat {
     this.store.messageDeleted(message.room_id, message.id, message.seq);
   }
 
+  // ---- files ----
+
+  /** Starts uploading a file for a room's next message; the store follows its progress. */
+  upload(roomId, file) {
+    const key = newClientId();
+    this.store.addUpload(roomId, {
+      key, file, name: file.name || 'file', size: file.size, type: file.type, progress: 0, state: 'uploading', attachment: null, error: null,
+    });
+    const task = this.api.upload(file, (progress) => this.store.updateUpload(roomId, key, { progress }));
+    this.uploadTasks.set(key, task);
+    task.done
+      .then((attachment) => this.store.updateUpload(roomId, key, { state: 'done', progress: 1, attachment }))
+      .catch((e) => {
+        if (e.code !== 'aborted') this.store.updateUpload(roomId, key, { state: 'failed', error: uploadError(e, file), retryable: !NOT_RETRYABLE.has(e.code) });
+      })
+      .finally(() => this.uploadTasks.delete(key));
+  }
+
+  /** Cancels an upload (or drops a finished one) from a room's composer. */
+  removeUpload(roomId, key) {
+    this.uploadTasks.get(key)?.abort();
+    this.store.removeUploads(roomId, [key]);
+  }
+
+  retryUpload(roomId, key) {
+    const item = this.store.uploads(roomId).find((u) => u.key === key);
+    if (!item) return;
+    this.store.removeUploads(roomId, [key]);
+    this.upload(roomId, item.file);
+  }
+
   // ---- ephemeral signals ----
 
   /** Tells the room we are typing (renewed every few seconds) or stopped. */
@@ -464,6 +502,26 @@ export class Chat {
       if (!(e instanceof ApiError) && !(e instanceof SignedOut)) throw e;
     }
     this.session.clear();
+  }
+}
+
+const NOT_RETRYABLE = new Set(['file_too_large', 'quota_exceeded', 'payload_too_large', 'empty_file', 'signed_out']);
+
+/** Why an upload failed, in words for people. */
+export function uploadError(e, file) {
+  const name = file.name || 'The file';
+  switch (e.code) {
+    case 'file_too_large':
+    case 'payload_too_large':
+      return `${name} is too large: ${e.code === 'file_too_large' && e.message ? e.message : 'the server refused its size'}.`;
+    case 'quota_exceeded':
+      return `${name} does not fit in your storage quota. Delete messages with files to free space.`;
+    case 'empty_file':
+      return `${name} is empty.`;
+    case 'network':
+      return `${name} could not be uploaded: the connection failed.`;
+    default:
+      return `${name} could not be uploaded: ${e.message}.`;
   }
 }
 

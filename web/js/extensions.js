@@ -2,9 +2,10 @@
 // (js/voice.js) and attachments register here.
 //
 // An extension is a function called once per signed-in session with `{chat, store, api, session,
-// toast}`; it may subscribe to server events (`chat.onFrame('voice.', fn)`), add room header
-// buttons (`roomActionProviders` in ui/room.js) or fill the composer's `attachmentSlot`, and
-// returns an optional cleanup function called at sign-out.
+// toast, shell, openRoom}`; it may subscribe to server events (`chat.onFrame('voice.', fn)`), add
+// room header buttons and panels (`roomActionProviders`, `roomPanelProviders` in ui/room.js) or
+// bars in `shell.dock`, and returns an optional cleanup function called at sign-out. main.js
+// imports each extension's module once so that it registers.
 
 const registered = [];
 

@@ -112,6 +112,45 @@ export function fileSize(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
+/** A length of time for players: "0:07", "12:30", "1:02:03". */
+export function duration(ms) {
+  const total = Math.max(0, Math.round((ms || 0) / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}
+
+/** What kind of file a content type is, in a word or two ("PNG image", "PDF", "Text"). */
+export function fileKind(type = '') {
+  const [main, sub = ''] = type.split(';')[0].trim().toLowerCase().split('/');
+  const known = {
+    'application/pdf': 'PDF',
+    'application/zip': 'ZIP archive',
+    'application/json': 'JSON',
+    'text/plain': 'Text',
+    'text/csv': 'CSV',
+    'application/octet-stream': 'File',
+  };
+  if (known[`${main}/${sub}`]) return known[`${main}/${sub}`];
+  const name = sub.replace(/^x-/, '').split(/[.+]/)[0].toUpperCase();
+  if (main === 'image') return `${name} image`;
+  if (main === 'audio') return `${name} audio`;
+  if (main === 'video') return `${name} video`;
+  if (main === 'text') return 'Text';
+  return name || 'File';
+}
+
+/** A message without text, as a preview: what it carries. */
+export function attachmentsSummary(attachments = []) {
+  if (!attachments.length) return '';
+  if (attachments.length > 1) return `${attachments.length} files`;
+  const [a] = attachments;
+  if (a.content_type?.startsWith('audio/')) return 'Voice note';
+  if (a.thumbnail_url) return 'Photo';
+  return a.name || 'File';
+}
+
 /** One line of a body, for previews: whitespace collapsed, cut to `max` characters. */
 export function preview(body, max = 120) {
   const line = (body || '').replace(/\s+/g, ' ').trim();

@@ -9,14 +9,18 @@
 //   chat.js     actions: HTTP calls, socket frames, the outbox of pending sends
 //   notify.js   tab title and desktop notifications
 //   router.js   the address bar
+//   voice.js    voice calls over WebRTC; recorder.js records voice notes
 //   ui/         one module per view; DOM built with dom.js, text only ever as text
+//
+// Features that plug in through extensions.js are imported here once, for their registration:
+// ui/call.js (voice calls).
 
 import { Session } from './session.js';
 import { Api, ApiError } from './api.js';
 import { Store } from './store.js';
 import { Chat } from './chat.js';
 import { h, replaceChildren } from './dom.js';
-import { preview } from './format.js';
+import { attachmentsSummary, preview } from './format.js';
 import { currentRoute, navigate, onRouteChange } from './router.js';
 import { maybeNotify, updateTitle } from './notify.js';
 import { authView } from './ui/auth.js';
@@ -25,7 +29,9 @@ import { RoomList } from './ui/roomlist.js';
 import { RoomView } from './ui/room.js';
 import { createRoomDialog, peopleDialog } from './ui/dialogs.js';
 import { clearDrafts } from './ui/composer.js';
+import { clearMediaCache } from './ui/attachments.js';
 import { startExtensions } from './extensions.js';
+import './ui/call.js';
 
 const app = document.getElementById('app');
 const announcer = document.getElementById('announcer');
@@ -96,6 +102,7 @@ function teardown() {
   clearInterval(ticker);
   store.reset();
   clearDrafts();
+  clearMediaCache();
 }
 
 // ---- signed in ----
@@ -114,7 +121,7 @@ async function startApp() {
   shell = new Shell({ store, chat, sidebar, signOut });
   app.classList.add('signed-in');
   replaceChildren(app, shell.el);
-  stopExtensions = startExtensions({ chat, store, api, session, toast });
+  stopExtensions = startExtensions({ chat, store, api, session, toast, shell, openRoom: (id) => openRoom(id) });
   try {
     await chat.start();
   } catch (e) {
@@ -151,7 +158,7 @@ function onChatEvent(kind, payload) {
     const m = payload;
     maybeNotify(store, m, (id) => openRoom(id));
     if (m.room_id === store.state.currentRoomId && m.sender_id !== store.me?.id && !m.deleted) {
-      announce(`${store.displayName(m.sender_id)}: ${preview(m.body, 140)}`);
+      announce(`${store.displayName(m.sender_id)}: ${preview(m.body, 140) || attachmentsSummary(m.attachments)}`);
     }
   } else if (kind === 'left' && payload === store.state.currentRoomId) {
     openRoom(null, { replace: true });
@@ -239,6 +246,13 @@ session.onChange((reason) => {
   else if (s && !chat) startApp();
   else if (s && signedInAs && s.user.id !== signedInAs) location.reload();
 });
+
+// A file dropped outside a room must not make the browser leave the app to show it.
+for (const type of ['dragover', 'drop']) {
+  window.addEventListener(type, (e) => {
+    if ([...(e.dataTransfer?.types || [])].includes('Files')) e.preventDefault();
+  });
+}
 
 onRouteChange((roomId) => {
   if (chat) openRoom(roomId, { replace: true });

@@ -4,7 +4,7 @@
 // room, never while your status is "do not disturb", and only if you turned them on: the
 // permission is asked from a button press (browsers refuse it otherwise).
 
-import { mentionsAny, preview } from './format.js';
+import { attachmentsSummary, mentionsAny, preview } from './format.js';
 
 const PREF = 'confab.notifications';
 
@@ -62,7 +62,7 @@ export function maybeNotify(store, message, openRoom) {
   const sender = store.displayName(message.sender_id);
   const title = isDm ? sender : `${sender} in #${store.roomName(room)}`;
   try {
-    const n = new Notification(title, { body: preview(message.body, 160), tag: room.id });
+    const n = new Notification(title, { body: preview(message.body, 160) || attachmentsSummary(message.attachments), tag: room.id });
     n.onclick = () => {
       window.focus();
       openRoom(room.id);

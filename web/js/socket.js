@@ -224,9 +224,14 @@ export class Socket {
     this.onSignedOut?.();
   }
 
+  /** Authenticated and open: a closing socket (its close frame in, `onclose` not yet run) is not. */
+  isOpen() {
+    return this.ready && !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
   /** Sends a request and resolves with its ack (rejects with SocketError). */
   request(frame, { timeout = REQUEST_TIMEOUT } = {}) {
-    if (!this.ready || !this.ws) {
+    if (!this.isOpen()) {
       return Promise.reject(new SocketError('disconnected', 'not connected'));
     }
     const id = String(++this.nextId);
@@ -242,7 +247,7 @@ export class Socket {
 
   /** Sends a frame that needs no answer; false if not connected. */
   send(frame) {
-    if (!this.ready || !this.ws) return false;
+    if (!this.isOpen()) return false;
     this.ws.send(JSON.stringify(frame));
     return true;
   }

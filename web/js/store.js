@@ -3,8 +3,10 @@
 // Every change is a named method here; views never write state, they call actions (chat.js),
 // which call these. After a change the store names what changed as topics: `rooms` (the list and
 // its counts), `room:<id>` (a room's timeline, members, receipts, pending sends, reply/edit
-// state), `typing:<id>`, `presence`, `connection`, `me`, `current`. Listeners run once per
-// microtask however many changes happened, so a burst of frames renders once.
+// state), `typing:<id>`, `presence`, `connection`, `me`, `current`, `voice` and `voice:<id>`
+// (who is in a room's call, and our own call), `uploads:<id>` (files being attached in a room's
+// composer). Listeners run once per microtask however many changes happened, so a burst of
+// frames renders once.
 //
 // Timelines hold a contiguous run of a room's messages by seq, from the oldest page loaded to the
 // newest; the socket keeps them current. A room whose timeline was never opened keeps only its
@@ -40,8 +42,17 @@ export class Store {
       replyTo: new Map(),
       editingId: null,
       unreadMarker: new Map(),
+      // Voice: per room, who is in its call (`[{user_id, muted, speaking}]`, from voice.state);
+      // our own call (`{roomId, status, muted, audioBlocked}` or null); the last failure to show
+      // (`{roomId, message}`); the microphones we may pick from.
+      voice: new Map(),
+      call: null,
+      callError: null,
+      microphones: [],
+      // Per room, files picked in the composer: `{key, name, size, type, progress, state, attachment, error}`.
+      uploads: new Map(),
     };
-    this.emit('me', 'rooms', 'presence', 'connection', 'current');
+    this.emit('me', 'rooms', 'presence', 'connection', 'current', 'voice', 'call');
   }
 
   // ---- subscriptions ----
@@ -221,7 +232,9 @@ export class Store {
     this.state.timelines.delete(roomId);
     this.state.members.delete(roomId);
     this.state.outbox = this.state.outbox.filter((p) => p.room_id !== roomId);
-    this.emit('rooms', `room:${roomId}`, 'current');
+    this.state.voice.delete(roomId);
+    this.state.uploads.delete(roomId);
+    this.emit('rooms', `room:${roomId}`, 'current', 'voice', `voice:${roomId}`, `uploads:${roomId}`);
   }
 
   setCurrentRoom(roomId) {
@@ -487,6 +500,104 @@ export class Store {
     if (i < 0) return;
     const [item] = this.state.outbox.splice(i, 1);
     this.emit(`room:${item.room_id}`, 'outbox');
+  }
+
+  // ---- voice ----
+
+  /** Who is in a room's call (voice.state). */
+  setVoiceState(roomId, participants) {
+    this.state.voice.set(roomId, participants.map((p) => ({ user_id: p.user_id, muted: !!p.muted, speaking: !!p.speaking })));
+    this.emit('voice', `voice:${roomId}`);
+  }
+
+  /**
+   * Forgets who is in which call (the socket dropped): the server sends every call's state
+   * again after reconnecting, but says nothing about calls that ended meanwhile.
+   */
+  clearVoiceStates() {
+    const rooms = [...this.state.voice.keys()];
+    this.state.voice.clear();
+    for (const id of rooms) this.emit(`voice:${id}`);
+    this.emit('voice');
+  }
+
+  /** One participant started or stopped speaking (voice.speaking). */
+  setSpeaking(roomId, userId, speaking) {
+    const p = this.state.voice.get(roomId)?.find((x) => x.user_id === userId);
+    if (!p || p.speaking === speaking) return;
+    p.speaking = speaking;
+    this.emit(`voice:${roomId}`);
+  }
+
+  /** The people in a room's call (empty when nobody is). */
+  callParticipants(roomId) {
+    return this.state.voice.get(roomId) || [];
+  }
+
+  /** Our call starts (or moves to another room): `{roomId, status, muted}`. */
+  startCall(roomId, fields = {}) {
+    const old = this.state.call;
+    this.state.call = { roomId, status: 'joining', muted: false, audioBlocked: false, ...fields };
+    this.emitCall(old, this.state.call);
+  }
+
+  /** Changes our call's status, mute or audio state. */
+  updateCall(patch) {
+    if (!this.state.call) return;
+    this.state.call = { ...this.state.call, ...patch };
+    this.emitCall(this.state.call, this.state.call);
+  }
+
+  /** We are no longer in a call. */
+  endCall() {
+    const old = this.state.call;
+    this.state.call = null;
+    this.emitCall(old, null);
+  }
+
+  emitCall(old, next) {
+    for (const id of new Set([old?.roomId, next?.roomId])) if (id) this.emit(`voice:${id}`);
+    this.emit('call', 'voice');
+  }
+
+  /** A voice failure to show in the room's call panel (null clears it). */
+  setCallError(roomId, message) {
+    const old = this.state.callError;
+    this.state.callError = message ? { roomId, message } : null;
+    for (const id of new Set([old?.roomId, roomId])) if (id) this.emit(`voice:${id}`);
+  }
+
+  setMicrophones(list) {
+    this.state.microphones = list;
+    this.emit('call');
+    if (this.state.call) this.emit(`voice:${this.state.call.roomId}`);
+  }
+
+  // ---- uploads ----
+
+  /** Files being attached in a room's composer, in the order picked. */
+  uploads(roomId) {
+    return this.state.uploads.get(roomId) || [];
+  }
+
+  addUpload(roomId, item) {
+    this.state.uploads.set(roomId, [...this.uploads(roomId), item]);
+    this.emit(`uploads:${roomId}`);
+  }
+
+  updateUpload(roomId, key, patch) {
+    const item = this.uploads(roomId).find((u) => u.key === key);
+    if (!item) return;
+    Object.assign(item, patch);
+    this.emit(`uploads:${roomId}`);
+  }
+
+  /** Drops uploads from the composer (sent, or removed by the user). */
+  removeUploads(roomId, keys) {
+    const left = this.uploads(roomId).filter((u) => !keys.includes(u.key));
+    if (left.length) this.state.uploads.set(roomId, left);
+    else this.state.uploads.delete(roomId);
+    this.emit(`uploads:${roomId}`);
   }
 }
 

@@ -51,6 +51,20 @@ export class ApiClient {
     return this.call('POST', `/rooms/${roomId}/messages`, { body, ...extra });
   }
 
+  /** Uploads a file (multipart field `file`) and returns the attachment object. */
+  async upload(name, type, bytes) {
+    const form = new FormData();
+    form.append('file', new Blob([bytes], { type }), name);
+    const res = await fetch(`${this.baseUrl}/api/v1/files`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.token}` },
+      body: form,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`POST /files: ${res.status} ${text}`);
+    return JSON.parse(text);
+  }
+
   rooms() {
     return this.call('GET', '/rooms').then((r) => r.rooms);
   }

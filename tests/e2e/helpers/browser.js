@@ -6,7 +6,11 @@ import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-export function launchBrowser() {
+/**
+ * Headless Chromium with a fake microphone (and camera) that needs no permission prompt. `args`
+ * adds flags, e.g. `--use-file-for-fake-audio-capture=<wav>` for a microphone that talks.
+ */
+export function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -16,6 +20,7 @@ export function launchBrowser() {
       '--disable-background-networking',
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
+      ...args,
     ],
   });
 }

@@ -38,6 +38,11 @@ export async function signIn(page, username, password = PASSWORD) {
   await page.locator('.topbar').waitFor();
 }
 
+/** Waits until the page's socket is connected and authenticated, so live events reach it. */
+export async function online(page) {
+  await page.locator('.conn-banner[data-state="online"]').waitFor({ state: 'attached' });
+}
+
 export async function createRoom(page, name, topic = '') {
   await page.getByRole('button', { name: 'Create a room' }).click();
   const dialog = page.getByRole('dialog', { name: 'Create a room' });

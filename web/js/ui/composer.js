@@ -2,12 +2,15 @@
 //
 // Enter sends, Shift+Enter starts a new line, Esc drops the reply, ↑ in an empty box edits your
 // last message. Typing is announced while the text changes (renewed every ~3 s by chat.typing)
-// and withdrawn on send, on blur and when the box empties. Drafts survive switching rooms.
-// `attachmentSlot` is where the attachments feature puts its button.
+// and withdrawn on send, on blur and when the box empties. Drafts survive switching rooms, and so
+// do files being attached (they live in the store). Files pasted into the box, dropped on the
+// room or picked with the paperclip go to the upload tray (uploads.js) and leave with the next
+// message, which may then have no text.
 
 import { h, icon } from '../dom.js';
 import { preview } from '../format.js';
 import { autoGrow } from './message.js';
+import { UploadTray } from './uploads.js';
 
 const drafts = new Map();
 
@@ -28,21 +31,38 @@ export class Composer {
     });
     this.input.value = drafts.get(roomId) || '';
     this.replyBox = h('div', { class: 'reply-banner', hidden: true });
-    this.attachmentSlot = h('div', { class: 'attachment-slot' });
+    this.uploads = new UploadTray(ctx);
+    this.attachmentSlot = h('div', { class: 'attachment-slot' }, this.uploads.buttons);
     this.sendButton = h('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, icon('send'));
     this.el = h('form', { class: 'composer', 'aria-label': 'Send a message', onSubmit: (e) => this.submit(e) },
       this.replyBox,
+      this.uploads.el,
       h('div', { class: 'composer-row' }, this.attachmentSlot, this.input, this.sendButton));
 
     this.input.addEventListener('keydown', (e) => this.onKey(e));
     this.input.addEventListener('input', () => this.onInput());
     this.input.addEventListener('blur', () => ctx.chat.typing(roomId, false));
+    this.input.addEventListener('paste', (e) => {
+      const files = [...(e.clipboardData?.files || [])];
+      if (!files.length) return;
+      e.preventDefault();
+      this.attach(files);
+    });
     queueMicrotask(() => autoGrow(this.input));
     this.renderReply();
   }
 
   focus() {
     this.input.focus();
+  }
+
+  destroy() {
+    this.uploads.destroy();
+  }
+
+  /** Files for the next message (picked, pasted or dropped). */
+  attach(files) {
+    this.uploads.add(files);
   }
 
   renderReply() {
@@ -97,13 +117,19 @@ export class Composer {
     e.preventDefault();
     const { store, chat, roomId } = this.ctx;
     const body = this.input.value;
-    if (!body.trim()) return;
+    const files = this.uploads.ready();
+    if (!files) {
+      this.uploads.say('Wait until the files are uploaded, then send.');
+      return;
+    }
+    if (!body.trim() && !files.attachments.length) return;
     if (Array.from(body).length > 4000) {
       this.ctx.actions.toast('A message can hold at most 4,000 characters.');
       return;
     }
     chat.typing(roomId, false);
-    chat.send(roomId, body, store.state.replyTo.get(roomId));
+    chat.send(roomId, body.trim() ? body : '', store.state.replyTo.get(roomId), files.attachments);
+    store.removeUploads(roomId, files.keys);
     this.input.value = '';
     drafts.delete(roomId);
     autoGrow(this.input);

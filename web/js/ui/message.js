@@ -49,9 +49,12 @@ export function messageView(ctx, item) {
   } else if (m.deleted) {
     main.append(h('p', { class: 'msg-body msg-tombstone', text: 'This message was deleted.' }));
   } else {
-    const body = h('p', { class: 'msg-body' }, richText(m.body || '', mentionNames(me)));
-    if (m.edited_at) body.append(' ', h('span', { class: 'msg-edited', title: `Edited ${fullTime(new Date(m.edited_at))}`, text: '(edited)' }));
-    main.append(body);
+    // A message may carry only files: then there is no text line, unless an edit emptied it.
+    if (m.body || m.edited_at || !m.attachments?.length) {
+      const body = h('p', { class: 'msg-body' }, richText(m.body || '', mentionNames(me)));
+      if (m.edited_at) body.append(' ', h('span', { class: 'msg-edited', title: `Edited ${fullTime(new Date(m.edited_at))}`, text: '(edited)' }));
+      main.append(body);
+    }
     if (m.attachments?.length) main.append(renderAttachments(ctx, m.attachments));
   }
   if (item.grouped) main.append(h('span', { class: 'msg-hover-time' }, time));
@@ -131,7 +134,7 @@ function editForm(ctx, m) {
   const save = async (e) => {
     e?.preventDefault();
     const body = input.value;
-    if (!body.trim()) {
+    if (!body.trim() && !m.attachments?.length) {
       error.textContent = 'A message needs some text. Delete it instead?';
       return;
     }

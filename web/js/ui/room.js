@@ -1,8 +1,9 @@
 // The open room: its header, timeline, typing line and composer.
 //
 // The view subscribes to the store topics of its room and re-renders the parts they touch; the
-// timeline and composer do the heavy lifting. `roomActionProviders` is the extension point for
-// header buttons of later features (the voice call button).
+// timeline and composer do the heavy lifting. Features plug in through two extension points:
+// `roomActionProviders` add header buttons (the call button) and `roomPanelProviders` add panels
+// under the header (the call panel). Files dropped anywhere on the room go to the composer.
 
 import { h, icon, iconButton, avatar } from '../dom.js';
 import { presenceLabel, typingText } from '../format.js';
@@ -10,8 +11,18 @@ import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { confirmDialog, forwardDialog, membersDialog, peopleDialog } from './dialogs.js';
 
-/** Functions `(ctx) => Node|null` that add buttons to a room's header (voice plugs in here). */
+/**
+ * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
+ * plugs in here); `destroy` runs when the view goes.
+ */
 export const roomActionProviders = [];
+
+/** Functions `(ctx) => Node | {el, destroy} | null` that add panels under a room's header. */
+export const roomPanelProviders = [];
+
+function provided(providers, ctx) {
+  return providers.map((p) => p(ctx)).filter(Boolean).map((x) => (x instanceof Node ? { el: x } : x));
+}
 
 export class RoomView {
   constructor({ store, chat, api, roomId, nav, toast, announce }) {
@@ -40,8 +51,13 @@ export class RoomView {
       this.headerAvatar,
       h('div', { class: 'room-heading' }, this.title, this.subtitle),
       this.headerActions);
+    this.extraActions = provided(roomActionProviders, ctx);
+    this.panels = provided(roomPanelProviders, ctx);
+    this.dropHint = h('div', { class: 'drop-hint', hidden: true, 'aria-hidden': 'true' },
+      h('p', { text: 'Drop files to attach them' }));
     this.el = h('section', { class: 'room', 'aria-labelledby': 'room-title' },
-      header, this.timeline.el, this.typingLine, this.composer.el);
+      header, this.panels.map((p) => p.el), this.timeline.el, this.typingLine, this.composer.el, this.dropHint);
+    this.watchDrops();
 
     this.unsubscribe = [
       store.on(`room:${roomId}`, () => this.renderRoom()),
@@ -57,6 +73,8 @@ export class RoomView {
 
   destroy() {
     this.unsubscribe.forEach((u) => u());
+    for (const x of [...this.extraActions, ...this.panels]) x.destroy?.();
+    this.composer.destroy();
     this.timeline.destroy();
     this.chat.typing(this.roomId, false);
   }
@@ -103,13 +121,43 @@ export class RoomView {
     const key = `${room.kind}|${room.role}`;
     if (this.actionsKey === key) return;
     this.actionsKey = key;
-    const buttons = roomActionProviders.map((p) => p(this.ctx)).filter(Boolean);
+    const buttons = this.extraActions.map((x) => x.el);
     if (room.kind === 'group') {
       if (this.ctx.canModerate()) buttons.push(iconButton('userPlus', 'Add people', () => this.addPeople()));
       buttons.push(iconButton('users', 'Members', () => this.showMembers()));
       buttons.push(iconButton('door', 'Leave room', () => this.leave()));
     }
     this.headerActions.replaceChildren(...buttons);
+  }
+
+  /** Files dragged over the room: a hint while over it, to the composer when dropped. */
+  watchDrops() {
+    let depth = 0;
+    const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
+    const show = (on) => { this.dropHint.hidden = !on; };
+    this.el.addEventListener('dragenter', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth += 1;
+      show(true);
+    });
+    this.el.addEventListener('dragover', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+    });
+    this.el.addEventListener('dragleave', (e) => {
+      if (!hasFiles(e)) return;
+      depth = Math.max(0, depth - 1);
+      if (!depth) show(false);
+    });
+    this.el.addEventListener('drop', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth = 0;
+      show(false);
+      this.composer.attach([...e.dataTransfer.files]);
+    });
   }
 
   renderTyping() {

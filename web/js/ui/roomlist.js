@@ -5,7 +5,7 @@
 // lists; a plain click is routed inside the app.
 
 import { h, icon, avatar, iconButton } from '../dom.js';
-import { listTime, fullTime, preview, presenceLabel } from '../format.js';
+import { listTime, fullTime, preview, presenceLabel, attachmentsSummary } from '../format.js';
 
 export class RoomList {
   constructor({ store, open, newRoom, newDm }) {
@@ -28,6 +28,7 @@ export class RoomList {
       store.on('rooms', () => this.render()),
       store.on('presence', () => this.render()),
       store.on('current', () => this.render()),
+      store.on('voice', () => this.render()),
     ];
     this.render();
   }
@@ -80,11 +81,21 @@ export class RoomList {
       h('span', { class: 'room-item-top' },
         h('span', { class: 'room-item-name', text: name }),
         h('span', { class: 'visually-hidden', text: presence }),
+        this.callMark(room),
         when ? h('time', { class: 'room-item-time', datetime: last.created_at, title: fullTime(when), text: listTime(when) }) : null),
       h('span', { class: 'room-item-bottom' },
         h('span', { class: 'room-item-preview', text: this.previewText(room) }),
         unread > 0 ? h('span', { class: 'badge', text: unread > 99 ? '99+' : String(unread), 'aria-label': `${unread} unread` }) : null)));
     return h('li', {}, link);
+  }
+
+  /** A speaker when the room's call has people in it. */
+  callMark(room) {
+    const n = this.store.callParticipants(room.id).length;
+    if (!n) return null;
+    const text = `${n} in the call`;
+    return h('span', { class: 'room-item-call', title: text },
+      icon('volume', 'icon-sm'), h('span', { class: 'visually-hidden', text: `, ${text}` }));
   }
 
   previewText(room) {
@@ -93,7 +104,7 @@ export class RoomList {
     if (!m) return room.topic || 'No messages yet';
     if (m.deleted) return 'Message deleted';
     const who = m.sender_id === store.me?.id ? 'You: ' : room.kind === 'dm' ? '' : `${store.displayName(m.sender_id)}: `;
-    const text = m.body ? preview(m.body, 80) : m.attachments?.length ? 'Sent a file' : '';
+    const text = m.body ? preview(m.body, 80) : attachmentsSummary(m.attachments);
     return `${who}${m.forwarded_from ? 'Forwarded: ' : ''}${text}`;
   }
 }

@@ -1,5 +1,6 @@
 // The signed-in frame: top bar (you, your status, notifications, sign out), the connection
-// banner, the sidebar and the main pane.
+// banner, the dock (where features put bars that outlive the open room, e.g. your call), the
+// sidebar and the main pane.
 
 import { h, icon, avatar, srOnly } from '../dom.js';
 import { notificationsEnabled, notificationsSupported, setNotifications } from '../notify.js';
@@ -21,6 +22,7 @@ export class Shell {
     this.statusDot = h('span', { class: 'presence-dot', 'aria-hidden': 'true' });
     this.notifyButton = h('button', { type: 'button', class: 'icon-button notify-button', onClick: () => this.toggleNotifications() }, icon('bell'));
     this.banner = h('div', { class: 'conn-banner', role: 'status', hidden: true });
+    this.dock = h('div', { class: 'dock' });
     this.main = h('main', { id: 'main', class: 'main-pane', tabindex: '-1' });
     this.el = h('div', { class: 'shell' },
       h('header', { class: 'topbar' },
@@ -34,6 +36,7 @@ export class Shell {
           notificationsSupported() ? this.notifyButton : null,
           h('button', { type: 'button', class: 'icon-button sign-out', 'aria-label': 'Sign out', title: 'Sign out', onClick: signOut }, icon('logout')))),
       this.banner,
+      this.dock,
       h('div', { class: 'layout' }, sidebar.el, this.main));
     this.unsubscribe = [
       store.on('me', () => this.renderMe()),

@@ -1,0 +1,222 @@
+// Voice calls on screen: the call button in every room's header, the call panel under it (who is
+// in the call, shown before you join too; speaking rings; mute, microphone, leave) and the call
+// bar under the top bar while the call's room is not the one open.
+//
+// This module registers itself as an extension (extensions.js): per signed-in session it starts
+// a Voice (voice.js), hands it the `voice.*` frames and listens for the mute shortcut,
+// Alt+Shift+M. (Not Ctrl+Shift+M: Chrome keeps that for switching profiles and Firefox for its
+// responsive design mode.) Everything shown is read from the store; clicks call the Voice.
+
+import { h, icon, iconButton, avatar, srOnly, replaceChildren } from '../dom.js';
+import { nameList } from '../format.js';
+import { registerExtension } from '../extensions.js';
+import { Voice } from '../voice.js';
+import { roomActionProviders, roomPanelProviders } from './room.js';
+
+/** The mute shortcut, as aria-keyshortcuts spells it (and as tooltips show it). */
+export const MUTE_SHORTCUT = 'Alt+Shift+M';
+
+/** The session's Voice while signed in. */
+let voice = null;
+
+registerExtension(({ chat, store, toast, shell, openRoom }) => {
+  const mine = new Voice({ chat, store, toast });
+  voice = mine;
+  chat.onFrame('voice.', (f) => mine.handleFrame(f));
+  const onKey = (e) => {
+    if (e.code !== 'KeyM' || !e.altKey || !e.shiftKey || e.ctrlKey || e.metaKey || !store.state.call) return;
+    e.preventDefault();
+    mine.toggleMute();
+    toast(store.state.call.muted ? 'Microphone muted.' : 'Microphone on.');
+  };
+  document.addEventListener('keydown', onKey);
+  const bar = shell ? new CallBar({ store, voice: mine, openRoom }) : null;
+  if (bar) shell.dock.append(bar.el);
+  return () => {
+    document.removeEventListener('keydown', onKey);
+    bar?.destroy();
+    bar?.el.remove();
+    mine.stop();
+    if (voice === mine) voice = null;
+  };
+});
+
+roomActionProviders.push((ctx) => (voice ? callButton(ctx, voice) : null));
+roomPanelProviders.push((ctx) => (voice ? new CallPanel(ctx, voice) : null));
+
+/** What our call is doing, in a few words. */
+function statusText(call) {
+  switch (call.status) {
+    case 'joining': return 'Waiting for your microphone…';
+    case 'connecting': return 'Connecting…';
+    case 'reconnecting': return 'Reconnecting to the call…';
+    default: return 'You are in the call';
+  }
+}
+
+/** Who is in a call you are not in here (you may be, from another tab). */
+function whoIsIn(store, participants) {
+  const me = store.me?.id;
+  const others = participants.filter((p) => p.user_id !== me).map((p) => store.displayName(p.user_id));
+  const meElsewhere = participants.length > others.length;
+  if (meElsewhere && !others.length) return 'You are in this call in another tab';
+  if (meElsewhere) return `You (in another tab) and ${nameList(others, 2)} are in the call`;
+  if (!others.length) return '';
+  return `${nameList(others)} ${others.length === 1 ? 'is' : 'are'} in the call`;
+}
+
+/** The header button: join this room's call, or leave it. */
+function callButton({ store, roomId }, v) {
+  const button = h('button', { type: 'button', class: 'icon-button call-button' });
+  button.addEventListener('click', () => {
+    if (store.state.call?.roomId === roomId) v.leave();
+    else v.join(roomId);
+  });
+  const render = () => {
+    const here = store.state.call?.roomId === roomId;
+    const n = store.callParticipants(roomId).length;
+    const label = here ? 'Leave voice call' : n ? `Join voice call (${n} in the call)` : 'Join voice call';
+    replaceChildren(button, icon(here ? 'phoneOff' : 'phone'), !here && n ? h('span', { class: 'call-count', 'aria-hidden': 'true', text: String(n) }) : null);
+    button.setAttribute('aria-label', label);
+    button.title = label;
+    button.classList.toggle('in-call', here);
+    button.classList.toggle('live', !here && n > 0);
+  };
+  const unsubscribe = [store.on(`voice:${roomId}`, render), store.on('call', render)];
+  render();
+  return { el: button, destroy: () => unsubscribe.forEach((u) => u()) };
+}
+
+/** The panel under a room's header. */
+class CallPanel {
+  constructor({ store, roomId }, v) {
+    this.store = store;
+    this.roomId = roomId;
+    this.voice = v;
+    this.status = h('p', { class: 'call-status', role: 'status' });
+    this.joinButton = h('button', { type: 'button', class: 'button primary small', onClick: () => v.join(roomId) }, icon('phone', 'icon-sm'), 'Join the call');
+    this.people = h('ul', { class: 'call-people', 'aria-label': 'In the call' });
+    this.muteButton = h('button', { type: 'button', class: 'button small call-mute', 'aria-keyshortcuts': MUTE_SHORTCUT, onClick: () => v.toggleMute() });
+    const micId = `call-mic-${roomId}`;
+    this.micSelect = h('select', { id: micId, class: 'call-mic' });
+    this.micSelect.addEventListener('change', () => v.setMicrophone(this.micSelect.value));
+    this.micPicker = h('span', { class: 'call-mic-picker' },
+      h('label', { for: micId, class: 'call-mic-label', title: 'Microphone' }, icon('mic', 'icon-sm'), srOnly('Microphone')),
+      this.micSelect);
+    this.leaveButton = h('button', { type: 'button', class: 'button danger small', onClick: () => v.leave() }, icon('phoneOff', 'icon-sm'), 'Leave');
+    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.micPicker, this.leaveButton);
+    this.audioNote = h('p', { class: 'call-note' },
+      'Your browser held back the call\u2019s sound. ',
+      h('button', { type: 'button', class: 'link-button', text: 'Turn on sound', onClick: () => v.resumeAudio() }));
+    this.errorText = h('span');
+    this.error = h('div', { class: 'call-error', role: 'alert' },
+      icon('alert', 'icon-sm'), this.errorText,
+      iconButton('close', 'Dismiss', () => store.setCallError(null), { class: 'call-error-close' }));
+    this.el = h('section', { class: 'call-panel', 'aria-label': 'Voice call' },
+      h('div', { class: 'call-head' },
+        h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('volume', 'icon-sm')),
+        this.status),
+      this.people, this.controls, this.audioNote, this.error);
+    this.unsubscribe = [
+      store.on(`voice:${roomId}`, () => this.render()),
+      store.on('call', () => this.render()),
+      store.on(`room:${roomId}`, () => this.render()),
+    ];
+    this.render();
+  }
+
+  destroy() {
+    this.unsubscribe.forEach((u) => u());
+  }
+
+  render() {
+    const { store, roomId } = this;
+    const call = store.state.call?.roomId === roomId ? store.state.call : null;
+    const participants = store.callParticipants(roomId);
+    const error = store.state.callError?.roomId === roomId ? store.state.callError.message : null;
+    this.el.hidden = !call && !participants.length && !error;
+    this.el.classList.toggle('joined', !!call);
+
+    const status = call ? statusText(call) : whoIsIn(store, participants);
+    if (this.status.textContent !== status) this.status.textContent = status;
+    this.joinButton.hidden = !!call || !participants.length;
+
+    this.people.hidden = !participants.length;
+    this.people.replaceChildren(...participants.map((p) => this.person(p)));
+
+    this.controls.hidden = !call && !participants.length;
+    for (const el of [this.muteButton, this.leaveButton]) el.hidden = !call;
+    this.micPicker.hidden = true;
+    const muted = !!call?.muted;
+    const label = muted ? 'Unmute' : 'Mute';
+    this.muteButton.replaceChildren(icon(muted ? 'micOff' : 'mic', 'icon-sm'), label);
+    this.muteButton.setAttribute('aria-pressed', String(muted));
+    this.muteButton.title = `${label} your microphone (${MUTE_SHORTCUT})`;
+    this.muteButton.classList.toggle('muted', muted);
+    if (call) this.renderMicrophones();
+    this.audioNote.hidden = !call?.audioBlocked;
+    this.error.hidden = !error;
+    this.errorText.textContent = error || '';
+  }
+
+  person(p) {
+    const { store } = this;
+    const me = p.user_id === store.me?.id;
+    const name = me ? `${store.displayName(p.user_id)} (you)` : store.displayName(p.user_id);
+    const user = store.user(p.user_id) || { id: p.user_id, display_name: store.displayName(p.user_id) };
+    return h('li', { class: ['call-person', p.speaking && 'speaking', p.muted && 'muted'], dataset: { userId: p.user_id } },
+      h('span', { class: 'call-avatar' }, avatar(user, 'sm'),
+        p.muted ? h('span', { class: 'call-muted-badge', 'aria-hidden': 'true' }, icon('micOff')) : null),
+      h('span', { class: 'call-name', text: name }),
+      srOnly([p.muted && ', muted', p.speaking && ', speaking'].filter(Boolean).join('')));
+  }
+
+  renderMicrophones() {
+    const mics = this.store.state.microphones;
+    const key = mics.map((m) => `${m.deviceId}:${m.label}`).join('|');
+    if (key !== this.micKey) {
+      this.micKey = key;
+      this.micSelect.replaceChildren(...mics.map((m) => h('option', { value: m.deviceId, text: m.label })));
+    }
+    const current = this.voice.currentMicrophone();
+    if (current && this.micSelect.value !== current) this.micSelect.value = current;
+    this.micPicker.hidden = mics.length < 2;
+  }
+}
+
+/** The bar under the top bar while you are in a call of a room you are not looking at. */
+class CallBar {
+  constructor({ store, voice: v, openRoom }) {
+    this.store = store;
+    this.text = h('span', { class: 'call-bar-text' });
+    this.roomButton = h('button', { type: 'button', class: 'link-button call-bar-room', text: 'the call\u2019s room', onClick: () => openRoom(store.state.call?.roomId) });
+    this.mute = iconButton('mic', 'Mute', () => v.toggleMute(), { 'aria-keyshortcuts': MUTE_SHORTCUT });
+    this.el = h('div', { class: 'call-bar', role: 'region', 'aria-label': 'Your call', hidden: true },
+      h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('volume', 'icon-sm')),
+      this.text, this.roomButton,
+      h('span', { class: 'call-bar-tools' },
+        this.mute,
+        iconButton('phoneOff', 'Leave voice call', () => v.leave(), { class: 'danger' })));
+    this.unsubscribe = [store.on('call', () => this.render()), store.on('current', () => this.render()), store.on('rooms', () => this.render())];
+    this.render();
+  }
+
+  destroy() {
+    this.unsubscribe.forEach((u) => u());
+  }
+
+  render() {
+    const { store } = this;
+    const call = store.state.call;
+    const room = call && store.room(call.roomId);
+    this.el.hidden = !call || !room || store.state.currentRoomId === call.roomId;
+    if (this.el.hidden) return;
+    this.text.textContent = call.status === 'connected' ? 'In a call in' : `${statusText(call)} ·`;
+    this.roomButton.textContent = `${room.kind === 'dm' ? '' : '#'}${store.roomName(room)}`;
+    const label = `${call.muted ? 'Unmute' : 'Mute'} your microphone (${MUTE_SHORTCUT})`;
+    this.mute.replaceChildren(icon(call.muted ? 'micOff' : 'mic'));
+    this.mute.setAttribute('aria-label', call.muted ? 'Unmute' : 'Mute');
+    this.mute.setAttribute('aria-pressed', String(!!call.muted));
+    this.mute.title = label;
+  }
+}
