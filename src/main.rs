@@ -118,6 +118,12 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     confab::telemetry::init(&config.log);
+    // Every session is a socket: take the whole allowance the hard limit gives (the soft
+    // default of 1024 would cap a node at about a thousand sessions).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
     let app = confab::App::build(config).await?;
     let shutdown = app.shutdown_token();
     tokio::spawn(wait_for_signal(shutdown));

@@ -11,6 +11,9 @@ use super::AppState;
 /// The largest frame a client may send (1009 past it).
 pub const MAX_FRAME: usize = 64 * 1024;
 
+/// Read and write buffer of each session's socket, bytes.
+pub const SOCKET_BUFFER: usize = 8 * 1024;
+
 /// The route of this resource.
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
@@ -21,5 +24,9 @@ pub fn router() -> Router<AppState> {
 async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
+        // tungstenite's 128 KiB buffers would cost a quarter of a MiB per idle session; chat
+        // frames are small, the buffers grow for a large one, and writes are flushed in batches.
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| state.hub.serve(socket))
 }

@@ -53,8 +53,8 @@ impl Figures {
 pub struct Step {
     /// The offered load (messages or packets per second).
     pub offered: f64,
-    /// Confab's figures.
-    pub confab: Figures,
+    /// Confab's figures, if it ran.
+    pub confab: Option<Figures>,
     /// The baseline's figures, if it ran.
     pub baseline: Option<Figures>,
 }
@@ -100,18 +100,25 @@ impl Report {
                 "  {:<28} {:>12} {:>12} {:>8}  unit",
                 "figure", "confab", "baseline", "ratio"
             );
-            for m in &step.confab.0 {
+            let Some(rows) = step.confab.as_ref().or(step.baseline.as_ref()) else {
+                continue;
+            };
+            for m in &rows.0 {
+                let ours = step.confab.as_ref().and_then(|c| c.get(m.key));
                 let base = step.baseline.as_ref().and_then(|b| b.get(m.key));
-                let ratio = base
-                    .filter(|b| *b != 0.0 && b.is_finite() && m.value.is_finite())
-                    .map(|b| format!("{:.2}", m.value / b))
-                    .unwrap_or_else(|| "-".into());
+                let ratio = match (ours, base) {
+                    (Some(o), Some(b)) if b != 0.0 && b.is_finite() && o.is_finite() => {
+                        format!("{:.2}", o / b)
+                    }
+                    _ => "-".into(),
+                };
+                let shown = |v: Option<f64>| v.map(fmt).unwrap_or_else(|| "-".into());
                 let _ = writeln!(
                     out,
                     "  {:<28} {:>12} {:>12} {:>8}  {}",
                     m.key,
-                    fmt(m.value),
-                    base.map(fmt).unwrap_or_else(|| "-".into()),
+                    shown(ours),
+                    shown(base),
                     ratio,
                     m.unit
                 );
@@ -136,8 +143,8 @@ impl Report {
             .map(|s| {
                 let ratio: Map<String, Value> = s
                     .confab
-                    .0
                     .iter()
+                    .flat_map(|c| c.0.iter())
                     .filter_map(|m| {
                         let b = s.baseline.as_ref()?.get(m.key)?;
                         (b != 0.0).then(|| (m.key.to_owned(), number(m.value / b)))
@@ -145,7 +152,7 @@ impl Report {
                     .collect();
                 serde_json::json!({
                     "offered_per_sec": number(s.offered),
-                    "confab": s.confab.to_json(),
+                    "confab": s.confab.as_ref().map(Figures::to_json),
                     "baseline": s.baseline.as_ref().map(Figures::to_json),
                     "ratio": ratio,
                 })
@@ -178,7 +185,7 @@ impl Report {
         for (i, y) in self.plot_y.iter().enumerate() {
             lines.push((
                 format!("confab {y}"),
-                series(&|s| Some(&s.confab), y),
+                series(&|s| s.confab.as_ref(), y),
                 i,
                 true,
             ));

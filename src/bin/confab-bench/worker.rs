@@ -23,6 +23,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::wire::{Command, Event, Protocol, SessionPlan};
 
@@ -43,6 +44,14 @@ pub fn now_us() -> u64 {
 /// A new latency histogram (1 µs to a minute, 3 significant digits).
 pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds are valid")
+}
+
+/// Socket buffers of the bench's sessions and of the baseline server: Confab's own size, so
+/// thousands of sessions fit in memory and the two servers are compared like for like.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
 }
 
 /// What the worker's sessions share.
@@ -194,9 +203,10 @@ async fn open(setup: &Setup, plan: &SessionPlan) -> anyhow::Result<Ws> {
     socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
     let tcp = socket.connect(server).await.context("connecting")?;
     tcp.set_nodelay(true)?;
-    let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
-        .await
-        .context("WebSocket handshake")?;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(ws_config()))
+            .await
+            .context("WebSocket handshake")?;
     let hello = match setup.protocol {
         Protocol::Confab => serde_json::json!({
             "type": "auth",
