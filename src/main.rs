@@ -84,6 +84,7 @@ enum AdminCommand {
 }
 
 fn main() -> ExitCode {
+    keep_large_allocations_mapped();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -113,6 +114,19 @@ fn main() -> ExitCode {
             eprintln!("confab: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every password hash or check allocates argon2's 19 MiB of blocks. glibc serves such sizes by
+/// `mmap` at first, but after the first free raises its threshold above them and from then on
+/// keeps them in per-thread arenas that are never returned: measured, 200 registrations left
+/// 1.7 GB resident, against 17 MB with the threshold pinned at 4 MiB (above any socket or message
+/// buffer, below argon2's blocks).
+fn keep_large_allocations_mapped() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 
