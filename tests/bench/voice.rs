@@ -20,6 +20,7 @@ const FIGURES: &[&str] = &[
     "delay_max_ms",
     "server_cpu_pct",
     "cpu_us_per_packet",
+    "server_rss_mib",
     "server_peak_rss_mib",
     "bench_cpu_pct",
 ];

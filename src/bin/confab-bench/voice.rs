@@ -468,6 +468,13 @@ async fn measure(
             f64::NAN
         },
     );
+    // Peak RSS includes account registration (Argon2 hashing); RSS at the window's end is
+    // the calls' own footprint.
+    f.push(
+        "server_rss_mib",
+        "MiB",
+        cpu_end.map_or(f64::NAN, |u| u.rss_kib as f64 / 1024.0),
+    );
     f.push(
         "server_peak_rss_mib",
         "MiB",
