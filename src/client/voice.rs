@@ -123,6 +123,27 @@ impl Caller {
         }
     }
 
+    /// Drops the frames that arrived so far, without waiting, for a caller that only wants the
+    /// media (an unread queue would stall the task that answers offers). Returns the reason if
+    /// the call's socket has closed.
+    pub fn discard_events(&mut self) -> Option<ClientError> {
+        loop {
+            match self.events.try_recv() {
+                Ok(Incoming::Frame(_)) => {}
+                Ok(Incoming::Closed { code, reason }) => {
+                    return Some(ClientError::Closed { code, reason });
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return None,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    return Some(ClientError::Closed {
+                        code: None,
+                        reason: "caller ended".into(),
+                    });
+                }
+            }
+        }
+    }
+
     /// Closes the socket (the server removes the participant) and the peer.
     pub async fn hang_up(self) {
         self.task.abort();

@@ -8,11 +8,12 @@
 //! offers with [`TestClient::accept_offer`] and carry its answers to the server (directly with
 //! `Sfu::answer`, or over the WebSocket in confab's tests and `confab-bench`).
 //!
-//! The microphone sends a 20 ms "Opus-sized" packet every 20 ms while publishing: 16 bytes of
-//! the user id, a 4-byte counter, filler up to [`PAYLOAD_LEN`], with the RFC 6464 audio level
-//! set by [`TestClient::set_level`]. Received packets are reported with the publisher's user
-//! id read from the current offer's `a=msid` for their SSRC, so tests can check that each
-//! stream is who it claims to be.
+//! The microphone sends a 20 ms "Opus-sized" packet every 20 ms while publishing, on a fixed
+//! grid so the rate is exactly 50/s: 16 bytes of the user id, a 4-byte counter, the send time
+//! (Unix µs, 8 bytes, for delay measurements), filler up to [`PAYLOAD_LEN`], with the RFC 6464
+//! audio level set by [`TestClient::set_level`]. Received packets are reported with the
+//! publisher's user id read from the current offer's `a=msid` for their SSRC, so tests can
+//! check that each stream is who it claims to be.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ use super::media;
 pub const PAYLOAD_LEN: usize = 80;
 /// One microphone packet every this long.
 pub const FRAME: Duration = Duration::from_millis(20);
+/// How far the microphone may fall behind its grid (a stalled task) before it skips the
+/// missed frames instead of sending them in a burst.
+const MAX_LAG: Duration = Duration::from_millis(200);
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +75,7 @@ pub struct ReceivedPacket {
     pub timestamp: u32,
     /// Marker bit.
     pub marker: bool,
-    /// Payload (for our own clients: user id, counter, filler).
+    /// Payload (for our own clients: user id, counter, send time, filler).
     pub payload: Bytes,
 }
 
@@ -86,6 +90,12 @@ impl ReceivedPacket {
     pub fn counter(&self) -> Option<u32> {
         let bytes: [u8; 4] = self.payload.get(16..20)?.try_into().ok()?;
         Some(u32::from_be_bytes(bytes))
+    }
+
+    /// When a test client sent the packet (Unix µs, its wall clock), embedded in the payload.
+    pub fn sent_at_us(&self) -> Option<u64> {
+        let bytes: [u8; 8] = self.payload.get(20..28)?.try_into().ok()?;
+        Some(u64::from_be_bytes(bytes))
     }
 }
 
@@ -196,6 +206,13 @@ impl TestClient {
             .flatten()
     }
 
+    /// Waits for at least one received packet and moves up to `limit` of those waiting into
+    /// `buf`; returns how many (0 once the client task has stopped). One wake-up per batch,
+    /// for consumers that must keep up with many streams.
+    pub async fn recv_many(&mut self, buf: &mut Vec<ReceivedPacket>, limit: usize) -> usize {
+        self.packets.recv_many(buf, limit).await
+    }
+
     /// Discards packets received so far.
     pub fn clear_received(&mut self) {
         while self.packets.try_recv().is_ok() {}
@@ -204,6 +221,12 @@ impl TestClient {
     /// Current state.
     pub fn state(&self) -> ClientState {
         self.state.borrow().clone()
+    }
+
+    /// A receiver of the state's changes, for a task that watches the state while it also
+    /// receives packets (which [`TestClient::wait_state`] would not let it borrow).
+    pub fn watch_state(&self) -> watch::Receiver<ClientState> {
+        self.state.clone()
     }
 
     /// Waits until `pred` holds for the state, or `timeout`; returns whether it did.
@@ -305,7 +328,12 @@ impl Driver {
             }
             if now >= self.next_frame {
                 self.send_frame(now);
-                self.next_frame = now + FRAME;
+                // A fixed grid keeps the rate at exactly one frame per FRAME whatever the
+                // wake-up latency; only a long stall skips ahead rather than bursting.
+                self.next_frame += FRAME;
+                if now.saturating_duration_since(self.next_frame) > MAX_LAG {
+                    self.next_frame = now + FRAME;
+                }
             }
             self.pump().await;
             let deadline = self
@@ -456,6 +484,7 @@ impl Driver {
         let mut payload = BytesMut::with_capacity(PAYLOAD_LEN);
         payload.put_slice(self.user.as_bytes());
         payload.put_u32(self.counter);
+        payload.put_u64(unix_us());
         payload.resize(PAYLOAD_LEN, 0xAB);
         let mut header = rtc::rtp::Header {
             version: 2,
@@ -482,6 +511,13 @@ impl Driver {
             self.state.send_modify(|st| st.sent += 1);
         }
     }
+}
+
+/// The wall clock in Unix microseconds (0 before 1970).
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 fn client_peer_connection(now: Instant) -> Result<RTCPeerConnection, rtc::shared::error::Error> {

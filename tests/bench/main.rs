@@ -2,3 +2,4 @@
 //! complete and consistent (every delivery accounted for, no errors). No timing is asserted.
 
 mod text;
+mod voice;
