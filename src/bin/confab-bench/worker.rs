@@ -361,7 +361,9 @@ async fn send_for(
     let start = tokio::time::Instant::now();
     let mut by_room: BTreeMap<u32, u64> = BTreeMap::new();
     let (mut sent, mut failed) = (0u64, 0u64);
-    let mut cursors = vec![0usize; senders.len()];
+    // Senders start at different places in their room cycles, so that a short run still sends
+    // its share into each room (in the mix, one message in ten into the big room).
+    let mut cursors: Vec<usize> = (0..senders.len()).collect();
     let mut next = 0usize;
     let mut tick = tokio::time::interval(Duration::from_millis(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
