@@ -109,7 +109,7 @@ fn limit_voice_runs_only_the_relay_one_step_per_participant_count() {
     let steps = report["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 2);
     for (step, size) in steps.iter().zip([4.0, 6.0]) {
-        assert_consistent(&step["confab"], 1.0, size, 1.0);
-        assert_eq!(step["baseline"], Value::Null);
+        assert_consistent(&step["baseline"], 1.0, size, 1.0);
+        assert_eq!(step["confab"], Value::Null);
     }
 }

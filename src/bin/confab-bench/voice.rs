@@ -193,7 +193,7 @@ pub async fn run(common: &Common, args: &VoiceArgs, systems: Systems) -> anyhow:
             .iter()
             .map(|l| Step {
                 offered: l.offered(args),
-                confab: Figures::default(),
+                confab: None,
                 baseline: None,
             })
             .collect(),
@@ -204,7 +204,7 @@ pub async fn run(common: &Common, args: &VoiceArgs, systems: Systems) -> anyhow:
     if systems != Systems::BaselineOnly {
         let (figures, problems) = run_confab(common, args, &layouts).await?;
         for (step, f) in report.steps.iter_mut().zip(figures) {
-            step.confab = f;
+            step.confab = Some(f);
         }
         report
             .problems
@@ -213,11 +213,7 @@ pub async fn run(common: &Common, args: &VoiceArgs, systems: Systems) -> anyhow:
     if systems != Systems::ConfabOnly {
         let (figures, problems) = run_baseline(args, &layouts).await?;
         for (step, f) in report.steps.iter_mut().zip(figures) {
-            if systems == Systems::BaselineOnly {
-                step.confab = f;
-            } else {
-                step.baseline = Some(f);
-            }
+            step.baseline = Some(f);
         }
         report
             .problems
