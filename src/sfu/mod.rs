@@ -151,7 +151,7 @@ impl Sfu {
             }
             None => cfg.bind_ip,
         };
-        let socket = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, cfg.udp_port)).await?;
+        let socket = bind_media_socket(SocketAddr::new(cfg.bind_ip, cfg.udp_port))?;
         let local_addr = socket.local_addr()?;
         let announce = SocketAddr::new(announce_ip, local_addr.port());
         info!(%local_addr, %announce, "voice SFU listening");
@@ -305,4 +305,24 @@ impl Sfu {
             .map_err(|_| SfuError::Closed)?;
         rx.await.map_err(|_| SfuError::Closed)?
     }
+}
+
+/// Kernel buffer asked for the media socket, each way. One socket carries every participant, so
+/// a burst (a join storm's handshakes, a talk spurt fanned out to a large call) must not overflow
+/// the 208 KiB default; Linux grants at most `net.core.rmem_max` / `wmem_max`.
+const MEDIA_SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds the media socket with large kernel buffers (best effort: a smaller grant still works).
+fn bind_media_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(MEDIA_SOCKET_BUFFER) {
+        tracing::warn!(error = %e, "could not enlarge the media socket's receive buffer");
+    }
+    if let Err(e) = socket.set_send_buffer_size(MEDIA_SOCKET_BUFFER) {
+        tracing::warn!(error = %e, "could not enlarge the media socket's send buffer");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
