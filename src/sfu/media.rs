@@ -14,10 +14,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Registry, Slot};
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_nack, configure_rtcp_reports,
-};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MediaEngine};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::{
@@ -77,6 +75,9 @@ pub(super) fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     Ok(engine)
 }
 
+/// Packets kept per outgoing stream for NACK resends (a power of two): 2.56 s of 20 ms frames.
+const NACK_HISTORY: u16 = 128;
+
 /// Builds one participant's PeerConnection: ICE-lite with the given credentials, the media
 /// engine above, NACK and RTCP report interceptors.
 pub(super) fn build_peer_connection(
@@ -84,11 +85,21 @@ pub(super) fn build_peer_connection(
     ufrag: String,
     pwd: String,
 ) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
-    let mut engine = media_engine()?;
-    // `configure_nack` registers feedback for video only; our Opus codec already lists `nack`,
-    // and the NACK interceptors act on any stream whose negotiated codec has it.
-    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine))
-        .with(Slot::Custom(rtcp::SLOT), rtcp::ReportsToSfu::default());
+    let engine = media_engine()?;
+    // The NACK interceptors act on any stream whose negotiated codec lists `nack`, as our Opus
+    // codec does. The responder keeps a copy of every packet it sent per outgoing stream, for
+    // resending: rtc's default of 1,024 packets is 20 s of audio per slot, about 5 MiB per
+    // participant of a 40-person call. A resent audio packet older than the receiver's jitter
+    // buffer (well under a second) is useless, so keep 2.5 s.
+    let registry = configure_rtcp_reports(
+        Registry::new()
+            .with(
+                Slot::NackResponder,
+                NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
+            )
+            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build()),
+    )
+    .with(Slot::Custom(rtcp::SLOT), rtcp::ReportsToSfu::default());
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         .with_ice_credentials(ufrag, pwd)
