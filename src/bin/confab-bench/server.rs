@@ -7,6 +7,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use confab::client::Api;
+use confab::protocol::api::TokenResponse;
+use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -131,6 +134,29 @@ impl Servers {
             children: vec![child],
             _data: Vec::new(),
         })
+    }
+
+    /// Registers `n` fresh accounts on the first server (random names, so runs against a
+    /// long-lived server never collide). Password hashing is the server's slowest call: a few at
+    /// a time keep both cores busy.
+    pub async fn register(&self, n: usize) -> anyhow::Result<Vec<TokenResponse>> {
+        let api = Api::new(&self.urls[0]);
+        let run: String = (0..6)
+            .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
+            .collect();
+        let accounts: Vec<_> = futures_util::stream::iter(0..n)
+            .map(|u| {
+                let api = api.clone();
+                let name = format!("b{run}_{u}");
+                async move { api.register(&name, "bench-password-1").await }
+            })
+            .buffered(8)
+            .collect()
+            .await;
+        accounts
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .context("registering the bench accounts")
     }
 
     /// Stops the servers.

@@ -250,31 +250,15 @@ fn ws_base(http: &str) -> String {
 /// room ids by room index.
 async fn set_up_confab(servers: &Servers, plan: &mut Plan) -> anyhow::Result<Vec<String>> {
     let api = Api::new(&servers.urls[0]);
-    let run: String = (0..6)
-        .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
-        .collect();
     let users = plan.room_users.iter().flatten().max().map_or(0, |m| m + 1);
-    // Password hashing is the server's slowest call: a few at a time keep both cores busy.
-    let accounts: Vec<_> = futures_util::stream::iter(0..users)
-        .map(|u| {
-            let api = api.clone();
-            let name = format!("b{run}_{u}");
-            async move { api.register(&name, "bench-password-1").await }
-        })
-        .buffered(8)
-        .collect()
-        .await;
-    let accounts = accounts
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .context("registering the bench accounts")?;
+    let accounts = servers.register(users).await?;
     let mut room_ids = Vec::with_capacity(plan.room_users.len());
     for members in &plan.room_users {
         let owner = api.as_user(&accounts[members[0]].access_token);
         let room = if members.len() == 2 {
             owner.open_dm(accounts[members[1]].user.id).await
         } else {
-            owner.create_room(&format!("bench {run}")).await
+            owner.create_room("bench").await
         }
         .context("creating a room")?;
         if members.len() > 2 {

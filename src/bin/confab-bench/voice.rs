@@ -232,7 +232,7 @@ async fn run_confab(
     let servers = common.confab_servers().await?;
     let result = async {
         let most = layouts.iter().map(|l| l.room_of.len()).max().unwrap_or(0);
-        let accounts = register(&servers, most).await?;
+        let accounts = servers.register(most).await?;
         let ws_urls: Vec<String> = servers.urls.iter().map(|u| Api::new(u).ws_url()).collect();
         let mut figures = Vec::new();
         let mut problems = Vec::new();
@@ -482,27 +482,6 @@ async fn measure(
         cpu(bench_start, bench_end) / busy_secs * 100.0,
     );
     (f, problems)
-}
-
-/// Registers `n` accounts (password hashing is the slow part: a few at a time).
-async fn register(servers: &Servers, n: usize) -> anyhow::Result<Vec<TokenResponse>> {
-    let api = Api::new(&servers.urls[0]);
-    let run: String = (0..6)
-        .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
-        .collect();
-    let accounts: Vec<_> = futures_util::stream::iter(0..n)
-        .map(|u| {
-            let api = api.clone();
-            let name = format!("v{run}_{u}");
-            async move { api.register(&name, "bench-password-1").await }
-        })
-        .buffered(8)
-        .collect()
-        .await;
-    accounts
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .context("registering the bench accounts")
 }
 
 /// Creates the layout's rooms, the first participant of each as owner; returns their ids.
