@@ -79,6 +79,32 @@ pub struct Report {
 }
 
 impl Report {
+    /// One step per offered load, nothing measured yet.
+    pub fn steps(offered: impl IntoIterator<Item = f64>) -> Vec<Step> {
+        offered
+            .into_iter()
+            .map(|offered| Step {
+                offered,
+                confab: None,
+                baseline: None,
+            })
+            .collect()
+    }
+
+    /// Puts one system's figures into the steps, in order, and its problems under its name.
+    pub fn record(&mut self, baseline: bool, figures: Vec<Figures>, problems: Vec<String>) {
+        for (step, f) in self.steps.iter_mut().zip(figures) {
+            if baseline {
+                step.baseline = Some(f);
+            } else {
+                step.confab = Some(f);
+            }
+        }
+        let who = if baseline { "baseline" } else { "confab" };
+        self.problems
+            .extend(problems.into_iter().map(|p| format!("{who}: {p}")));
+    }
+
     /// The human table.
     pub fn table(&self) -> String {
         let mut out = String::new();

@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
-use crate::report::{Figures, Report, Step};
+use crate::report::{Figures, Report};
 use crate::server::Servers;
 use crate::wire::{Command, Event, Protocol, SessionPlan};
 use crate::worker::{histogram, now_us};
@@ -185,15 +185,7 @@ pub async fn run(common: &Common, args: &TextArgs, systems: Systems) -> anyhow::
                 }),
             ),
         ],
-        steps: args
-            .rate
-            .iter()
-            .map(|r| Step {
-                offered: *r,
-                confab: None,
-                baseline: None,
-            })
-            .collect(),
+        steps: Report::steps(args.rate.iter().copied()),
         plot_x: "deliveries_per_sec",
         plot_y: &["latency_p50_ms", "latency_p99_ms"],
         problems: Vec::new(),
@@ -214,12 +206,7 @@ pub async fn run(common: &Common, args: &TextArgs, systems: Systems) -> anyhow::
         let figures = measure(Protocol::Confab, urls, rooms, &plan, args, &servers).await;
         servers.stop().await;
         let (figures, problems) = figures?;
-        for (step, f) in report.steps.iter_mut().zip(figures) {
-            step.confab = Some(f);
-        }
-        report
-            .problems
-            .extend(problems.into_iter().map(|p| format!("confab: {p}")));
+        report.record(false, figures, problems);
     }
     if systems != Systems::ConfabOnly {
         let servers = Servers::baseline("ws-baseline", &[]).await?;
@@ -228,12 +215,7 @@ pub async fn run(common: &Common, args: &TextArgs, systems: Systems) -> anyhow::
         let figures = measure(Protocol::Baseline, urls, rooms, &plan, args, &servers).await;
         servers.stop().await;
         let (figures, problems) = figures?;
-        for (step, f) in report.steps.iter_mut().zip(figures) {
-            step.baseline = Some(f);
-        }
-        report
-            .problems
-            .extend(problems.into_iter().map(|p| format!("baseline: {p}")));
+        report.record(true, figures, problems);
     }
     if systems == Systems::BaselineOnly {
         report.mode = "limit text";

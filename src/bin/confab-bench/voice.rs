@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::report::{Figures, Report, Step};
+use crate::report::{Figures, Report};
 use crate::server::{Servers, Usage, usage};
 use crate::worker::now_us;
 use crate::{Common, Systems};
@@ -189,35 +189,18 @@ pub async fn run(common: &Common, args: &VoiceArgs, systems: Systems) -> anyhow:
             ("seconds per step".into(), json!(args.secs)),
             ("confab nodes".into(), json!(common.nodes.max(1))),
         ],
-        steps: layouts
-            .iter()
-            .map(|l| Step {
-                offered: l.offered(args),
-                confab: None,
-                baseline: None,
-            })
-            .collect(),
+        steps: Report::steps(layouts.iter().map(|l| l.offered(args))),
         plot_x: "forwarded_per_sec",
         plot_y: &["delay_p50_ms", "delay_p99_ms"],
         problems: Vec::new(),
     };
     if systems != Systems::BaselineOnly {
         let (figures, problems) = run_confab(common, args, &layouts).await?;
-        for (step, f) in report.steps.iter_mut().zip(figures) {
-            step.confab = Some(f);
-        }
-        report
-            .problems
-            .extend(problems.into_iter().map(|p| format!("confab: {p}")));
+        report.record(false, figures, problems);
     }
     if systems != Systems::ConfabOnly {
         let (figures, problems) = run_baseline(args, &layouts).await?;
-        for (step, f) in report.steps.iter_mut().zip(figures) {
-            step.baseline = Some(f);
-        }
-        report
-            .problems
-            .extend(problems.into_iter().map(|p| format!("baseline: {p}")));
+        report.record(true, figures, problems);
     }
     Ok(report)
 }
