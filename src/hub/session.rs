@@ -87,6 +87,7 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         last_heard: Instant::now(),
         call: None,
         joins: 0,
+        in_flight: None,
     };
     if let Some(change) = session
         .hub
@@ -266,6 +267,35 @@ struct Session {
     call: Option<(RoomId, Owner)>,
     /// Numbers this session's participations in calls; the current one is `joins`.
     joins: u64,
+    /// A message send, edit or delete waiting for the store, with its request id.
+    in_flight: Option<InFlight>,
+}
+
+/// Store-bound work of one client request: it borrows nothing of the session, so while the store
+/// commits, the session goes on writing its queue (a sender under load would otherwise stop
+/// draining, and be closed as a slow consumer for the others' messages).
+type Work = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, Error>> + Send>>;
+
+/// A request being worked on: its id and the work.
+type InFlight = (Option<String>, Work);
+
+/// Resolves when the work in flight does (never, when there is none); cancel-safe, as the work
+/// stays in `flight` until it completes.
+async fn finished(flight: &mut Option<InFlight>) -> (Option<String>, Result<Value, Error>) {
+    let Some((_, work)) = flight.as_mut() else {
+        return std::future::pending().await;
+    };
+    let result = work.await;
+    let id = flight.take().and_then(|(id, _)| id);
+    (id, result)
+}
+
+/// How a request was taken up.
+enum Taken {
+    /// Answered at once: the ack's fields.
+    Done(Value),
+    /// Handed to the store: answered when the work completes.
+    Later(Work),
 }
 
 impl Session {
@@ -378,6 +408,13 @@ impl Session {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {
+                    // A send already handed to the store is answered before the goodbye.
+                    if self.in_flight.is_some() {
+                        let done = timeout(Duration::from_secs(5), finished(&mut self.in_flight));
+                        if let Ok((id, result)) = done.await {
+                            let _ = self.answer(id, result).await;
+                        }
+                    }
                     close(&mut self.socket, CLOSE_GOING_AWAY, "server shutting down").await;
                     return;
                 }
@@ -394,7 +431,13 @@ impl Session {
                     close(&mut self.socket, CLOSE_UNAUTHENTICATED, "token expired").await;
                     return;
                 }
-                incoming = self.socket.recv() => {
+                (id, result) = finished(&mut self.in_flight), if self.in_flight.is_some() => {
+                    if let Err(End::Closed) = self.answer(id, result).await {
+                        return;
+                    }
+                }
+                // One request at a time, so acks keep the order of the requests.
+                incoming = self.socket.recv(), if self.in_flight.is_none() => {
                     let Some(incoming) = incoming else { return };
                     match incoming {
                         Ok(Message::Text(t)) => {
@@ -554,17 +597,77 @@ impl Session {
             }
         };
         let id = envelope.id;
-        match self.dispatch(envelope.frame).await {
-            Ok(result) => match id {
-                Some(id) => self.send(vec![text(&ServerFrame::ack(id, result))]).await,
-                None => Ok(()),
-            },
-            Err(End::Error(e)) => {
+        match self.take_up(envelope.frame).await {
+            Ok(Taken::Done(result)) => self.answer(id, Ok(result)).await,
+            Ok(Taken::Later(work)) => {
+                self.in_flight = Some((id, work));
+                Ok(())
+            }
+            Err(End::Error(e)) => self.answer(id, Err(e)).await,
+            Err(End::Closed) => Err(End::Closed),
+        }
+    }
+
+    /// Sends a request's ack (if it had an id) or its error.
+    async fn answer(
+        &mut self,
+        id: Option<String>,
+        result: Result<Value, Error>,
+    ) -> Result<(), End> {
+        match (result, id) {
+            (Ok(result), Some(id)) => self.send(vec![text(&ServerFrame::ack(id, result))]).await,
+            (Ok(_), None) => Ok(()),
+            (Err(e), id) => {
                 self.send_error(id, &e).await;
                 Ok(())
             }
-            Err(End::Closed) => Err(End::Closed),
         }
+    }
+
+    /// Message sends, edits and deletes become work for the store (see [`Work`]); every other
+    /// request is done at once.
+    async fn take_up(&mut self, frame: ClientFrame) -> Result<Taken, End> {
+        let services = self.hub.inner.services.clone();
+        let user = self.user.id;
+        let work: Work = match frame {
+            ClientFrame::MessageSend {
+                room_id,
+                body,
+                client_id,
+                reply_to,
+                forward_of,
+                attachments,
+            } => {
+                self.rate_limit()?;
+                let req = SendMessageRequest {
+                    body,
+                    client_id,
+                    reply_to,
+                    forward_of,
+                    attachments,
+                };
+                Box::pin(async move {
+                    let (message, _) = services.send_message(user, room_id, req).await?;
+                    Ok(json!({ "message": message }))
+                })
+            }
+            ClientFrame::MessageEdit { message_id, body } => {
+                self.rate_limit()?;
+                Box::pin(async move {
+                    let message = services.edit_message(user, message_id, &body).await?;
+                    Ok(json!({ "message": message }))
+                })
+            }
+            ClientFrame::MessageDelete { message_id } => {
+                self.rate_limit()?;
+                Box::pin(async move {
+                    services.delete_message(user, message_id).await?;
+                    Ok(json!({}))
+                })
+            }
+            other => return self.dispatch(other).await.map(Taken::Done),
+        };
+        Ok(Taken::Later(work))
     }
 
     /// Does what a frame asks; returns the ack's fields.
@@ -587,35 +690,14 @@ impl Session {
                 self.token_expires = expiry_instant(claims.exp);
                 Ok(json!({ "user": self.user, "session_id": self.handle.id }))
             }
-            ClientFrame::MessageSend {
-                room_id,
-                body,
-                client_id,
-                reply_to,
-                forward_of,
-                attachments,
-            } => {
-                self.rate_limit()?;
-                let req = SendMessageRequest {
-                    body,
-                    client_id,
-                    reply_to,
-                    forward_of,
-                    attachments,
-                };
-                let (message, _) = services.send_message(user, room_id, req).await?;
-                Ok(json!({ "message": message }))
-            }
-            ClientFrame::MessageEdit { message_id, body } => {
-                self.rate_limit()?;
-                let message = services.edit_message(user, message_id, &body).await?;
-                Ok(json!({ "message": message }))
-            }
-            ClientFrame::MessageDelete { message_id } => {
-                self.rate_limit()?;
-                services.delete_message(user, message_id).await?;
-                Ok(json!({}))
-            }
+            // `take_up` hands these to the store; they never reach dispatch.
+            ClientFrame::MessageSend { .. }
+            | ClientFrame::MessageEdit { .. }
+            | ClientFrame::MessageDelete { .. } => Err(Error::invalid(
+                "invalid_frame",
+                "message requests are taken up by the session loop",
+            )
+            .into()),
             ClientFrame::Typing { room_id, active } => {
                 if !self.hub.inner.registry.in_room(self.handle.id, room_id) {
                     return Err(Error::not_found("room").into());

@@ -222,3 +222,73 @@ async fn receipts_move_forward_and_reach_the_room(backend: Backend) {
     assert_eq!(bo.api.room(room.id).await.unwrap().last_read_seq, Seq(2));
     let _: Option<Value> = None;
 }
+
+/// While a send waits for the store, its session keeps writing what the room says: a sender
+/// under load must not stop draining its queue (and be closed as a slow consumer for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_hears_the_room_while_its_own_send_waits_for_the_store() {
+    use confab::config::DatabaseUrl;
+
+    let app = spawn_app(Backend::Postgres).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let mut ana_ws = app.socket(&ana).await;
+    let mut bo_ws = app.socket(&bo).await;
+
+    // Hold the messages table, so that ana's send waits on its insert.
+    let Some(DatabaseUrl::Postgres(url)) = app.config.database_url.clone() else {
+        panic!("the Postgres backend has a Postgres URL");
+    };
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut lock = db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let send = serde_json::json!({
+        "type": "message.send", "id": "held", "room_id": room.id, "body": "waiting on the store",
+    });
+    ana_ws.send_raw(&send.to_string()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Bo starts typing: ana hears it although her send is not yet acknowledged.
+    bo_ws
+        .request(ClientFrame::Typing {
+            room_id: room.id,
+            active: true,
+        })
+        .await
+        .unwrap();
+    let mut acked_early = false;
+    ana_ws
+        .wait_for(SOON, "bo typing", |f| match f {
+            ServerFrame::Ack { id, .. } if id == "held" => {
+                acked_early = true;
+                None
+            }
+            ServerFrame::Typing { user_id, .. } if *user_id == bo.id => Some(()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        !acked_early,
+        "the send cannot be acknowledged while the table is held"
+    );
+
+    // Released, the send completes, is acknowledged and reaches both.
+    lock.rollback().await.unwrap();
+    ana_ws
+        .wait_for(SOON, "the held send's ack", |f| match f {
+            ServerFrame::Ack { id, .. } if id == "held" => Some(()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    let got = bo_ws
+        .wait_for(SOON, "message.new", new_message)
+        .await
+        .unwrap();
+    assert_eq!(got.body, "waiting on the store");
+}
