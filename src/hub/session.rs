@@ -271,10 +271,11 @@ struct Session {
     in_flight: Option<InFlight>,
 }
 
-/// Store-bound work of one client request: it borrows nothing of the session, so while the store
-/// commits, the session goes on writing its queue (a sender under load would otherwise stop
-/// draining, and be closed as a slow consumer for the others' messages).
-type Work = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, Error>> + Send>>;
+/// Store-bound work of one client request, running as its own task: while the store commits, the
+/// session goes on writing its queue (a sender under load would otherwise stop draining, and be
+/// closed as a slow consumer for the others' messages), and a session that ends meanwhile does not
+/// cut a send off between its commit and its publication.
+type Work = tokio::task::JoinHandle<Result<Value, Error>>;
 
 /// A request being worked on: its id and the work.
 type InFlight = (Option<String>, Work);
@@ -285,7 +286,10 @@ async fn finished(flight: &mut Option<InFlight>) -> (Option<String>, Result<Valu
     let Some((_, work)) = flight.as_mut() else {
         return std::future::pending().await;
     };
-    let result = work.await;
+    let result = match work.await {
+        Ok(result) => result,
+        Err(e) => Err(Error::Internal(format!("request task failed: {e}"))),
+    };
     let id = flight.take().and_then(|(id, _)| id);
     (id, result)
 }
@@ -629,7 +633,7 @@ impl Session {
     async fn take_up(&mut self, frame: ClientFrame) -> Result<Taken, End> {
         let services = self.hub.inner.services.clone();
         let user = self.user.id;
-        let work: Work = match frame {
+        let work: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = match frame {
             ClientFrame::MessageSend {
                 room_id,
                 body,
@@ -667,7 +671,7 @@ impl Session {
             }
             other => return self.dispatch(other).await.map(Taken::Done),
         };
-        Ok(Taken::Later(work))
+        Ok(Taken::Later(self.hub.inner.tasks.spawn(work)))
     }
 
     /// Does what a frame asks; returns the ack's fields.
