@@ -101,6 +101,9 @@ export class Socket {
     this.token = token;
     this.authId = null;
     ws.onopen = () => {
+      // A server shutting down may close right after accepting: by the time this runs the socket
+      // can be closing already, and there is nothing to say on it.
+      if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
       this.authId = `auth-${++this.nextId}`;
       ws.send(JSON.stringify({ type: 'auth', id: this.authId, token, resume: this.resume() }));
     };
