@@ -124,7 +124,7 @@ export class Chat {
           const fresh = s.messageNew(m);
           this.ensureUser(m.room_id, m.sender_id);
           if (tl?.loaded && newest && m.seq > newest + 1) this.fillGap(m.room_id);
-          if (fresh) this.onEvent?.('message', m);
+          if (fresh) this.announceMessage(m);
           break;
         }
         case 'message.edited':
@@ -268,6 +268,15 @@ export class Chat {
       if (!(await this.loadOlder(roomId)) && !tl.hasMore) return !!this.store.message(roomId, messageId);
     }
     return false;
+  }
+
+  /** Tells the app of a new message once its sender's name is known (or could not be learned),
+   *  so announcements and notifications name people rather than say "Someone". */
+  announceMessage(m) {
+    const known = m.sender_id === this.store.me?.id || this.store.user(m.sender_id);
+    const loading = known ? null : this.membersLoading.get(m.room_id);
+    if (loading) loading.then(() => this.onEvent?.('message', m));
+    else this.onEvent?.('message', m);
   }
 
   /** Loads a room's members once if a name in it is unknown (people who left stay unknown). */
