@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use confab::client::Api;
-use confab::protocol::api::TokenResponse;
+use confab::protocol::UserId;
+use confab::protocol::api::{Room, TokenResponse};
 use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -157,6 +158,27 @@ impl Servers {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
             .context("registering the bench accounts")
+    }
+
+    /// Creates a group room as `owner` and adds `members` to it (a few calls at a time).
+    pub async fn group_room(
+        &self,
+        owner: &TokenResponse,
+        name: &str,
+        members: &[UserId],
+    ) -> anyhow::Result<Room> {
+        let owner = Api::new(&self.urls[0]).as_user(&owner.access_token);
+        let room = owner.create_room(name).await.context("creating a room")?;
+        let added: Vec<_> = futures_util::stream::iter(members)
+            .map(|m| owner.add_member(room.id, *m))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        added
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .context("adding members")?;
+        Ok(room)
     }
 
     /// Stops the servers.

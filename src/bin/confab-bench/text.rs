@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use base64::Engine;
 use clap::{Args, ValueEnum};
-use futures_util::StreamExt;
 use hdrhistogram::serialization::Deserializer;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -236,24 +235,17 @@ async fn set_up_confab(servers: &Servers, plan: &mut Plan) -> anyhow::Result<Vec
     let accounts = servers.register(users).await?;
     let mut room_ids = Vec::with_capacity(plan.room_users.len());
     for members in &plan.room_users {
-        let owner = api.as_user(&accounts[members[0]].access_token);
         let room = if members.len() == 2 {
-            owner.open_dm(accounts[members[1]].user.id).await
+            api.as_user(&accounts[members[0]].access_token)
+                .open_dm(accounts[members[1]].user.id)
+                .await
+                .context("opening a DM")?
         } else {
-            owner.create_room("bench").await
-        }
-        .context("creating a room")?;
-        if members.len() > 2 {
-            let added: Vec<_> = futures_util::stream::iter(members[1..].iter())
-                .map(|m| owner.add_member(room.id, accounts[*m].user.id))
-                .buffer_unordered(16)
-                .collect()
-                .await;
-            added
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .context("adding members")?;
-        }
+            let others: Vec<_> = members[1..].iter().map(|m| accounts[*m].user.id).collect();
+            servers
+                .group_room(&accounts[members[0]], "bench", &others)
+                .await?
+        };
         room_ids.push(room.id.to_string());
     }
     let spu = plan.sessions.len() / users.max(1);

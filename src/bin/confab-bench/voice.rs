@@ -473,26 +473,15 @@ async fn create_rooms(
     accounts: &[TokenResponse],
     layout: &Layout,
 ) -> anyhow::Result<Vec<confab::protocol::RoomId>> {
-    let api = Api::new(&servers.urls[0]);
     let mut ids = Vec::with_capacity(layout.sizes.len());
     for r in 0..layout.sizes.len() {
         let members: Vec<usize> = (0..layout.room_of.len())
             .filter(|i| layout.room_of[*i] == r)
             .collect();
-        let owner = api.as_user(&accounts[members[0]].access_token);
-        let room = owner
-            .create_room(&format!("voice bench {r}"))
-            .await
-            .context("creating a room")?;
-        let added: Vec<_> = futures_util::stream::iter(&members[1..])
-            .map(|m| owner.add_member(room.id, accounts[*m].user.id))
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        added
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .context("adding members")?;
+        let others: Vec<_> = members[1..].iter().map(|m| accounts[*m].user.id).collect();
+        let room = servers
+            .group_room(&accounts[members[0]], &format!("voice bench {r}"), &others)
+            .await?;
         ids.push(room.id);
     }
     Ok(ids)
