@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MediaEngine};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
@@ -24,7 +25,8 @@ use rtc::peer_connection::configuration::{
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sdp::extmap::AUDIO_LEVEL_URI;
 
@@ -40,6 +42,31 @@ pub(super) const OPUS_PAYLOAD_TYPE: u8 = 111;
 const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(5);
 const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(5);
 const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// An Opus track with a fixed SSRC: a participant's outgoing slot on the server, a test client's
+/// microphone.
+pub(super) fn opus_track(
+    stream_id: String,
+    track_id: String,
+    label: String,
+    ssrc: u32,
+) -> MediaStreamTrack {
+    MediaStreamTrack::new(
+        stream_id,
+        track_id,
+        label,
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            active: true,
+            codec: opus_codec(),
+            ..Default::default()
+        }],
+    )
+}
 
 /// The Opus codec as we offer it and as forwarding tracks carry it.
 pub(super) fn opus_codec() -> RTCRtpCodec {

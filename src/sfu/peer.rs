@@ -30,9 +30,7 @@ use rtc::peer_connection::state::{RTCIceConnectionState, RTCPeerConnectionState}
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{
     RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverId, RTCRtpTransceiverInit,
 };
@@ -627,19 +625,5 @@ impl Peer {
 /// `a=msid`), a fresh track id, and the slot's fixed SSRC.
 fn forward_track(stream_id: String, ssrc: u32) -> MediaStreamTrack {
     let track_id = Uuid::new_v4().simple().to_string();
-    MediaStreamTrack::new(
-        stream_id,
-        track_id.clone(),
-        track_id,
-        RtpCodecKind::Audio,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            active: true,
-            codec: media::opus_codec(),
-            ..Default::default()
-        }],
-    )
+    media::opus_track(stream_id, track_id.clone(), track_id, ssrc)
 }

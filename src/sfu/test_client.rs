@@ -20,16 +20,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtp_transceiver::RTCRtpSenderId;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
 use rtc::sansio::Protocol;
 use rtc::sdp::extmap::AUDIO_LEVEL_URI;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -426,20 +422,11 @@ impl Driver {
             // The first m-line is ours to send on: add_track picks the first unused audio
             // transceiver, which is the one the offer's first m-line created.
             let ssrc = rand::random::<u32>();
-            let track = MediaStreamTrack::new(
+            let track = media::opus_track(
                 self.user.to_string(),
                 Uuid::new_v4().to_string(),
                 "mic".to_owned(),
-                RtpCodecKind::Audio,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    active: true,
-                    codec: media::opus_codec(),
-                    ..Default::default()
-                }],
+                ssrc,
             );
             let sender = pc.add_track(track).map_err(err)?;
             self.mic = Some((sender, ssrc));
