@@ -7,6 +7,9 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
+# The workspace's other members (test kit, bench) must be present for Cargo to read the
+# workspace, though only the server is built.
+COPY crates crates
 COPY migrations migrations
 COPY web web
 # The registry and target caches survive between builds (BuildKit).

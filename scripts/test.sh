@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --bins
-cargo test --all-targets
+cargo build --workspace --bins
+cargo test --workspace --all-targets
 
 # docker-compose.yml must be accepted by Compose (no Docker engine is needed to check it).
 if ! command -v docker-compose >/dev/null; then

@@ -12,7 +12,6 @@
 pub mod admin;
 pub mod auth;
 pub mod bus;
-pub mod client;
 pub mod config;
 pub mod files;
 pub mod http;

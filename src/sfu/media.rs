@@ -9,7 +9,9 @@
 //!   participant a STUN request belongs to (see `demux.rs`).
 //! - BUNDLE and rtcp-mux required: every m-line shares the one 5-tuple.
 //!
-//! The server is always the offerer, so these choices are also what the client must accept.
+//! The server is always the offerer, so these choices are also what the client must accept. They
+//! are public because they are part of the voice contract: a client of it (the test kit's voice
+//! client) builds its PeerConnection from the same codec and extension definitions.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -33,7 +35,7 @@ use rtc::sdp::extmap::AUDIO_LEVEL_URI;
 use super::rtcp;
 
 /// The payload type we offer for Opus (the value browsers use too).
-pub(super) const OPUS_PAYLOAD_TYPE: u8 = 111;
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
 
 /// ICE timing. As ICE-lite we never send checks; the browser pings us (Chrome every ~2.5 s
 /// once stable) and the agent marks the pair disconnected, then failed, when the pings stop.
@@ -45,7 +47,7 @@ const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// An Opus track with a fixed SSRC: a participant's outgoing slot on the server, a test client's
 /// microphone.
-pub(super) fn opus_track(
+pub fn opus_track(
     stream_id: String,
     track_id: String,
     label: String,
@@ -69,7 +71,7 @@ pub(super) fn opus_track(
 }
 
 /// The Opus codec as we offer it and as forwarding tracks carry it.
-pub(super) fn opus_codec() -> RTCRtpCodec {
+pub fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
         clock_rate: 48_000,
@@ -83,7 +85,7 @@ pub(super) fn opus_codec() -> RTCRtpCodec {
 }
 
 /// A media engine with exactly what the SFU speaks: Opus and the audio-level extension.
-pub(super) fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
+pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     let mut engine = MediaEngine::default();
     engine.register_codec(
         RTCRtpCodecParameters {
@@ -107,7 +109,7 @@ const NACK_HISTORY: u16 = 128;
 
 /// Builds one participant's PeerConnection: ICE-lite with the given credentials, the media
 /// engine above, NACK and RTCP report interceptors.
-pub(super) fn build_peer_connection(
+pub fn build_peer_connection(
     now: Instant,
     ufrag: String,
     pwd: String,
@@ -149,7 +151,7 @@ pub(super) fn build_peer_connection(
 }
 
 /// Adds the SFU's single host candidate (the announced address of the shared socket).
-pub(super) fn add_host_candidate(
+pub fn add_host_candidate(
     pc: &mut RTCPeerConnection,
     addr: SocketAddr,
 ) -> Result<(), rtc::shared::error::Error> {

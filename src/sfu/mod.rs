@@ -29,14 +29,13 @@ mod core;
 mod demux;
 mod engine;
 mod error;
-mod media;
+pub mod media;
 mod peer;
 pub mod rewrite;
 mod rtcp;
 mod signal;
 pub mod speaker;
 mod stats;
-pub mod test_client;
 pub mod turn;
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,4 +1,4 @@
-use confab::client::ClientError;
+use confab_testkit::ClientError;
 use reqwest::Method;
 use serde_json::json;
 

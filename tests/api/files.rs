@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use confab::client::ClientError;
 use confab::protocol::api::{Attachment, SendMessageRequest};
+use confab_testkit::ClientError;
 use image::{DynamicImage, ImageFormat};
 use reqwest::Method;
 

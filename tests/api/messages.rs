@@ -1,8 +1,8 @@
 use std::collections::BTreeSet;
 
-use confab::client::ClientError;
 use confab::protocol::Seq;
 use confab::protocol::api::SendMessageRequest;
+use confab_testkit::ClientError;
 use reqwest::Method;
 use serde_json::json;
 

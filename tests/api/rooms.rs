@@ -1,5 +1,5 @@
-use confab::client::ClientError;
 use confab::protocol::{Role, RoomKind, Seq};
+use confab_testkit::ClientError;
 use reqwest::Method;
 use serde_json::json;
 

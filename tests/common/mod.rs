@@ -1,5 +1,5 @@
 //! The shared test harness: start the real app on port 0 against a chosen backend, and drive it
-//! through the public contract with `confab::client`.
+//! through the public contract with `confab_testkit`.
 //!
 //! Postgres and Redis are the local servers unless `TEST_DATABASE_URL` / `TEST_REDIS_URL` say
 //! otherwise. Each Postgres test gets a fresh database (dropped afterwards); each Redis test a fresh
@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab::App;
-use confab::client::{Api, Socket};
 use confab::config::{Config, DatabaseUrl, RedisUrl};
 use confab::hub::Hub;
 use confab::protocol::api::{Room, TokenResponse};
 use confab::protocol::{RoomId, UserId};
+use confab_testkit::{Api, Socket};
 use tokio_util::sync::CancellationToken;
 
 /// Which store a test runs against.

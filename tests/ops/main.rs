@@ -10,10 +10,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab::client::{Api, Socket};
 use confab::protocol::api::SendMessageRequest;
 use confab::protocol::ws::ClientFrame;
 use confab::protocol::{Role, Seq};
+use confab_testkit::{Api, Socket};
 use reqwest::Method;
 
 use common::{Backend, Proxy, Setup, spawn_app};
@@ -90,10 +90,10 @@ async fn metrics_rise_by_what_was_sent() {
     assert_eq!(get(&after, "confab_bus_up"), 1.0);
 
     // Voice: a call of two, with media flowing.
-    let ca = confab::client::voice::Caller::join(app.socket(&ana).await, room.id)
+    let ca = confab_testkit::voice::Caller::join(app.socket(&ana).await, room.id)
         .await
         .unwrap();
-    let mut cb = confab::client::voice::Caller::join(app.socket(&bo).await, room.id)
+    let mut cb = confab_testkit::voice::Caller::join(app.socket(&bo).await, room.id)
         .await
         .unwrap();
     ca.peer.set_publishing(true).await;
@@ -202,7 +202,7 @@ async fn https_and_wss_with_a_self_signed_certificate() {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = connector.connect(name, tcp).await.unwrap();
     let url = format!("wss://localhost:{}/api/v1/ws", app.addr.port());
-    let ws = confab::client::websocket(&url, tls).await.unwrap();
+    let ws = confab_testkit::websocket(&url, tls).await.unwrap();
     let mut socket = Socket::authenticate(ws, &tokens.access_token, None)
         .await
         .unwrap();

@@ -216,7 +216,7 @@ async fn receipts_move_forward_and_reach_the_room(backend: Backend) {
     .unwrap();
     let quiet = a.drain(Duration::from_millis(500)).await;
     assert!(
-        !quiet.iter().any(|i| matches!(i, confab::client::Incoming::Frame(f) if matches!(**f, ServerFrame::Receipt { .. }))),
+        !quiet.iter().any(|i| matches!(i, confab_testkit::Incoming::Frame(f) if matches!(**f, ServerFrame::Receipt { .. }))),
         "{quiet:?}"
     );
     assert_eq!(bo.api.room(room.id).await.unwrap().last_read_seq, Seq(2));

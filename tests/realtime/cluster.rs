@@ -280,7 +280,7 @@ async fn users_of_a_node_that_dies_silently_go_offline() {
     let bo_token = bo.tokens.access_token.clone();
     let _sb = doomed
         .spawn(async move {
-            confab::client::Socket::connect(&format!("ws://{b_addr}/api/v1/ws"), &bo_token, None)
+            confab_testkit::Socket::connect(&format!("ws://{b_addr}/api/v1/ws"), &bo_token, None)
                 .await
                 .unwrap()
         })

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use confab::client::Incoming;
 use confab::protocol::ws::ServerFrame;
+use confab_testkit::Incoming;
 
 use crate::both_backends;
 use crate::common::{Backend, spawn_app};

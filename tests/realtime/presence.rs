@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use confab::client::Incoming;
 use confab::protocol::PresenceStatus;
 use confab::protocol::ws::{ClientFrame, ServerFrame};
+use confab_testkit::Incoming;
 
 use crate::SOON;
 use crate::common::{Backend, spawn_app};

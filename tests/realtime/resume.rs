@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use confab::client::{Incoming, Socket};
 use confab::protocol::Seq;
 use confab::protocol::ws::{ClientFrame, ServerFrame};
+use confab_testkit::{Incoming, Socket};
 
 use crate::both_backends;
 use crate::common::{Backend, Setup, spawn_app};
@@ -125,7 +125,7 @@ async fn a_slow_reader_is_cut_off_while_the_room_keeps_up() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(app.addr).await.unwrap();
-    let ws = confab::client::websocket(&app.api.ws_url(), stream)
+    let ws = confab_testkit::websocket(&app.api.ws_url(), stream)
         .await
         .unwrap();
     let mut laggard = Socket::authenticate(ws, &slow.tokens.access_token, None)

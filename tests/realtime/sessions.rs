@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use confab::client::{Incoming, Socket};
 use confab::protocol::ws::{ClientFrame, ServerFrame};
+use confab_testkit::{Incoming, Socket};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -130,7 +130,7 @@ async fn frames_over_64_kib_close_the_socket_with_1009() {
     let app = spawn_app(Backend::Sqlite).await;
     let ana = app.user("ana").await;
     let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let ws = confab::client::websocket(&app.api.ws_url(), tcp)
+    let ws = confab_testkit::websocket(&app.api.ws_url(), tcp)
         .await
         .unwrap();
     let mut s = Socket::authenticate(ws, &ana.tokens.access_token, None)

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use confab::client::voice::Caller;
 use confab::protocol::ws::{ClientFrame, ServerFrame, VoiceParticipant};
 use confab::protocol::{RoomId, UserId};
-use confab::sfu::test_client::{ReceivedPacket, TestClient};
+use confab_testkit::peer::{ReceivedPacket, TestClient};
+use confab_testkit::voice::Caller;
 
 use crate::common::{Backend, Setup, TestApp, TestUser, redis_prefix, spawn_app};
 
@@ -447,7 +447,7 @@ async fn joining_again_on_the_same_socket_is_not_ended_by_the_first_join() {
     .expect("the newest join is still in the call");
     let events = s.drain(Duration::from_millis(800)).await;
     assert!(
-        !events.iter().any(|i| matches!(i, confab::client::Incoming::Frame(f) if matches!(**f, ServerFrame::VoiceEnded { .. }))),
+        !events.iter().any(|i| matches!(i, confab_testkit::Incoming::Frame(f) if matches!(**f, ServerFrame::VoiceEnded { .. }))),
         "no stale voice.ended: {events:?}"
     );
     let state = app.hub.voice().sfu().participants(room.id.0).await;

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use confab::sfu::Signal;
-use confab::sfu::test_client::sending_streams;
+use confab_testkit::peer::sending_streams;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 

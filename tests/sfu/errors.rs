@@ -70,7 +70,7 @@ async fn bad_requests_get_clear_errors_and_calls_go_on() {
         assert!(matches!(e, SfuError::BadSdp(_)), "{garbage:?}: {e}");
         assert_eq!(e.code(), "invalid_sdp");
     }
-    let client = confab::sfu::test_client::TestClient::start(newcomer)
+    let client = confab_testkit::peer::TestClient::start(newcomer)
         .await
         .unwrap();
     let answer = client.accept_offer(sdp).await.unwrap();

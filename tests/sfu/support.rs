@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use confab::sfu::test_client::{ClientHandle, TestClient, TestClientError};
 use confab::sfu::{RoomEvent, Sfu, SfuConfig, SfuError, Signal};
+use confab_testkit::peer::{ClientHandle, TestClient, TestClientError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -173,7 +173,7 @@ impl Participant {
 pub async fn recv_from(
     client: &mut TestClient,
     from: Uuid,
-) -> confab::sfu::test_client::ReceivedPacket {
+) -> confab_testkit::peer::ReceivedPacket {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::media;
+use confab::sfu::media;
 
 /// Bytes of every microphone payload (a typical 20 ms Opus frame at ~32 kbit/s is 60-100).
 pub const PAYLOAD_LEN: usize = 80;

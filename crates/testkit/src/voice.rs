@@ -11,10 +11,10 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{ClientError, Incoming, Socket};
-use crate::protocol::RoomId;
-use crate::protocol::ws::{ClientFrame, IceServer, ServerFrame};
-use crate::sfu::test_client::TestClient;
+use crate::peer::TestClient;
+use crate::{ClientError, Incoming, Socket};
+use confab::protocol::RoomId;
+use confab::protocol::ws::{ClientFrame, IceServer, ServerFrame};
 
 type Reply = oneshot::Sender<Result<Map<String, Value>, ClientError>>;
 
@@ -155,7 +155,7 @@ impl Caller {
 /// Owns the socket: answers offers, carries requests, passes on the rest.
 async fn drive(
     mut socket: Socket,
-    peer: crate::sfu::test_client::ClientHandle,
+    peer: crate::peer::ClientHandle,
     mut requests: mpsc::Receiver<(ClientFrame, Reply)>,
     events: mpsc::Sender<Incoming>,
 ) {

@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use super::stats::{Recorder, Window};
 use crate::worker::now_us;
-use confab::client::voice::Caller;
-use confab::client::{ClientError, Socket};
 use confab::protocol::RoomId;
-use confab::sfu::test_client::ReceivedPacket;
+use confab_testkit::peer::ReceivedPacket;
+use confab_testkit::voice::Caller;
+use confab_testkit::{ClientError, Socket};
 
 /// The level speakers publish (-dBov: speech).
 const LEVEL: u8 = 30;
@@ -96,7 +96,7 @@ async fn await_window(
     buf: &mut Vec<ReceivedPacket>,
 ) -> Option<Window> {
     let is_ready =
-        |s: &confab::sfu::test_client::ClientState| s.connected && s.remote_streams.len() >= others;
+        |s: &confab_testkit::peer::ClientState| s.connected && s.remote_streams.len() >= others;
     let mut state = caller.peer.watch_state();
     let mut ready = Some(ready);
     let mut tick = tokio::time::interval(Duration::from_millis(250));

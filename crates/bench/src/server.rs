@@ -7,9 +7,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use confab::client::Api;
 use confab::protocol::UserId;
 use confab::protocol::api::{Room, TokenResponse};
+use confab_testkit::Api;
 use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

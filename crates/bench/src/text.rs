@@ -22,7 +22,7 @@ use crate::server::Servers;
 use crate::wire::{Command, Event, Protocol, SessionPlan};
 use crate::worker::{histogram, now_us};
 use crate::{Common, Systems};
-use confab::client::Api;
+use confab_testkit::Api;
 
 /// How rooms and senders are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

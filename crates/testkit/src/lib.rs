@@ -1,10 +1,14 @@
-//! A typed client for Confab's public contract: HTTP calls and a WebSocket session.
+//! Confab's test kit: clients of the public contract, for the integration tests and
+//! `confab-bench`, kept out of the server crate (the server never links them).
 //!
-//! It speaks only the wire contract (`protocol`), exactly as any other client would, so the
-//! integration tests and `confab-bench` exercise the real interface. [`Api`] wraps the HTTP calls;
-//! [`Socket`] is one WebSocket session: requests carry ids and wait for their ack, while events
-//! that arrive in between are kept, in order, for [`Socket::next_event`].
+//! It speaks only the wire contract (`confab::protocol`), exactly as any other client would, so the
+//! tests and the benchmark exercise the real interface. [`Api`] wraps the HTTP calls; [`Socket`]
+//! is one WebSocket session: requests carry ids and wait for their ack, while events that arrive
+//! in between are kept, in order, for [`Socket::next_event`]. [`peer::TestClient`] is a real
+//! WebRTC voice client (rtc's sans-I/O PeerConnection on its own UDP socket), and
+//! [`voice::Caller`] joins a call over a [`Socket`] with one.
 
+pub mod peer;
 pub mod voice;
 
 use std::collections::{HashMap, VecDeque};
@@ -20,11 +24,11 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use crate::protocol::api::{
+use confab::protocol::api::{
     Attachment, ErrorBody, HistoryPage, Message, Room, SendMessageRequest, TokenResponse, User,
 };
-use crate::protocol::ws::{ClientFrame, ServerFrame};
-use crate::protocol::{RoomId, Seq, UserId};
+use confab::protocol::ws::{ClientFrame, ServerFrame};
+use confab::protocol::{RoomId, Seq, UserId};
 
 /// What went wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +109,7 @@ pub struct Api {
 impl Api {
     /// A client for the server at `base` (`http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Api {
-        crate::install_crypto_provider();
+        confab::install_crypto_provider();
         Api::with_client(reqwest::Client::new(), base)
     }
 

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::stats::{Recorder, Window};
 use crate::worker::now_us;
-use confab::sfu::test_client::{FRAME, PAYLOAD_LEN};
+use confab_testkit::peer::{FRAME, PAYLOAD_LEN};
 
 /// RTP header (12 bytes) plus a one-byte-header extension block holding the audio level (8).
 const HEADER_LEN: usize = 20;

@@ -30,8 +30,8 @@ use crate::report::{Figures, Report};
 use crate::server::{Servers, Usage, usage};
 use crate::worker::now_us;
 use crate::{Common, Systems};
-use confab::client::Api;
 use confab::protocol::api::TokenResponse;
+use confab_testkit::Api;
 use stats::{Recorder, Window};
 
 /// Packets each speaker publishes per second (one 20 ms Opus frame each).

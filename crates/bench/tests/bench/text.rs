@@ -8,7 +8,7 @@ use serde_json::Value;
 fn bench(args: &[&str]) -> (bool, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_confab-bench"))
         .args(args)
-        .args(["--json", "--confab-bin", env!("CARGO_BIN_EXE_confab")])
+        .args(["--json", "--confab-bin", &super::confab_bin()])
         .output()
         .expect("confab-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
