@@ -9,7 +9,6 @@
 //! Tests and embedders run the real app on port 0: `App::build(config)` binds, [`App::local_addr`]
 //! says where, and [`App::run`] serves until the shutdown token is cancelled.
 
-pub mod admin;
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -33,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::{Bus, Presence, Sink};
+use crate::bus::{Bus, Presence};
 use crate::config::Config;
 use crate::hub::registry::Registry;
 use crate::hub::{Hub, HubConfig};
@@ -98,24 +97,47 @@ pub enum StartError {
     },
 }
 
-/// Deletes expired refresh tokens every hour: once expired they can no longer be presented, so
-/// keeping them would only grow the table.
-async fn purge_refresh_tokens(store: Store, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match store
-            .purge_expired_refresh_tokens(chrono::Utc::now().timestamp())
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "purged expired refresh tokens"),
-            Err(e) => tracing::warn!(error = %e, "purging refresh tokens failed"),
-        }
+/// This node's name: as configured, or made up at start.
+fn node_id(config: &Config) -> String {
+    config
+        .node_id
+        .as_ref()
+        .map(|n| n.0.clone())
+        .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
+}
+
+/// The limits of uploads.
+fn file_rules(config: &Config) -> service::FileRules {
+    service::FileRules {
+        max_upload: config.max_upload_mb * 1024 * 1024,
+        quota: config.user_quota_mb * 1024 * 1024,
+        ttl: Duration::from_secs(config.upload_ttl_secs),
     }
+}
+
+/// Limits and timings of sessions.
+fn hub_config(config: &Config) -> HubConfig {
+    HubConfig {
+        session_queue: config.session_queue as usize,
+        send_burst: config.send_burst,
+        send_rate: config.send_rate,
+        ..HubConfig::default()
+    }
+}
+
+/// Binds the media socket and starts the SFU.
+async fn start_sfu(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Result<(sfu::Sfu, mpsc::Receiver<sfu::RoomEvent>), StartError> {
+    let (media_bind, media_announce) = config.media_addresses()?;
+    let sfu_config = sfu::SfuConfig {
+        bind_ip: media_bind,
+        udp_port: config.rtc_udp_port,
+        public_ip: Some(media_announce),
+        max_participants: config.voice_max_participants as usize,
+    };
+    Ok(sfu::Sfu::start(sfu_config, shutdown).await?)
 }
 
 /// No delay for small frames, and a bounded send buffer (see [`SOCKET_SEND_BUFFER`]).
@@ -163,82 +185,55 @@ impl App {
         install_crypto_provider();
         metrics::install();
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        let data_dir = |source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(data_dir)?;
         let secret = auth::load_or_create_jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)
-            .map_err(|source| StartError::DataDir {
-                path: config.data_dir.display().to_string(),
-                source,
-            })?;
+            .map_err(data_dir)?;
         let store = Store::open(&config).await?;
-
-        let node_id = config
-            .node_id
-            .as_ref()
-            .map(|n| n.0.clone())
-            .unwrap_or_else(|| {
-                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-            });
+        let node_id = node_id(&config);
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
 
-        let registry = Registry::new(store.clone(), tasks.clone());
-        let sink: Arc<dyn Sink> = registry.clone();
-        let sink = Arc::downgrade(&sink);
-        let (presence_tx, presence_rx) = mpsc::channel(1024);
-        let (bus, presence) = match &config.redis_url {
-            Some(url) => {
-                let redis = bus::redis::RedisBus::connect(
-                    &url.0,
-                    &config.redis_prefix,
-                    &node_id,
-                    sink,
-                    &tasks,
-                    shutdown.clone(),
-                )
-                .await?;
-                let presence = Presence::redis(
-                    redis.clone(),
-                    Duration::from_secs(config.presence_ttl_secs),
-                    presence_tx,
-                    &tasks,
-                    shutdown.clone(),
-                );
-                (Bus::from_redis(redis), presence)
-            }
-            None => (Bus::local(sink), Presence::local()),
-        };
-        registry.set_bus(bus.clone());
-
-        let services = Arc::new(Services {
-            store: store.clone(),
-            auth: auth::Auth::new(&secret, config.access_token_ttl())?,
-            bus,
-            refresh_ttl: config.refresh_token_ttl(),
-        });
-        let (media_bind, media_announce) = config.media_addresses()?;
-        let (sfu, room_events) = sfu::Sfu::start(
-            sfu::SfuConfig {
-                bind_ip: media_bind,
-                udp_port: config.rtc_udp_port,
-                public_ip: Some(media_announce),
-                max_participants: config.voice_max_participants as usize,
-            },
-            shutdown.clone(),
+        let link = bus::Link::connect(
+            config.redis_url.as_ref().map(|u| u.0.as_str()),
+            &config.redis_prefix,
+            &node_id,
         )
         .await?;
         let (relay_tx, relay_rx) = mpsc::channel(1024);
-        registry.set_voice(relay_tx);
+        let registry = Registry::new(
+            service::RoomLog::new(store.clone()),
+            relay_tx,
+            tasks.clone(),
+            |sink| Bus::new(link, &node_id, sink, &tasks, shutdown.clone()),
+        );
+        let bus = registry.bus().clone();
+        let (presence_tx, presence_rx) = mpsc::channel(1024);
+        let presence = Presence::for_bus(
+            &bus,
+            Duration::from_secs(config.presence_ttl_secs),
+            presence_tx,
+            &tasks,
+            shutdown.clone(),
+        );
+        let services = Arc::new(Services::new(
+            store.clone(),
+            auth::Auth::new(&secret, config.access_token_ttl())?,
+            bus,
+            files::Blobs::new(&config)?,
+            file_rules(&config),
+            config.refresh_token_ttl(),
+        ));
+        let (sfu, room_events) = start_sfu(&config, shutdown.clone()).await?;
         let voice = hub::voice::Voice::start(
             sfu,
             ice_config(&config),
-            services.bus.clone(),
             registry.clone(),
             tasks.clone(),
-            room_events,
-            relay_rx,
+            (room_events, relay_rx),
             shutdown.clone(),
         );
         let hub = Hub::new(
@@ -246,12 +241,7 @@ impl App {
             registry,
             voice,
             presence,
-            HubConfig {
-                session_queue: config.session_queue as usize,
-                send_burst: config.send_burst,
-                send_rate: config.send_rate,
-                ..HubConfig::default()
-            },
+            hub_config(&config),
             shutdown.clone(),
             tasks.clone(),
             presence_rx,
@@ -260,13 +250,11 @@ impl App {
             (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
         };
-        let files = Arc::new(files::Files::new(&config, store.clone())?);
-        tasks.spawn(files.clone().janitor(shutdown.clone()));
-        tasks.spawn(purge_refresh_tokens(store.clone(), shutdown.clone()));
+        tasks.spawn(services.clone().file_janitor(shutdown.clone()));
+        tasks.spawn(services.clone().purge_refresh_tokens(shutdown.clone()));
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),
-            files,
         });
         let listener =
             TcpListener::bind(config.listen)

@@ -102,7 +102,7 @@ fn main() -> ExitCode {
             Some(Command::Health { url }) => health(&url).await,
             Some(Command::Backup { dest, config }) => {
                 let store = open_store(&config).await?;
-                confab::admin::backup(&store, &dest).await?;
+                confab::service::admin::backup(&store, &dest).await?;
                 println!("backed up to {}", dest.display());
                 Ok(())
             }
@@ -189,15 +189,19 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
         } => {
             let store = open_store(&config).await?;
             let password = read_password()?;
-            let user =
-                confab::admin::create_user(&store, &username, &password, display_name.as_deref())
-                    .await?;
+            let user = confab::service::admin::create_user(
+                &store,
+                &username,
+                &password,
+                display_name.as_deref(),
+            )
+            .await?;
             println!("created {} ({})", user.username, user.id);
         }
         AdminCommand::ResetPassword { username, config } => {
             let store = open_store(&config).await?;
             let password = read_password()?;
-            let user = confab::admin::reset_password(&store, &username, &password).await?;
+            let user = confab::service::admin::reset_password(&store, &username, &password).await?;
             println!(
                 "password of {} reset; their sessions were signed out",
                 user.username
@@ -210,7 +214,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             config,
         } => {
             let store = open_store(&config).await?;
-            confab::admin::set_role(&store, room, &username, &role).await?;
+            confab::service::admin::set_role(&store, room, &username, &role).await?;
             println!("{username} is now {role} of room {room}");
         }
     }

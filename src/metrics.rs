@@ -1,17 +1,16 @@
 //! Prometheus metrics: what to watch a node by, served at `GET /metrics`.
 //!
 //! Counters and histograms are recorded where things happen through the `metrics` facade; gauges
-//! of state owned elsewhere (sessions, voice rooms, the SFU's packet counters) are read when
-//! `/metrics` is scraped. The recorder is process-wide, as the facade is: one per process, which
-//! is one node in production.
+//! of state owned elsewhere (sessions, voice rooms, the SFU's packet counters) arrive as a
+//! [`Gauges`] snapshot when `/metrics` is scraped, so this module, which every layer records
+//! into, imports none of them. The recorder is process-wide, as the facade is: one per process,
+//! which is one node in production.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::hub::Hub;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -99,20 +98,43 @@ fn describe() {
     );
 }
 
-/// The text for `/metrics`, with the gauges of `hub` read now.
-pub fn render(hub: &Hub) -> String {
+/// State owned elsewhere, read when `/metrics` is scraped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Open sessions on this node.
+    pub sessions: u64,
+    /// Whether the bus carries events (or is in-process).
+    pub bus_up: bool,
+    /// Voice calls hosted by this node's SFU.
+    pub voice_rooms: u64,
+    /// Participants in this node's SFU.
+    pub voice_participants: u64,
+    /// RTP packets received by the SFU since start.
+    pub rtp_packets_in: u64,
+    /// RTP packets sent by the SFU since start.
+    pub rtp_packets_out: u64,
+    /// RTP bytes received.
+    pub rtp_bytes_in: u64,
+    /// RTP bytes sent.
+    pub rtp_bytes_out: u64,
+    /// RTP packets lost, from receiver statistics and reports.
+    pub rtp_lost: u64,
+}
+
+/// The text for `/metrics`, with `gauges` as read now.
+pub fn render(gauges: &Gauges) -> String {
     let Some(handle) = install() else {
         return String::new();
     };
-    gauge!("confab_sessions").set(hub.session_count() as f64);
-    let sfu = hub.voice().sfu().stats();
-    gauge!("confab_voice_rooms").set(sfu.rooms as f64);
-    gauge!("confab_voice_participants").set(sfu.participants as f64);
-    counter!("confab_rtp_packets_total", "direction" => "in").absolute(sfu.packets_in);
-    counter!("confab_rtp_packets_total", "direction" => "out").absolute(sfu.packets_out);
-    counter!("confab_rtp_bytes_total", "direction" => "in").absolute(sfu.bytes_in);
-    counter!("confab_rtp_bytes_total", "direction" => "out").absolute(sfu.bytes_out);
-    counter!("confab_rtp_packets_lost_total").absolute(sfu.lost);
+    gauge!("confab_sessions").set(gauges.sessions as f64);
+    bus_up(gauges.bus_up);
+    gauge!("confab_voice_rooms").set(gauges.voice_rooms as f64);
+    gauge!("confab_voice_participants").set(gauges.voice_participants as f64);
+    counter!("confab_rtp_packets_total", "direction" => "in").absolute(gauges.rtp_packets_in);
+    counter!("confab_rtp_packets_total", "direction" => "out").absolute(gauges.rtp_packets_out);
+    counter!("confab_rtp_bytes_total", "direction" => "in").absolute(gauges.rtp_bytes_in);
+    counter!("confab_rtp_bytes_total", "direction" => "out").absolute(gauges.rtp_bytes_out);
+    counter!("confab_rtp_packets_lost_total").absolute(gauges.rtp_lost);
     handle.render()
 }
 

@@ -1,22 +1,31 @@
-//! Fanout between the nodes of a cluster: what one node publishes, every node delivers to its own
-//! sessions.
+//! What the nodes of a cluster share: fanout of events, directed relays, call leases and call
+//! state.
 //!
 //! Two backends behind [`Bus`]: in-process (one node alone; `publish` hands the event straight to
-//! the local hub) and Redis pub/sub (`REDIS_URL`; one channel per room, subscribed only while a
-//! local session is in the room, and one channel per node for events aimed at users). The bus
-//! never looks into the store: an [`Event`] carries everything a receiver needs to deliver it.
-//! Events come back out through a [`Sink`], which the hub implements.
+//! the local hub, every call is this node's, call state is a map) and Redis (`REDIS_URL`; one
+//! channel per room, subscribed only while a local session is in the room; one channel per node
+//! for events aimed at users and for relays; a lease per call naming the node that hosts it; the
+//! last `voice.state` of each call). Every Redis key and command of the product lives under this
+//! folder: the rest of the server asks the bus for an operation and never sees Redis.
+//!
+//! The bus never looks into the store: an [`Event`] carries everything a receiver needs to
+//! deliver it. Events come back out through a [`Sink`], which the hub's registry implements;
+//! because the registry also subscribes rooms on the bus, the bus is built around the sink
+//! ([`Bus::new`], from a [`Link`] connected beforehand).
 
 pub mod local;
 pub mod presence;
 pub mod redis;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::protocol::api::Room;
-use crate::protocol::ws::ServerFrame;
+use crate::protocol::cluster::Relay;
+use crate::protocol::ws::{ServerFrame, VoiceParticipant};
 use crate::protocol::{RoomId, UserId};
 
 pub use presence::Presence;
@@ -57,8 +66,9 @@ pub enum Event {
         /// What to send.
         frame: ServerFrame,
     },
-    /// Voice signaling between a participant's node and the node that owns the call.
-    Voice(crate::hub::voice::Relay),
+    /// Voice signaling between a participant's node and the node that owns the call; travels
+    /// only by [`Bus::send_to_node`].
+    Voice(Relay),
 }
 
 impl Event {
@@ -94,7 +104,46 @@ pub enum BusHealth {
     Down,
 }
 
-/// The fanout handle: cheap to clone.
+/// A cluster operation could not be done now (Redis is unreachable or did not answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the cluster bus is unavailable")]
+pub struct Unavailable;
+
+/// Which node hosts a room's call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallHost {
+    /// This node: it holds the call's lease (renewed until [`Bus::release_call`]).
+    Here,
+    /// The named node holds the lease.
+    Node(String),
+}
+
+/// The bus's connection, made before the sink exists (see [`Bus::new`]).
+pub enum Link {
+    /// One node alone.
+    Local,
+    /// Connected to Redis and subscribed to this node's channel.
+    Redis(Box<redis::RedisLink>),
+}
+
+impl Link {
+    /// Connects to Redis at `url`, or makes an in-process link when there is none. `node` names
+    /// this node; `prefix` goes before every Redis key and channel.
+    pub async fn connect(
+        url: Option<&str>,
+        prefix: &str,
+        node: &str,
+    ) -> Result<Link, redis::ConnectError> {
+        match url {
+            Some(url) => Ok(Link::Redis(Box::new(
+                redis::RedisLink::connect(url, prefix, node).await?,
+            ))),
+            None => Ok(Link::Local),
+        }
+    }
+}
+
+/// The cluster handle: cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
     inner: Arc<Backend>,
@@ -106,18 +155,35 @@ enum Backend {
 }
 
 impl Bus {
-    /// A bus for one node alone: events go straight to `sink`.
-    pub fn local(sink: std::sync::Weak<dyn Sink>) -> Bus {
+    /// The bus over `link`, delivering into `sink`; the Redis backend's tasks run on `tasks`
+    /// until `cancel`. `node` is this node's name (the Redis link already knows it).
+    pub fn new(
+        link: Link,
+        node: &str,
+        sink: Weak<dyn Sink>,
+        tasks: &TaskTracker,
+        cancel: CancellationToken,
+    ) -> Bus {
+        let backend = match link {
+            Link::Local => Backend::Local(local::LocalBus::new(node, sink)),
+            Link::Redis(link) => Backend::Redis(redis::RedisBus::start(*link, sink, tasks, cancel)),
+        };
         Bus {
-            inner: Arc::new(Backend::Local(local::LocalBus::new(sink))),
+            inner: Arc::new(backend),
         }
     }
 
-    /// A bus over Redis pub/sub.
-    pub fn from_redis(bus: redis::RedisBus) -> Bus {
-        Bus {
-            inner: Arc::new(Backend::Redis(bus)),
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        match &*self.inner {
+            Backend::Local(bus) => bus.node(),
+            Backend::Redis(bus) => bus.node(),
         }
+    }
+
+    /// Whether other nodes may exist (calls then need leases, users may be elsewhere).
+    pub fn is_cluster(&self) -> bool {
+        matches!(&*self.inner, Backend::Redis(_))
     }
 
     /// Sends an event to every node (including this one) that has sessions it concerns. Never
@@ -127,6 +193,14 @@ impl Bus {
         match &*self.inner {
             Backend::Local(bus) => bus.publish(event),
             Backend::Redis(bus) => bus.publish(event),
+        }
+    }
+
+    /// Sends `event` to the node named `node` only (not delivered locally). Alone, there is no
+    /// other node, so nothing is sent.
+    pub fn send_to_node(&self, node: &str, event: &Event) {
+        if let Backend::Redis(bus) = &*self.inner {
+            bus.send_to_node(node, event);
         }
     }
 
@@ -145,22 +219,52 @@ impl Bus {
         }
     }
 
+    /// Which node hosts `room`'s call, making it this one if none does. Alone, every call is
+    /// here. In a cluster, a call this node takes stays its own (the lease renewed in the
+    /// background) until [`Bus::release_call`], or until this node dies and the lease expires.
+    pub async fn claim_call(&self, room: RoomId) -> Result<CallHost, Unavailable> {
+        match &*self.inner {
+            Backend::Local(_) => Ok(CallHost::Here),
+            Backend::Redis(bus) => bus.claim_call(room).await,
+        }
+    }
+
+    /// The call in `room` ended here: give up its lease.
+    pub fn release_call(&self, room: RoomId) {
+        if let Backend::Redis(bus) = &*self.inner {
+            bus.release_call(room);
+        }
+    }
+
+    /// Keeps the latest participant list of `room`'s call (an empty list forgets it), for
+    /// sessions on any node that connect later.
+    pub async fn save_call_state(&self, room: RoomId, participants: &[VoiceParticipant]) {
+        match &*self.inner {
+            Backend::Local(bus) => bus.save_call_state(room, participants),
+            Backend::Redis(bus) => bus.save_call_state(room, participants).await,
+        }
+    }
+
+    /// The latest participant lists of those of `rooms` that have a call. While Redis is away
+    /// nothing is known, and nothing is returned.
+    pub async fn call_states(&self, rooms: &[RoomId]) -> Vec<(RoomId, Vec<VoiceParticipant>)> {
+        match &*self.inner {
+            Backend::Local(bus) => bus.call_states(rooms),
+            Backend::Redis(bus) => bus.call_states(rooms).await,
+        }
+    }
+
     /// Whether events reach other nodes now.
     pub fn health(&self) -> BusHealth {
         match &*self.inner {
             Backend::Local(_) => BusHealth::Local,
-            Backend::Redis(bus) => {
-                if bus.is_up() {
-                    BusHealth::Up
-                } else {
-                    BusHealth::Down
-                }
-            }
+            Backend::Redis(bus) if bus.is_up() => BusHealth::Up,
+            Backend::Redis(_) => BusHealth::Down,
         }
     }
 
-    /// The Redis side of the bus, when there is one (presence and voice leases use it).
-    pub fn redis_bus(&self) -> Option<&redis::RedisBus> {
+    /// The Redis backend, for presence, which shares its connections.
+    fn redis(&self) -> Option<&redis::RedisBus> {
         match &*self.inner {
             Backend::Local(_) => None,
             Backend::Redis(bus) => Some(bus),

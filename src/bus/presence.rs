@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::Bus;
 use super::redis::RedisBus;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{PresenceStatus, UserId};
@@ -77,19 +78,23 @@ impl Presence {
         }
     }
 
-    /// Presence shared through Redis; entries live `ttl` unless renewed. Starts the heartbeat,
-    /// which sends the offline changes of dead nodes' users to `changes`.
-    pub fn redis(
-        bus: RedisBus,
+    /// Presence over `bus`: in-process when the bus is, else shared through Redis, where entries
+    /// live `ttl` unless renewed and a heartbeat sends the offline changes of dead nodes' users
+    /// to `changes`.
+    pub fn for_bus(
+        bus: &Bus,
         ttl: Duration,
         changes: mpsc::Sender<Change>,
         tasks: &TaskTracker,
         cancel: CancellationToken,
     ) -> Presence {
+        let Some(redis) = bus.redis() else {
+            return Presence::local();
+        };
         let presence = Presence {
             inner: Arc::new(Inner {
                 local: Mutex::new(HashMap::new()),
-                redis: Some(bus),
+                redis: Some(redis.clone()),
                 ttl,
             }),
         };

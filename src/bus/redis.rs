@@ -4,7 +4,13 @@
 //! while it has a session in the room; `{prefix}:node:{node_id}` carries events aimed at users with
 //! sessions on that node (found through presence). Every event is delivered locally at once and
 //! published for the other nodes, which skip what they published themselves: local delivery does
-//! not wait on Redis, and goes on while Redis is away.
+//! not wait on Redis, and goes on while Redis is away. Relays for one node (voice signaling) go
+//! on that node's channel only.
+//!
+//! Calls: `{prefix}:voice:{room_id}` is the lease naming the node that hosts a room's call
+//! (`SET NX PX`, renewed by its holder, expiring if the holder dies), and
+//! `{prefix}:voice:{room_id}:state` the call's last participant list. Presence keys are in
+//! [`super::presence`]; every name is made by [`Keys`].
 //!
 //! Two tasks own the connections. The publisher drains a bounded queue into pipelined `PUBLISH`es,
 //! retrying a failed batch while Redis reconnects. The subscriber holds the pub/sub connection,
@@ -13,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -23,7 +29,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Event, Sink};
+use redis::AsyncCommands;
+
+use super::{CallHost, Event, Sink, Unavailable};
+use crate::protocol::ws::VoiceParticipant;
 use crate::protocol::{RoomId, UserId};
 
 /// Most events waiting to be published; past this, events for other nodes are dropped (local
@@ -35,6 +44,18 @@ const PUBLISH_BATCH: usize = 256;
 const PING_EVERY: Duration = Duration::from_secs(5);
 /// How long a subscribe or unsubscribe may take before the connection is presumed dead.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a call's lease lives without renewal; the host renews it at a third of this.
+const CALL_LEASE: Duration = Duration::from_secs(30);
+/// How long a call's participant list is kept without an update.
+const CALL_STATE_TTL_SECS: u64 = 86_400;
+
+/// Extends the lease only if this node still holds it.
+const RENEW_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+/// Deletes the lease only if this node still holds it.
+const RELEASE_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+    return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// Redis key and channel names, all under one prefix.
 #[derive(Clone, Debug)]
@@ -94,6 +115,11 @@ impl Keys {
     pub fn voice_lease(&self, room: RoomId) -> String {
         format!("{}:voice:{room}", self.prefix)
     }
+
+    /// The last `voice.state` participant list of a room's call (JSON).
+    pub fn voice_state(&self, room: RoomId) -> String {
+        format!("{}:voice:{room}:state", self.prefix)
+    }
 }
 
 /// What travels on a channel: the event and the node that sent it.
@@ -118,6 +144,10 @@ struct Inner {
     subs: tokio::sync::Mutex<Subscriptions>,
     up: AtomicBool,
     sink: Weak<dyn Sink>,
+    /// Calls this node hosts, each with the token that stops renewing its lease.
+    leases: Mutex<HashMap<RoomId, CancellationToken>>,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
 }
 
 /// The rooms this node listens to, counted, and the live pub/sub connection's command half.
@@ -126,6 +156,48 @@ struct Inner {
 struct Subscriptions {
     counts: HashMap<RoomId, usize>,
     sink: Option<PubSubSink>,
+}
+
+/// A connection to Redis, subscribed to this node's channel, not yet delivering anywhere.
+pub struct RedisLink {
+    node: String,
+    keys: Keys,
+    client: redis::Client,
+    conn: ConnectionManager,
+    sink: PubSubSink,
+    stream: redis::aio::PubSubStream,
+}
+
+impl RedisLink {
+    /// Connects (failing if Redis is unreachable now) and subscribes this node's channel, so the
+    /// node is reachable the moment it starts.
+    pub async fn connect(url: &str, prefix: &str, node: &str) -> Result<RedisLink, ConnectError> {
+        let fail = |source| ConnectError {
+            url: redact(url),
+            source,
+        };
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(fail)?;
+        let keys = Keys::new(prefix);
+        let (mut sink, stream) = client.get_async_pubsub().await.map_err(fail)?.split();
+        sink.subscribe(keys.node_channel(node))
+            .await
+            .map_err(fail)?;
+        Ok(RedisLink {
+            node: node.to_owned(),
+            keys,
+            client,
+            conn,
+            sink,
+            stream,
+        })
+    }
 }
 
 /// The Redis side of the bus. Cheap to clone.
@@ -143,46 +215,35 @@ pub struct ConnectError {
 }
 
 impl RedisBus {
-    /// Connects (failing if Redis is unreachable now), then runs the publisher and subscriber
-    /// tasks on `tasks` until `cancel`.
-    pub async fn connect(
-        url: &str,
-        prefix: &str,
-        node: &str,
+    /// Delivers what `link` receives into `sink`, and runs the publisher and subscriber tasks on
+    /// `tasks` until `cancel`.
+    pub fn start(
+        link: RedisLink,
         sink: Weak<dyn Sink>,
         tasks: &TaskTracker,
         cancel: CancellationToken,
-    ) -> Result<RedisBus, ConnectError> {
-        let fail = |source| ConnectError {
-            url: redact(url),
-            source,
-        };
-        let client = redis::Client::open(url).map_err(fail)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(fail)?;
+    ) -> RedisBus {
         let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
         let bus = RedisBus {
             inner: Arc::new(Inner {
-                node: node.to_owned(),
-                keys: Keys::new(prefix),
-                conn,
+                node: link.node,
+                keys: link.keys,
+                conn: link.conn,
                 queue,
-                subs: tokio::sync::Mutex::new(Subscriptions::default()),
-                up: AtomicBool::new(false),
+                subs: tokio::sync::Mutex::new(Subscriptions {
+                    counts: HashMap::new(),
+                    sink: Some(link.sink),
+                }),
+                up: AtomicBool::new(true),
                 sink,
+                leases: Mutex::new(HashMap::new()),
+                tasks: tasks.clone(),
+                cancel: cancel.clone(),
             }),
         };
-        // The first subscription is made before returning, so the node is reachable at once.
-        let pubsub = client.get_async_pubsub().await.map_err(fail)?;
-        let first = bus.attach(pubsub).await.map_err(fail)?;
         tasks.spawn(bus.clone().publisher(rx, cancel.clone()));
-        tasks.spawn(bus.clone().subscriber(client, first, cancel));
-        Ok(bus)
+        tasks.spawn(bus.clone().subscriber(link.client, link.stream, cancel));
+        bus
     }
 
     /// This node's id.
@@ -191,12 +252,12 @@ impl RedisBus {
     }
 
     /// Key and channel names.
-    pub fn keys(&self) -> &Keys {
+    pub(super) fn keys(&self) -> &Keys {
         &self.inner.keys
     }
 
     /// A connection for commands (presence, leases); reconnects by itself.
-    pub fn connection(&self) -> ConnectionManager {
+    pub(super) fn connection(&self) -> ConnectionManager {
         self.inner.conn.clone()
     }
 
@@ -241,6 +302,130 @@ impl RedisBus {
         if self.inner.queue.try_send((route, Arc::new(bytes))).is_err() {
             tracing::warn!("bus publish queue full; event dropped for other nodes");
         }
+    }
+
+    /// Which node hosts `room`'s call: the lease holder, or this node if it takes the free
+    /// lease (`SET NX PX`). A lease this node holds is renewed at a third of its life until
+    /// [`RedisBus::release_call`]; if the node dies it expires and another node can take the call.
+    pub async fn claim_call(&self, room: RoomId) -> Result<CallHost, Unavailable> {
+        if !self.is_up() {
+            // Without Redis no node can tell who hosts the call; better no call than a split one.
+            return Err(Unavailable);
+        }
+        let key = self.inner.keys.voice_lease(room);
+        let mut conn = self.connection();
+        for _ in 0..3 {
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(self.node())
+                .arg("NX")
+                .arg("PX")
+                .arg(CALL_LEASE.as_millis() as u64)
+                .query_async(&mut conn)
+                .await
+                .map_err(|_| Unavailable)?;
+            let holder = match taken {
+                Some(_) => Some(self.node().to_owned()),
+                None => conn.get(&key).await.map_err(|_| Unavailable)?,
+            };
+            match holder {
+                Some(node) if node == self.node() => {
+                    self.hold_lease(room);
+                    return Ok(CallHost::Here);
+                }
+                Some(node) => return Ok(CallHost::Node(node)),
+                // Expired between the two commands: try again.
+                None => continue,
+            }
+        }
+        Err(Unavailable)
+    }
+
+    /// Stops renewing the lease of `room`'s call and deletes it (if this node still holds it).
+    pub fn release_call(&self, room: RoomId) {
+        if let Some(token) = lock(&self.inner.leases).remove(&room) {
+            token.cancel();
+        }
+    }
+
+    /// Renews this node's lease on `room` until released or shutdown, then deletes it.
+    fn hold_lease(&self, room: RoomId) {
+        let token = {
+            let mut leases = lock(&self.inner.leases);
+            if leases.contains_key(&room) {
+                return;
+            }
+            let token = self.inner.cancel.child_token();
+            leases.insert(room, token.clone());
+            token
+        };
+        let bus = self.clone();
+        self.inner.tasks.spawn(async move {
+            let key = bus.inner.keys.voice_lease(room);
+            let mut tick = tokio::time::interval(CALL_LEASE / 3);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let renewed: redis::RedisResult<i64> = redis::Script::new(RENEW_LEASE)
+                    .key(&key)
+                    .arg(bus.node())
+                    .arg(CALL_LEASE.as_millis() as u64)
+                    .invoke_async(&mut bus.connection())
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, room_id = %room, "voice lease renewal failed");
+                }
+            }
+            let released: redis::RedisResult<i64> = redis::Script::new(RELEASE_LEASE)
+                .key(&key)
+                .arg(bus.node())
+                .invoke_async(&mut bus.connection())
+                .await;
+            if let Err(e) = released {
+                tracing::debug!(error = %e, "voice lease release failed");
+            }
+        });
+    }
+
+    /// Keeps a call's participant list for a day (an empty list deletes it).
+    pub async fn save_call_state(&self, room: RoomId, participants: &[VoiceParticipant]) {
+        let key = self.inner.keys.voice_state(room);
+        let mut conn = self.connection();
+        let result: redis::RedisResult<()> = if participants.is_empty() {
+            conn.del(key).await
+        } else {
+            let json = serde_json::to_string(participants).unwrap_or_default();
+            conn.set_ex(key, json, CALL_STATE_TTL_SECS).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "storing voice state failed");
+        }
+    }
+
+    /// The kept participant lists of those of `rooms` that have one (none while Redis is away).
+    pub async fn call_states(&self, rooms: &[RoomId]) -> Vec<(RoomId, Vec<VoiceParticipant>)> {
+        if rooms.is_empty() || !self.is_up() {
+            return Vec::new();
+        }
+        let keys: Vec<String> = rooms
+            .iter()
+            .map(|r| self.inner.keys.voice_state(*r))
+            .collect();
+        let values: Vec<Option<String>> = match self.connection().mget(keys).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading voice states failed");
+                return Vec::new();
+            }
+        };
+        rooms
+            .iter()
+            .zip(values)
+            .filter_map(|(r, v)| Some((*r, serde_json::from_str(&v?).ok()?)))
+            .collect()
     }
 
     /// Starts hearing `room`'s channel; returns once Redis confirmed (or is down: the subscriber
@@ -476,6 +661,11 @@ impl RedisBus {
         }
         pipe.query_async::<()>(&mut conn).await
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each update is one insert or remove: a panic cannot leave the map half-changed.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The URL without its password, for messages.

@@ -21,12 +21,6 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError(e.into())
-    }
-}
-
 /// The status for each class of error.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {

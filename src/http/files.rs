@@ -18,7 +18,7 @@ use crate::files::sniff;
 use crate::protocol::FileId;
 use crate::protocol::api::Attachment;
 use crate::service::Error;
-use crate::store::FileRecord;
+use crate::service::files::FileRecord;
 
 /// The routes of this resource; uploads may be as large as configured (plus multipart framing).
 pub fn router(max_upload: u64) -> Router<AppState> {
@@ -53,7 +53,7 @@ async fn upload(
             continue;
         }
         let name = field.file_name().unwrap_or("file").to_owned();
-        let mut upload = state.files.begin(user).await?;
+        let mut upload = state.services.begin_upload(user).await?;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             upload.write(&chunk).await?;
         }
@@ -73,7 +73,7 @@ async fn download(
     Path(id): Path<FileId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let file = state.files.readable(user, id).await?;
+    let file = state.services.readable_file(user, id).await?;
     let etag = format!("\"{}\"", file.sha256);
     if matches_etag(&headers, &etag) {
         return Ok(with_file_headers(
@@ -97,7 +97,7 @@ async fn download(
         },
         None => None,
     };
-    let stream = state.files.bytes(&file, range.clone()).await?;
+    let stream = state.services.file_bytes(&file, range.clone()).await?;
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
     match &range {
@@ -127,12 +127,12 @@ async fn thumbnail(
     Path(id): Path<FileId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let file = state.files.readable(user, id).await?;
+    let file = state.services.readable_file(user, id).await?;
     let etag = format!("\"{}-thumb\"", file.sha256);
     if matches_etag(&headers, &etag) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    let (stream, kind) = state.files.thumbnail(&file).await?;
+    let (stream, kind) = state.services.file_thumbnail(&file).await?;
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
     insert(h, header::CONTENT_TYPE, kind);

@@ -21,14 +21,12 @@ pub fn router() -> Router<AppState> {
 async fn metrics(
     State(state): State<AppState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    let bus_up = state.services.bus.health() != BusHealth::Down;
-    crate::metrics::bus_up(bus_up);
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&state.hub),
+        crate::metrics::render(&state.hub.gauges()),
     )
 }
 
@@ -38,13 +36,9 @@ async fn healthz() -> axum::Json<Value> {
 
 /// 200 when every dependency answers, 503 naming the one that does not.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
-    let store = &state.services.store;
-    let store_up = matches!(
-        tokio::time::timeout(READY_TIMEOUT, store.ping()).await,
-        Ok(Ok(()))
-    );
-    let bus = state.services.bus.health();
-    let ready = store_up && bus != BusHealth::Down;
+    let store = state.services.store_health(READY_TIMEOUT).await;
+    let bus = state.services.bus_health();
+    let ready = store.up && bus != BusHealth::Down;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -52,7 +46,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>
     };
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "store": { "backend": store.backend_name(), "status": if store_up { "up" } else { "down" } },
+        "store": { "backend": store.backend, "status": if store.up { "up" } else { "down" } },
         "bus": bus,
     });
     (status, axum::Json(body))

@@ -24,7 +24,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use tower_http::trace::TraceLayer;
 
-use crate::files::Files;
 use crate::hub::Hub;
 use crate::service::{Error, Services};
 use error::ApiError;
@@ -39,8 +38,6 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// The realtime hub.
     pub hub: Hub,
-    /// Uploads and downloads.
-    pub files: Arc<Files>,
 }
 
 /// The whole HTTP application.
@@ -50,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(rooms::router())
         .merge(messages::router())
-        .merge(files::router(state.files.max_upload()))
+        .merge(files::router(state.services.max_upload()))
         .merge(ws::router())
         .fallback(not_found);
     Router::new()

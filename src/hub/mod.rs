@@ -3,9 +3,11 @@
 //! Each socket gets one task ([`session`]) that authenticates it, subscribes it to its user's
 //! rooms in the [`registry::Registry`], replays what a resuming client missed, then serves client
 //! frames and writes queued events in batches. Client requests go to the same service functions
-//! as the HTTP API ([`crate::service`]); what happens is published on the bus and comes back
-//! through the registry to every session concerned, on every node. Typing and presence live here
-//! too: both are ephemeral and never stored.
+//! as the HTTP API ([`crate::service`], the hub's only way to the store); what happens is
+//! published on the bus and comes back through the registry to every session concerned, on every
+//! node. Typing and presence live here too: both are ephemeral and never stored, so the hub
+//! publishes them on the bus itself. Voice requests go to [`voice`], which drives this node's SFU
+//! or relays them to the node hosting the call.
 
 pub mod outbox;
 pub mod ratelimit;
@@ -23,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::presence::Change;
-use crate::bus::{Event, Presence};
+use crate::bus::{BusHealth, Event, Presence};
+use crate::metrics::Gauges;
 use crate::protocol::RoomId;
 use crate::protocol::ws::ServerFrame;
 use crate::service::Services;
@@ -127,15 +130,25 @@ impl Hub {
         self.inner.registry.session_count()
     }
 
+    /// This node's gauges for `/metrics`, read now.
+    pub fn gauges(&self) -> Gauges {
+        let sfu = self.inner.voice.sfu().stats();
+        Gauges {
+            sessions: self.session_count() as u64,
+            bus_up: self.inner.registry.bus().health() != BusHealth::Down,
+            voice_rooms: sfu.rooms,
+            voice_participants: sfu.participants,
+            rtp_packets_in: sfu.packets_in,
+            rtp_packets_out: sfu.packets_out,
+            rtp_bytes_in: sfu.bytes_in,
+            rtp_bytes_out: sfu.bytes_out,
+            rtp_lost: sfu.lost,
+        }
+    }
+
     /// Tells everyone who shares a room with the user about their presence.
     async fn publish_presence(&self, change: Change) {
-        let rooms = match self
-            .inner
-            .services
-            .store
-            .room_seqs_for_user(change.user)
-            .await
-        {
+        let rooms = match self.inner.services.rooms_with_seqs(change.user).await {
             Ok(rooms) => rooms,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read rooms for presence");
@@ -149,7 +162,10 @@ impl Hub {
     }
 
     fn publish_room(&self, room: RoomId, frame: ServerFrame) {
-        self.inner.services.bus.publish(Event::Room { room, frame });
+        self.inner
+            .registry
+            .bus()
+            .publish(Event::Room { room, frame });
     }
 
     /// Turns typing indicators that ran out into `active: false`.

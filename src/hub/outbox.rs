@@ -33,7 +33,7 @@ pub enum Outgoing {
         room: RoomId,
     },
     /// A signal of the session's voice call, with the participation it belongs to.
-    Voice(u64, super::voice::VoiceSignal),
+    Voice(u64, crate::protocol::cluster::VoiceSignal),
 }
 
 /// A frame serialized once for all its receivers.

@@ -8,19 +8,18 @@
 //! the bus subscribes first, then the newest seq is read, so nothing falls between the two.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-use tokio::sync::mpsc;
-
 use super::outbox::{Frame, Outgoing, SessionHandle};
-use super::voice::Relay;
 use crate::bus::{Bus, Event, Sink};
+use crate::protocol::cluster::Relay;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{RoomId, Seq, SessionId, UserId};
-use crate::store::Store;
+use crate::service::RoomLog;
 
 /// How long a gap in a room's seqs may stay open before the node reads the missing messages from
 /// the store. Out-of-order publishes close it in microseconds; a lost publish never does.
@@ -31,15 +30,15 @@ const MAX_PENDING: usize = 1024;
 /// The local sessions and rooms of this node.
 pub struct Registry {
     me: Weak<Registry>,
-    store: Store,
-    bus: OnceLock<Bus>,
+    log: RoomLog,
+    bus: Bus,
     tasks: TaskTracker,
     rooms: RwLock<HashMap<RoomId, Arc<RoomSlot>>>,
     users: Mutex<HashMap<UserId, Vec<SessionHandle>>>,
     session_rooms: Mutex<HashMap<SessionId, HashSet<RoomId>>>,
     sessions: Mutex<HashMap<SessionId, SessionHandle>>,
     /// Where voice relays from other nodes go (the hub's voice task).
-    voice: OnceLock<mpsc::Sender<Relay>>,
+    relays: mpsc::Sender<Relay>,
 }
 
 struct RoomSlot {
@@ -68,33 +67,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Registry {
-    /// An empty registry reading catch-ups from `store`; spawned work goes on `tasks`.
-    pub fn new(store: Store, tasks: TaskTracker) -> Arc<Registry> {
-        Arc::new_cyclic(|me| Registry {
-            me: me.clone(),
-            store,
-            bus: OnceLock::new(),
-            tasks,
-            rooms: RwLock::new(HashMap::new()),
-            users: Mutex::new(HashMap::new()),
-            session_rooms: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
-            voice: OnceLock::new(),
+    /// An empty registry reading catch-ups from `log` and passing voice relays from other nodes
+    /// to `relays`; spawned work goes on `tasks`. The bus delivers into the registry and the
+    /// registry subscribes rooms on it, so the bus is made here, by `bus`, around the registry
+    /// it is given as its sink.
+    pub fn new(
+        log: RoomLog,
+        relays: mpsc::Sender<Relay>,
+        tasks: TaskTracker,
+        bus: impl FnOnce(Weak<dyn Sink>) -> Bus,
+    ) -> Arc<Registry> {
+        Arc::new_cyclic(|me: &Weak<Registry>| {
+            let sink: Weak<dyn Sink> = me.clone();
+            Registry {
+                me: me.clone(),
+                log,
+                bus: bus(sink),
+                tasks,
+                rooms: RwLock::new(HashMap::new()),
+                users: Mutex::new(HashMap::new()),
+                session_rooms: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(HashMap::new()),
+                relays,
+            }
         })
     }
 
-    /// Connects the bus (made after the registry, since it delivers into it).
-    pub fn set_bus(&self, bus: Bus) {
-        let _ = self.bus.set(bus);
-    }
-
-    fn bus(&self) -> Option<&Bus> {
-        self.bus.get()
-    }
-
-    /// Connects the voice relay channel.
-    pub fn set_voice(&self, relays: mpsc::Sender<Relay>) {
-        let _ = self.voice.set(relays);
+    /// The bus this registry hears.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
     }
 
     /// A session of this node, by id.
@@ -161,12 +162,9 @@ impl Registry {
             let ready = slot
                 .ready
                 .get_or_init(|| async {
-                    if let Some(bus) = self.bus() {
-                        bus.subscribe_room(room).await;
-                    }
-                    let next = match self.store.room_last_seq(room).await {
-                        Ok(Some(last)) => last.next(),
-                        Ok(None) => Seq(1),
+                    self.bus.subscribe_room(room).await;
+                    let next = match self.log.next_seq(room).await {
+                        Ok(next) => next,
                         Err(e) => {
                             // The room's messages will flow unordered until a gap is repaired.
                             tracing::warn!(error = %e, room_id = %room, "cannot read room seq");
@@ -241,8 +239,8 @@ impl Registry {
                 false
             }
         };
-        if emptied && let Some(bus) = self.bus() {
-            bus.unsubscribe_room(room).await;
+        if emptied {
+            self.bus.unsubscribe_room(room).await;
         }
     }
 
@@ -301,11 +299,7 @@ impl Registry {
             Some(next) => Seq(next.0 - 1),
             None => return,
         };
-        match self
-            .store
-            .messages_between(room, after, Seq(i64::MAX))
-            .await
-        {
+        match self.log.messages_after(room, after).await {
             Ok(messages) => {
                 lock(&slot.state).repairing = false;
                 for message in messages {
@@ -367,9 +361,7 @@ impl Sink for Registry {
                 }
             }
             Event::Voice(relay) => {
-                if let Some(voice) = self.voice.get()
-                    && voice.try_send(relay.clone()).is_err()
-                {
+                if self.relays.try_send(relay.clone()).is_err() {
                     tracing::warn!("voice relay queue full; relay dropped");
                 }
             }

@@ -252,15 +252,15 @@ pub struct SendMessageRequest {
     pub attachments: Option<Vec<FileId>>,
 }
 
-/// `PATCH /messages/{id}`.
-#[derive(Debug, Deserialize, Serialize)]
+/// `PATCH /messages/{id}`; the WebSocket `message.edit` carries the same field.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct EditMessageRequest {
     /// The new text.
     pub body: String,
 }
 
-/// `POST /rooms/{id}/read`.
-#[derive(Debug, Deserialize, Serialize)]
+/// `POST /rooms/{id}/read`; the WebSocket `read` carries the same field.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ReadRequest {
     /// The newest seq read.
     pub seq: Seq,

@@ -6,6 +6,7 @@
 //! `docs/protocol.md` describes exactly these types.
 
 pub mod api;
+pub mod cluster;
 pub mod values;
 pub mod ws;
 

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::api::{Message, Room, User};
-use super::{FileId, MessageId, PresenceStatus, RoomId, Seq, UserId};
+use super::api::{EditMessageRequest, Message, ReadRequest, Room, SendMessageRequest, User};
+use super::{MessageId, PresenceStatus, RoomId, Seq, SessionId, UserId};
 
 /// A frame from the client, with the request id it may carry.
 #[derive(Debug)]
@@ -36,34 +36,23 @@ pub enum ClientFrame {
         #[serde(default)]
         resume: Option<HashMap<RoomId, Seq>>,
     },
-    /// Post a message.
+    /// Post a message: the fields of `POST /rooms/{id}/messages` beside the room.
     #[serde(rename = "message.send")]
     MessageSend {
         /// Where.
         room_id: RoomId,
-        /// Text.
-        #[serde(default)]
-        body: Option<String>,
-        /// Idempotency key.
-        #[serde(default)]
-        client_id: Option<String>,
-        /// Message answered.
-        #[serde(default)]
-        reply_to: Option<MessageId>,
-        /// Message forwarded.
-        #[serde(default)]
-        forward_of: Option<MessageId>,
-        /// Files attached.
-        #[serde(default)]
-        attachments: Option<Vec<FileId>>,
+        /// What: text, reply, forward, attachments, idempotency key.
+        #[serde(flatten)]
+        message: SendMessageRequest,
     },
-    /// Change a message's text (author only).
+    /// Change a message's text (author only): the body of `PATCH /messages/{id}`.
     #[serde(rename = "message.edit")]
     MessageEdit {
         /// Which.
         message_id: MessageId,
-        /// New text.
-        body: String,
+        /// The new text.
+        #[serde(flatten)]
+        edit: EditMessageRequest,
     },
     /// Delete a message (author, or a room owner/admin).
     #[serde(rename = "message.delete")]
@@ -79,13 +68,14 @@ pub enum ClientFrame {
         /// True while typing.
         active: bool,
     },
-    /// Read up to `seq`.
+    /// Read up to `seq`: the body of `POST /rooms/{id}/read`.
     #[serde(rename = "read")]
     Read {
         /// Where.
         room_id: RoomId,
-        /// Newest seq read.
-        seq: Seq,
+        /// The newest seq read.
+        #[serde(flatten)]
+        read: ReadRequest,
     },
     /// Replay a room's messages after `after_seq`.
     #[serde(rename = "sync")]
@@ -402,11 +392,45 @@ pub enum ServerFrame {
     },
 }
 
+/// The result of a request, as its `ack` carries it: the fields sit beside `type` and `id`.
+/// Each request answers with one of these (see docs/protocol.md); clients read an ack's fields
+/// by name, so [`ServerFrame::Ack`] keeps them as a map on the way in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Ack {
+    /// `auth`: who the session is.
+    Session {
+        /// The authenticated user.
+        user: User,
+        /// This session's id.
+        session_id: SessionId,
+    },
+    /// `message.send` and `message.edit`: the message as stored.
+    Message {
+        /// The message.
+        message: Message,
+    },
+    /// `sync`: the replay is done up to the room's newest seq.
+    Synced {
+        /// The room.
+        room_id: RoomId,
+        /// Its newest seq.
+        last_seq: Seq,
+    },
+    /// `voice.join`: the ICE servers to connect with.
+    VoiceJoined {
+        /// STUN/TURN servers with credentials.
+        ice_servers: Vec<IceServer>,
+    },
+    /// Every other request: done, nothing to report.
+    Done {},
+}
+
 impl ServerFrame {
-    /// An ack whose result is the given fields.
-    pub fn ack(id: String, result: Value) -> ServerFrame {
-        let result = match result {
-            Value::Object(map) => map,
+    /// The ack of request `id`.
+    pub fn ack(id: String, result: &Ack) -> ServerFrame {
+        let result = match serde_json::to_value(result) {
+            Ok(Value::Object(map)) => map,
             _ => Map::new(),
         };
         ServerFrame::Ack { id, result }
@@ -435,7 +459,7 @@ mod tests {
         .unwrap();
         assert_eq!(env.id.as_deref(), Some("7"));
         assert!(
-            matches!(env.frame, ClientFrame::MessageSend { body: Some(ref b), .. } if b == "hi")
+            matches!(env.frame, ClientFrame::MessageSend { ref message, .. } if message.body.as_deref() == Some("hi"))
         );
     }
 
@@ -456,7 +480,10 @@ mod tests {
     fn acks_flatten_their_result_beside_the_id() {
         let f = ServerFrame::ack(
             "9".into(),
-            serde_json::json!({"room_id": "r", "last_seq": 3}),
+            &Ack::Synced {
+                room_id: RoomId::new(),
+                last_seq: Seq(3),
+            },
         );
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(v["type"], "ack");

@@ -1,5 +1,10 @@
 //! Registration, login, token refresh and logout, and looking users up.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
 use crate::auth::{hash_refresh_token, new_refresh_token};
 use crate::protocol::api::{TokenResponse, User};
 use crate::protocol::{DisplayName, Password, UserId, Username};
@@ -149,6 +154,27 @@ impl Services {
             ));
         }
         Ok(self.store.search_users(q, 20).await?)
+    }
+
+    /// Deletes expired refresh tokens every hour, until `cancel`: once expired they can no longer
+    /// be presented, so keeping them would only grow the table.
+    pub async fn purge_refresh_tokens(self: Arc<Self>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match self
+                .store
+                .purge_expired_refresh_tokens(chrono::Utc::now().timestamp())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "purged expired refresh tokens"),
+                Err(e) => tracing::warn!(error = %e, "purging refresh tokens failed"),
+            }
+        }
     }
 
     async fn sign_in(&self, user: User) -> Result<TokenResponse> {

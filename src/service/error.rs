@@ -3,6 +3,7 @@
 
 use crate::auth::AuthError;
 use crate::protocol::ValueError;
+use crate::sfu::SfuError;
 use crate::store::StoreError;
 
 /// The broad class of an error, which decides its HTTP status.
@@ -210,6 +211,23 @@ impl From<AuthError> for Error {
                 message: "invalid access token".into(),
             },
             AuthError::Hashing(msg) => Error::Internal(msg),
+        }
+    }
+}
+
+impl From<SfuError> for Error {
+    fn from(e: SfuError) -> Error {
+        let code = e.code();
+        let message = e.to_string();
+        match e {
+            SfuError::Full { .. } | SfuError::NoOfferPending => Error::Conflict { code, message },
+            SfuError::NotInCall { .. } => Error::not_found("voice call"),
+            SfuError::BadSdp(_) | SfuError::BadCandidate(_) => Error::Invalid { code, message },
+            SfuError::Closed => Error::Unavailable,
+            SfuError::Config(_) | SfuError::Io(_) | SfuError::Internal(_) => {
+                tracing::error!(error = %message, "sfu failure");
+                Error::Internal(message)
+            }
         }
     }
 }

@@ -309,24 +309,4 @@ impl Services {
         });
         Ok(())
     }
-
-    /// Messages of a room after `after` up to the newest, for resume and sync.
-    pub async fn messages_after(
-        &self,
-        user: UserId,
-        room: RoomId,
-        after: Seq,
-    ) -> Result<(Vec<Message>, Seq)> {
-        self.require_member(room, user).await?;
-        let last = self
-            .store
-            .room_last_seq(room)
-            .await?
-            .ok_or(Error::not_found("room"))?;
-        if after >= last {
-            return Ok((Vec::new(), last));
-        }
-        let messages = self.store.messages_between(room, after, last).await?;
-        Ok((messages, last))
-    }
 }

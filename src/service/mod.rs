@@ -3,35 +3,71 @@
 //! A transport parses its input, calls one function here with the caller's [`UserId`], and
 //! translates the result or [`Error`]. This layer decides who may do what (membership, roles,
 //! authorship), asks the store to do it, and publishes what happened on the bus so every session
-//! concerned hears of it, on every node. Nothing here knows about HTTP or sockets.
+//! concerned hears of it, on every node. It is the only door to the store: the transports hold
+//! a [`Services`] (and the hub's registry a [`RoomLog`]), never a [`Store`]. Nothing here knows
+//! about HTTP or sockets.
 
 pub mod accounts;
+pub mod admin;
 pub mod error;
+pub mod files;
 pub mod messages;
+pub mod roomlog;
 pub mod rooms;
+pub mod sessions;
 
 use std::time::Duration;
 
 use crate::auth::Auth;
-use crate::bus::{Bus, Event};
+use crate::bus::{Bus, BusHealth, Event};
+use crate::files::Blobs;
 use crate::protocol::{Role, RoomId, RoomKind, UserId};
 use crate::store::Store;
 
 pub use error::{Error, ErrorKind, Result};
+pub use files::FileRules;
+pub use roomlog::RoomLog;
 
-/// What every operation needs: the store, credentials and the bus. Built once in `lib.rs`.
+/// What every operation needs: the store, credentials, the bus and file storage. Built once in
+/// `lib.rs`.
 pub struct Services {
-    /// History and accounts.
-    pub store: Store,
-    /// Tokens and password hashes.
-    pub auth: Auth,
-    /// Fanout.
-    pub bus: Bus,
-    /// How long a refresh token lives.
-    pub refresh_ttl: Duration,
+    store: Store,
+    auth: Auth,
+    bus: Bus,
+    blobs: Blobs,
+    file_rules: FileRules,
+    refresh_ttl: Duration,
+}
+
+/// Whether the store answers, for readiness probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// It answered a ping in time.
+    pub up: bool,
 }
 
 impl Services {
+    /// The operations over these parts; refresh tokens live `refresh_ttl`.
+    pub fn new(
+        store: Store,
+        auth: Auth,
+        bus: Bus,
+        blobs: Blobs,
+        file_rules: FileRules,
+        refresh_ttl: Duration,
+    ) -> Services {
+        Services {
+            store,
+            auth,
+            bus,
+            blobs,
+            file_rules,
+            refresh_ttl,
+        }
+    }
+
     /// `user`'s role in `room` and the room's kind; a non-member gets `room_not_found`, exactly as
     /// if the room did not exist, so membership cannot be probed.
     pub async fn require_member(&self, room: RoomId, user: UserId) -> Result<(RoomKind, Role)> {
@@ -39,6 +75,23 @@ impl Services {
             .membership(room, user)
             .await?
             .ok_or(Error::not_found("room"))
+    }
+
+    /// Pings the store within `wait`.
+    pub async fn store_health(&self, wait: Duration) -> StoreHealth {
+        let up = matches!(
+            tokio::time::timeout(wait, self.store.ping()).await,
+            Ok(Ok(()))
+        );
+        StoreHealth {
+            backend: self.store.backend_name(),
+            up,
+        }
+    }
+
+    /// Whether the bus carries events to other nodes now.
+    pub fn bus_health(&self) -> BusHealth {
+        self.bus.health()
     }
 
     fn publish(&self, event: Event) {

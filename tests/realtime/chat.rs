@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use confab::protocol::Seq;
-use confab::protocol::api::SendMessageRequest;
+use confab::protocol::api::{EditMessageRequest, ReadRequest, SendMessageRequest};
 use confab::protocol::ws::{ClientFrame, ServerFrame};
 use reqwest::Method;
 use serde_json::Value;
@@ -131,11 +131,11 @@ async fn the_socket_follows_the_same_rules_as_http(backend: Backend) {
     let reply = a
         .request(ClientFrame::MessageSend {
             room_id: room.id,
-            body: Some("re".into()),
-            client_id: None,
-            reply_to: Some(first.id),
-            forward_of: None,
-            attachments: None,
+            message: SendMessageRequest {
+                body: Some("re".into()),
+                reply_to: Some(first.id),
+                ..SendMessageRequest::default()
+            },
         })
         .await
         .unwrap();
@@ -146,7 +146,9 @@ async fn the_socket_follows_the_same_rules_as_http(backend: Backend) {
     let edit = b
         .request(ClientFrame::MessageEdit {
             message_id: first.id,
-            body: "mine now".into(),
+            edit: EditMessageRequest {
+                body: "mine now".into(),
+            },
         })
         .await
         .unwrap_err();
@@ -154,7 +156,9 @@ async fn the_socket_follows_the_same_rules_as_http(backend: Backend) {
     let edited = a
         .request(ClientFrame::MessageEdit {
             message_id: first.id,
-            body: "better".into(),
+            edit: EditMessageRequest {
+                body: "better".into(),
+            },
         })
         .await
         .unwrap();
@@ -191,7 +195,7 @@ async fn receipts_move_forward_and_reach_the_room(backend: Backend) {
     }
     b.request(ClientFrame::Read {
         room_id: room.id,
-        seq: Seq(2),
+        read: ReadRequest { seq: Seq(2) },
     })
     .await
     .unwrap();
@@ -210,7 +214,7 @@ async fn receipts_move_forward_and_reach_the_room(backend: Backend) {
     // Backwards is accepted but changes nothing and tells no one.
     b.request(ClientFrame::Read {
         room_id: room.id,
-        seq: Seq(1),
+        read: ReadRequest { seq: Seq(1) },
     })
     .await
     .unwrap();

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use confab::protocol::api::ReadRequest;
 use confab::protocol::ws::{ClientFrame, ServerFrame};
 use confab::protocol::{PresenceStatus, Seq};
 
@@ -69,7 +70,7 @@ async fn users_on_three_nodes_hear_each_other() {
 
     sb.request(ClientFrame::Read {
         room_id: room.id,
-        seq: Seq(2),
+        read: ReadRequest { seq: Seq(2) },
     })
     .await
     .unwrap();

@@ -517,11 +517,11 @@ impl Socket {
         let ack = self
             .request(ClientFrame::MessageSend {
                 room_id: room,
-                body: Some(body.to_owned()),
-                client_id: client_id.map(str::to_owned),
-                reply_to: None,
-                forward_of: None,
-                attachments: None,
+                message: SendMessageRequest {
+                    body: Some(body.to_owned()),
+                    client_id: client_id.map(str::to_owned),
+                    ..SendMessageRequest::default()
+                },
             })
             .await?;
         serde_json::from_value(ack.get("message").cloned().unwrap_or(Value::Null))

@@ -1,15 +1,16 @@
 //! What an operator does from the command line: create users, reset passwords, change room roles,
 //! and back up the database while the server runs.
 //!
-//! These talk to the store directly (the server may be running: SQLite's WAL lets another process
-//! read and write beside it, and Postgres is shared anyway). Passwords are read from standard
+//! These work on a store alone, without a running node's bus or hub (the server may be running:
+//! SQLite's WAL lets another process read and write beside it, and Postgres is shared anyway), so
+//! they are free functions over [`Store`] rather than methods of [`super::Services`]. Passwords are read from standard
 //! input, never from arguments, so they do not show up in process lists or shell history.
 
 use std::path::Path;
 
+use super::Error;
 use crate::protocol::api::User;
 use crate::protocol::{Password, Role, RoomId, Username};
-use crate::service::Error;
 use crate::store::Store;
 
 /// Creates an account.
@@ -19,7 +20,7 @@ pub async fn create_user(
     password: &str,
     display_name: Option<&str>,
 ) -> Result<User, Error> {
-    crate::service::accounts::create_account(store, username, password, display_name).await
+    super::accounts::create_account(store, username, password, display_name).await
 }
 
 /// Sets a new password and signs the user out everywhere (every refresh token is revoked).

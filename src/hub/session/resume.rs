@@ -1,0 +1,122 @@
+//! Starting a session and joining rooms: subscribe first, then replay from the store what the
+//! client lacks, so that nothing falls between the two; live frames at or below a replayed seq
+//! are skipped by the driver.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::Message;
+
+use super::{End, Session, text};
+use crate::protocol::api::Room;
+use crate::protocol::ws::ServerFrame;
+use crate::protocol::{PresenceStatus, RoomId, Seq};
+use crate::service::Services;
+
+/// Messages per page of a replay.
+const REPLAY_PAGE: i64 = 100;
+
+impl Session {
+    /// Subscribes the session's rooms, acknowledges the auth, replays what the client asked to
+    /// resume, and tells it who is online and who is in each room's call.
+    pub(super) async fn start(
+        &mut self,
+        request_id: Option<String>,
+        resume: HashMap<RoomId, Seq>,
+    ) -> Result<(), End> {
+        let services = self.hub.inner.services.clone();
+        let rooms = services.rooms_with_seqs(self.user.id).await?;
+        for (room, _) in &rooms {
+            self.hub.inner.registry.join_room(&self.handle, *room).await;
+        }
+        // Read again now that every room is subscribed: anything newer will arrive live.
+        let rooms = services.rooms_with_seqs(self.user.id).await?;
+        let mut replays = Vec::new();
+        for (room, last) in rooms {
+            match resume.get(&room) {
+                Some(have) if *have < last => {
+                    self.delivered.insert(room, (*have).max(Seq::ZERO));
+                    replays.push(room);
+                }
+                _ => {
+                    self.delivered.insert(room, last);
+                }
+            }
+        }
+        let ack = ServerFrame::ack(
+            request_id.unwrap_or_else(|| "auth".into()),
+            &self.session_ack(),
+        );
+        self.send(vec![text(&ack)]).await?;
+        for room in replays {
+            let after = self.delivered.get(&room).copied().unwrap_or(Seq::ZERO);
+            self.replay(room, after).await?;
+        }
+        self.send_presence_snapshot().await?;
+        // Who is in each room's call, before anyone joins or leaves again.
+        let rooms: Vec<RoomId> = self.delivered.keys().copied().collect();
+        let states = self.hub.inner.voice.states(&rooms).await;
+        self.send(states.iter().map(text).collect()).await
+    }
+
+    /// Sends the messages of `room` after `after`, in pages, and records them as delivered.
+    /// Returns the newest seq sent (`after` if none). A room the user has meanwhile left is
+    /// not replayed.
+    pub(super) async fn replay(&mut self, room: RoomId, after: Seq) -> Result<Seq, End> {
+        let services = self.hub.inner.services.clone();
+        let mut cursor = after;
+        loop {
+            let page = services
+                .replay_page(self.user.id, room, cursor, REPLAY_PAGE)
+                .await;
+            let (page, has_more) = match page {
+                Ok(page) => page,
+                Err(e) if Services::is_not_member(&e) => break,
+                Err(e) => return Err(e.into()),
+            };
+            let Some(last) = page.last().map(|m| m.seq) else {
+                break;
+            };
+            cursor = last;
+            let frames: Vec<Message> = page
+                .into_iter()
+                .map(|message| text(&ServerFrame::MessageNew { message }))
+                .collect();
+            self.send(frames).await?;
+            let seen = self.delivered.entry(room).or_insert(Seq::ZERO);
+            *seen = (*seen).max(cursor);
+            if !has_more {
+                break;
+            }
+        }
+        Ok(cursor)
+    }
+
+    /// The user was added to `room`: hear it, send the room, then what was posted since the view,
+    /// who of its members is online, and who is in its call. The room's members learn this user's
+    /// presence in turn (they may not have shared a room before).
+    pub(super) async fn joined(&mut self, room: RoomId, view: Room) -> Result<(), End> {
+        self.hub.inner.registry.join_room(&self.handle, room).await;
+        let after = view.last_seq;
+        self.delivered.insert(room, after);
+        self.send(vec![text(&ServerFrame::RoomUpdated { room: view })])
+            .await?;
+        self.replay(room, after).await?;
+        let members = self
+            .hub
+            .inner
+            .services
+            .member_ids(self.user.id, room)
+            .await?;
+        let presence = self.hub.inner.presence.lookup(&members).await;
+        let mut frames = Vec::new();
+        for change in presence {
+            if change.user == self.user.id {
+                self.hub.publish_room(room, change.frame());
+            } else if change.status != PresenceStatus::Offline || change.last_seen.is_some() {
+                frames.push(text(&change.frame()));
+            }
+        }
+        frames.extend(self.hub.inner.voice.states(&[room]).await.iter().map(text));
+        self.send(frames).await
+    }
+}

@@ -1,0 +1,62 @@
+//! What a realtime session reads besides the operations it shares with HTTP: its credentials,
+//! its rooms and their newest seqs, the messages it replays on resume and sync, and whose
+//! presence it sees.
+//!
+//! Each read that concerns one room checks membership as every other operation does, so a user
+//! removed from a room between two frames is refused (`room_not_found`) rather than replayed to.
+
+use crate::auth::Claims;
+use crate::protocol::api::Message;
+use crate::protocol::{RoomId, Seq, UserId};
+use crate::store::HistoryRequest;
+
+use super::{Error, Result, Services};
+
+impl Services {
+    /// The claims of a valid, unexpired access token.
+    pub fn verify_access(&self, token: &str) -> Result<Claims> {
+        Ok(self.auth.verify_access_token(token)?)
+    }
+
+    /// The rooms `user` is a member of, each with its newest seq.
+    pub async fn rooms_with_seqs(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>> {
+        Ok(self.store.room_seqs_for_user(user).await?)
+    }
+
+    /// Up to `limit` messages of `room` after `after`, oldest first, and whether more follow.
+    pub async fn replay_page(
+        &self,
+        user: UserId,
+        room: RoomId,
+        after: Seq,
+        limit: i64,
+    ) -> Result<(Vec<Message>, bool)> {
+        self.require_member(room, user).await?;
+        Ok(self
+            .store
+            .history(room, HistoryRequest::After(after), limit)
+            .await?)
+    }
+
+    /// The newest seq of a room `user` is a member of.
+    pub async fn newest_seq(&self, user: UserId, room: RoomId) -> Result<Seq> {
+        self.require_member(room, user).await?;
+        Ok(self.store.room_last_seq(room).await?.unwrap_or(Seq::ZERO))
+    }
+
+    /// Users who share a room with `user` (at most `limit`): whose presence they see.
+    pub async fn presence_audience(&self, user: UserId, limit: i64) -> Result<Vec<UserId>> {
+        Ok(self.store.co_member_ids(user, limit).await?)
+    }
+
+    /// The members of a room `user` is a member of.
+    pub async fn member_ids(&self, user: UserId, room: RoomId) -> Result<Vec<UserId>> {
+        self.require_member(room, user).await?;
+        Ok(self.store.member_ids(room).await?)
+    }
+
+    /// Whether `e` says the user is not (or no longer) a member of the room.
+    pub fn is_not_member(e: &Error) -> bool {
+        matches!(e, Error::NotFound { what: "room" })
+    }
+}
