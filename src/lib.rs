@@ -9,6 +9,8 @@
 //! Tests and embedders run the real app on port 0: `App::build(config)` binds, [`App::local_addr`]
 //! says where, and [`App::run`] serves until the shutdown token is cancelled.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -166,6 +168,69 @@ fn ice_config(config: &Config) -> hub::voice::IceConfig {
     }
 }
 
+/// What every long-lived part of a node is built with: its name, the token that stops it, and
+/// the tracker its tasks run on.
+struct Node {
+    id: String,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Node {
+    /// Builds the parts in the order they depend on each other: the bus around the registry it
+    /// delivers into, presence over the bus, the services over the store and the bus, the SFU
+    /// and voice, then the hub over all of them.
+    async fn wire(
+        &self,
+        config: &Config,
+        store: Store,
+        secret: &config::Secret,
+    ) -> Result<(Arc<Services>, Hub), StartError> {
+        let (tasks, shutdown) = (&self.tasks, &self.shutdown);
+        let redis_url = config.redis_url.as_ref().map(|u| u.0.as_str());
+        let link = bus::Link::connect(redis_url, &config.redis_prefix, &self.id).await?;
+        let (relay_tx, relay_rx) = mpsc::channel(1024);
+        let registry = Registry::new(
+            service::RoomLog::new(store.clone()),
+            relay_tx,
+            tasks.clone(),
+            |sink| Bus::new(link, &self.id, sink, tasks, shutdown.clone()),
+        );
+        let bus = registry.bus().clone();
+        let (presence_tx, presence_rx) = mpsc::channel(1024);
+        let presence_ttl = Duration::from_secs(config.presence_ttl_secs);
+        let presence = Presence::for_bus(&bus, presence_ttl, presence_tx, tasks, shutdown.clone());
+        let services = Arc::new(Services::new(
+            store,
+            auth::Auth::new(secret, config.access_token_ttl())?,
+            bus,
+            files::Blobs::new(config)?,
+            file_rules(config),
+            config.refresh_token_ttl(),
+        ));
+        let (sfu, room_events) = start_sfu(config, shutdown.clone()).await?;
+        let voice = hub::voice::Voice::start(
+            sfu,
+            ice_config(config),
+            registry.clone(),
+            tasks.clone(),
+            (room_events, relay_rx),
+            shutdown.clone(),
+        );
+        let hub = Hub::new(
+            services.clone(),
+            registry,
+            voice,
+            presence,
+            hub_config(config),
+            shutdown.clone(),
+            tasks.clone(),
+            presence_rx,
+        );
+        Ok((services, hub))
+    }
+}
+
 /// A built, bound, not yet serving Confab node.
 pub struct App {
     listener: TcpListener,
@@ -193,63 +258,21 @@ impl App {
         let secret = auth::load_or_create_jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)
             .map_err(data_dir)?;
         let store = Store::open(&config).await?;
-        let node_id = node_id(&config);
-        let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
-
-        let link = bus::Link::connect(
-            config.redis_url.as_ref().map(|u| u.0.as_str()),
-            &config.redis_prefix,
-            &node_id,
-        )
-        .await?;
-        let (relay_tx, relay_rx) = mpsc::channel(1024);
-        let registry = Registry::new(
-            service::RoomLog::new(store.clone()),
-            relay_tx,
-            tasks.clone(),
-            |sink| Bus::new(link, &node_id, sink, &tasks, shutdown.clone()),
-        );
-        let bus = registry.bus().clone();
-        let (presence_tx, presence_rx) = mpsc::channel(1024);
-        let presence = Presence::for_bus(
-            &bus,
-            Duration::from_secs(config.presence_ttl_secs),
-            presence_tx,
-            &tasks,
-            shutdown.clone(),
-        );
-        let services = Arc::new(Services::new(
-            store.clone(),
-            auth::Auth::new(&secret, config.access_token_ttl())?,
-            bus,
-            files::Blobs::new(&config)?,
-            file_rules(&config),
-            config.refresh_token_ttl(),
-        ));
-        let (sfu, room_events) = start_sfu(&config, shutdown.clone()).await?;
-        let voice = hub::voice::Voice::start(
-            sfu,
-            ice_config(&config),
-            registry.clone(),
-            tasks.clone(),
-            (room_events, relay_rx),
-            shutdown.clone(),
-        );
-        let hub = Hub::new(
-            services.clone(),
-            registry,
-            voice,
-            presence,
-            hub_config(&config),
-            shutdown.clone(),
-            tasks.clone(),
-            presence_rx,
-        );
+        let node = Node {
+            id: node_id(&config),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        let (services, hub) = node.wire(&config, store.clone(), &secret).await?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
         };
+        let Node {
+            id: node_id,
+            shutdown,
+            tasks,
+        } = node;
         tasks.spawn(services.clone().file_janitor(shutdown.clone()));
         tasks.spawn(services.clone().purge_refresh_tokens(shutdown.clone()));
         let router = http::router(http::AppState {

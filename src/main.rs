@@ -1,6 +1,8 @@
 //! The `confab` command: `confab serve` (the default) runs a node; `confab migrate` applies
 //! migrations; `confab admin …` manages users and roles; `confab backup` copies the database.
 
+#![warn(clippy::too_many_lines)]
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -85,6 +85,9 @@ impl Store {
         }
     }
 
+    // One SQL transaction (next seq, insert, attachments, room update), kept whole so its steps
+    // read in commit order.
+    #[allow(clippy::too_many_lines)]
     async fn try_insert_message(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
         writer!(self, |p| {
             let mut tx = p.begin().await?;
