@@ -21,9 +21,11 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::demux::Demux;
-use super::peer::{Peer, Transmit};
+use super::error::SfuError;
+use super::peer::{Health, Peer};
+use super::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
 use super::stats::{ParticipantStats, SfuStats, SharedStats};
-use super::{IceCandidate, ParticipantState, RoomEvent, SfuError, Signal};
+use super::types::{PeerId, Transmit};
 
 /// A participant that sends nothing at all (no STUN, no media) for this long is removed.
 /// Browsers send 50 audio packets per second even when silent, plus STUN consent checks.
@@ -37,10 +39,6 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 /// Housekeeping rounds between refreshes of the loss figures in the process totals (5 s):
 /// reading a PeerConnection's statistics builds a whole report, too much for every round.
 const LOSS_REFRESH_ROUNDS: u32 = 50;
-
-/// Identifies one join of one user (a re-join gets a new id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerId(pub u64);
 
 /// What the core asks the I/O loop to deliver.
 #[derive(Debug)]
@@ -469,7 +467,7 @@ impl Core {
         }
     }
 
-    fn after_health(&mut self, now: Instant, id: PeerId, health: super::peer::Health) {
+    fn after_health(&mut self, now: Instant, id: PeerId, health: Health) {
         if health.failed {
             self.remove_peer(now, id, "connection lost");
         } else if health.connected

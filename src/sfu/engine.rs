@@ -21,9 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use super::core::{Core, Output, PeerId};
+use super::core::{Core, Output};
+use super::error::SfuError;
+use super::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
 use super::stats::ParticipantStats;
-use super::{IceCandidate, ParticipantState, RoomEvent, SfuError, Signal};
+use super::types::PeerId;
 
 /// Datagrams read per wake-up before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;

@@ -37,6 +37,7 @@ mod signal;
 pub mod speaker;
 mod stats;
 pub mod turn;
+mod types;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
