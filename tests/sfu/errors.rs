@@ -1,8 +1,7 @@
 //! Bad requests get clear errors and never disturb anyone else's call.
 
 use crate::support::*;
-use confab::sfu::{IceCandidate, SfuError, Signal};
-use tokio::sync::mpsc;
+use confab::sfu::{IceCandidate, Request, SfuError, Signal};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -15,7 +14,11 @@ async fn bad_requests_get_clear_errors_and_calls_go_on() {
     // An answer or a candidate from someone not in the call.
     let e = t
         .sfu
-        .answer(room, stranger, "v=0".into())
+        .request(Request::Answer {
+            room,
+            user: stranger,
+            sdp: "v=0".into(),
+        })
         .await
         .unwrap_err();
     assert!(matches!(e, SfuError::NotInCall { .. }), "{e}");
@@ -26,19 +29,42 @@ async fn bad_requests_get_clear_errors_and_calls_go_on() {
     };
     let e = t
         .sfu
-        .candidate(room, stranger, c.clone())
+        .request(Request::Candidate {
+            room,
+            user: stranger,
+            candidate: c.clone(),
+        })
         .await
         .unwrap_err();
     assert!(matches!(e, SfuError::NotInCall { .. }), "{e}");
-    let e = t.sfu.set_muted(room, stranger, true).await.unwrap_err();
+    let e = t
+        .sfu
+        .request(Request::Mute {
+            room,
+            user: stranger,
+            muted: true,
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, SfuError::NotInCall { .. }));
-    let e = t.sfu.leave(Uuid::new_v4(), ps[0].user).await.unwrap_err();
+    let e = t
+        .sfu
+        .request(Request::Leave {
+            room: Uuid::new_v4(),
+            user: ps[0].user,
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, SfuError::NotInCall { .. }));
 
     // An answer when no offer is outstanding.
     let e = t
         .sfu
-        .answer(room, ps[0].user, "v=0\r\n".into())
+        .request(Request::Answer {
+            room,
+            user: ps[0].user,
+            sdp: "v=0\r\n".into(),
+        })
         .await
         .unwrap_err();
     assert!(matches!(e, SfuError::NoOfferPending), "{e}");
@@ -48,23 +74,41 @@ async fn bad_requests_get_clear_errors_and_calls_go_on() {
         candidate: "candidate:this is not a candidate".into(),
         ..Default::default()
     };
-    let e = t.sfu.candidate(room, ps[0].user, bad).await.unwrap_err();
+    let e = t
+        .sfu
+        .request(Request::Candidate {
+            room,
+            user: ps[0].user,
+            candidate: bad,
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, SfuError::BadCandidate(_)), "{e}");
     // A well-formed one is accepted (ICE-lite does not need it, but it is not an error).
-    t.sfu.candidate(room, ps[0].user, c).await.unwrap();
+    t.sfu
+        .request(Request::Candidate {
+            room,
+            user: ps[0].user,
+            candidate: c,
+        })
+        .await
+        .unwrap();
 
     // A malformed answer to a real offer: the joiner's offer stays outstanding, so a correct
     // answer still works afterwards.
     let newcomer = Uuid::new_v4();
-    let (tx, mut rx) = mpsc::channel(16);
-    t.sfu.join(room, newcomer, tx).await.unwrap();
+    let mut rx = join_signals(&t.sfu, room, newcomer).await.unwrap();
     let Some(Signal::Offer { sdp, .. }) = rx.recv().await else {
         panic!("offer expected")
     };
     for garbage in ["", "hello", "v=0\r\nm=audio"] {
         let e = t
             .sfu
-            .answer(room, newcomer, garbage.into())
+            .request(Request::Answer {
+                room,
+                user: newcomer,
+                sdp: garbage.into(),
+            })
             .await
             .unwrap_err();
         assert!(matches!(e, SfuError::BadSdp(_)), "{garbage:?}: {e}");
@@ -73,8 +117,15 @@ async fn bad_requests_get_clear_errors_and_calls_go_on() {
     let client = confab_testkit::peer::TestClient::start(newcomer)
         .await
         .unwrap();
-    let answer = client.accept_offer(sdp).await.unwrap();
-    t.sfu.answer(room, newcomer, answer).await.unwrap();
+    let sdp = client.accept_offer(sdp).await.unwrap();
+    t.sfu
+        .request(Request::Answer {
+            room,
+            user: newcomer,
+            sdp,
+        })
+        .await
+        .unwrap();
 
     // Meanwhile the others' call went on.
     let (a, b) = ps.split_at_mut(1);
@@ -82,7 +133,7 @@ async fn bad_requests_get_clear_errors_and_calls_go_on() {
     let p1 = recv_from(&mut a[0].client, b[0].user).await;
     let p2 = recv_from(&mut a[0].client, b[0].user).await;
     assert_eq!(p2.seq, p1.seq.wrapping_add(1));
-    assert_eq!(t.sfu.participants(room).await.len(), 3);
+    assert_eq!(participants(&t.sfu, room).await.len(), 3);
 }
 
 #[tokio::test]
@@ -90,19 +141,17 @@ async fn a_full_room_refuses_the_next_join() {
     let mut t = spawn_sfu(2).await;
     let room = Uuid::new_v4();
     let mut ps = full_room(&mut t, room, 2).await;
-    let (tx, _rx) = mpsc::channel(16);
-    let e = t.sfu.join(room, Uuid::new_v4(), tx).await.unwrap_err();
+    let e = join_signals(&t.sfu, room, Uuid::new_v4())
+        .await
+        .unwrap_err();
     assert!(matches!(e, SfuError::Full { max: 2, .. }), "{e}");
     assert_eq!(e.code(), "voice_full");
     // Another room is unaffected, and a member re-joining is a replacement, not a third.
-    let (tx, _rx2) = mpsc::channel(16);
-    t.sfu
-        .join(Uuid::new_v4(), Uuid::new_v4(), tx)
+    let _rx2 = join_signals(&t.sfu, Uuid::new_v4(), Uuid::new_v4())
         .await
         .unwrap();
-    let (tx, _rx3) = mpsc::channel(16);
-    t.sfu.join(room, ps[0].user, tx).await.unwrap();
-    assert_eq!(t.sfu.participants(room).await.len(), 2);
+    let _rx3 = join_signals(&t.sfu, room, ps[0].user).await.unwrap();
+    assert_eq!(participants(&t.sfu, room).await.len(), 2);
     let (a, b) = ps.split_at_mut(1);
     let _ = a;
     b[0].client.clear_received();
