@@ -24,7 +24,8 @@
 //! host candidate in the offer, DTLS `actpass` (browsers pick active), BUNDLE, rtcp-mux.
 //!
 //! Start reading at [`Sfu::start`] and `request.rs` (what can be asked), then `engine.rs`
-//! (the loop), `core.rs` (rooms and forwarding), `peer.rs` (one participant).
+//! (the loop), `core.rs` (rooms and forwarding), `peer.rs` (one participant). `sim/` (built
+//! for tests only) runs the core against simulated browsers on a simulated clock.
 
 mod core;
 mod demux;
@@ -36,6 +37,8 @@ mod request;
 pub mod rewrite;
 mod rtcp;
 mod signal;
+#[cfg(test)]
+mod sim;
 pub mod speaker;
 mod stats;
 pub mod turn;
