@@ -596,18 +596,45 @@ impl Core {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
-        let room = peer.room;
+        let (room, user) = (peer.room, peer.user);
         peer.close(&mut self.transmits);
         self.demux.remove(id, &peer.ufrag);
-        if self.by_user.get(&(room, peer.user)) == Some(&id) {
-            self.by_user.remove(&(room, peer.user));
+        if self.by_user.get(&(room, user)) == Some(&id) {
+            self.by_user.remove(&(room, user));
         }
+        let was_speaking = peer.speaker.is_speaking();
+        self.retire(now, peer, reason);
+        self.vacate(now, room, id);
+
+        self.outputs.push_back(Output::Signal(
+            id,
+            Signal::Closed {
+                room,
+                reason: reason.to_owned(),
+            },
+        ));
+        self.outputs.push_back(Output::PeerGone(id));
+        if was_speaking {
+            self.outputs.push_back(Output::Room(RoomEvent::Speaking {
+                room,
+                user,
+                speaking: false,
+            }));
+        }
+        // A room that just emptied reports its empty list too, so every view of it clears.
+        self.emit_state(room);
+        self.publish_stats();
+    }
+
+    /// Logs what a departing participant's call carried and adds it to the totals of the
+    /// departed, so published totals never go backwards; the PeerConnection is dropped here.
+    fn retire(&mut self, now: Instant, mut peer: Peer, reason: &str) {
         let stats = peer.stats(now);
         // One line per participant with what their call carried: for logs and troubleshooting.
         info!(
-            %room,
+            room = %peer.room,
             user = %peer.user,
-            peer = id.0,
+            peer = peer.id.0,
             reason,
             packets_in = stats.packets_in,
             packets_out = stats.packets_out,
@@ -624,10 +651,11 @@ impl Core {
         self.retired.packets_out += stats.packets_out;
         self.retired.bytes_out += stats.bytes_out;
         self.retired.lost_in += stats.lost_in.max(0);
-        let was_speaking = peer.speaker.is_speaking();
-        let user = peer.user;
-        drop(peer);
+    }
 
+    /// Takes `id` out of `room` (dropping the room once empty) and parks its slot on every
+    /// remaining participant, each of whom is then offered the change.
+    fn vacate(&mut self, now: Instant, room: Uuid, id: PeerId) {
         let mut remaining = Vec::new();
         if let Some(r) = self.rooms.get_mut(&room) {
             r.members.retain(|m| *m != id);
@@ -643,33 +671,9 @@ impl Core {
                 warn!(%room, peer = other.0, "releasing a slot failed: {e}");
             }
         }
-        for other in remaining.iter().copied() {
+        for other in remaining {
             self.negotiate(now, other);
         }
-        self.outputs.push_back(Output::Signal(
-            id,
-            Signal::Closed {
-                room,
-                reason: reason.to_owned(),
-            },
-        ));
-        self.outputs.push_back(Output::PeerGone(id));
-        if was_speaking {
-            self.outputs.push_back(Output::Room(RoomEvent::Speaking {
-                room,
-                user,
-                speaking: false,
-            }));
-        }
-        if !remaining.is_empty() || self.rooms.contains_key(&room) {
-            self.emit_state(room);
-        } else {
-            self.outputs.push_back(Output::Room(RoomEvent::State {
-                room,
-                participants: Vec::new(),
-            }));
-        }
-        self.publish_stats();
     }
 }
 
