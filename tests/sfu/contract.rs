@@ -61,13 +61,8 @@ async fn offers_follow_the_wire_contract() {
     assert!(streams.iter().all(|s| s.ssrcs.len() == 1));
 
     // After a departure the m-line stays, parked: inactive and naming no one.
-    t.sfu
-        .request(Request::Leave {
-            room,
-            user: ps[1].user,
-        })
-        .await
-        .unwrap();
+    let user = ps[1].user;
+    t.sfu.request(Request::Leave { room, user }).await.unwrap();
     ps[0].sees_streams(&[newcomer]).await;
     let offer = ps[0].client.state().last_offer;
     let ms = sections(&offer);

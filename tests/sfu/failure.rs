@@ -55,12 +55,10 @@ async fn shutting_down_closes_every_call() {
             .clone();
         assert_eq!(reason.as_deref(), Some("server shutting down"));
     }
+    let user = ps[0].user;
     let e = t
         .sfu
-        .request(confab::sfu::Request::Leave {
-            room,
-            user: ps[0].user,
-        })
+        .request(confab::sfu::Request::Leave { room, user })
         .await
         .unwrap_err();
     assert!(matches!(e, confab::sfu::SfuError::Closed));

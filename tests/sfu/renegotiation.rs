@@ -14,13 +14,8 @@ async fn leaving_renegotiates_the_others_and_a_newcomer_reuses_the_freed_m_line(
     let m_lines_before = internals(&t.sfu, room, ps[0].user).await.unwrap().m_lines;
     assert_eq!(m_lines_before, Some(3));
 
-    t.sfu
-        .request(Request::Leave {
-            room,
-            user: leaver.user,
-        })
-        .await
-        .unwrap();
+    let user = leaver.user;
+    t.sfu.request(Request::Leave { room, user }).await.unwrap();
     let ev = t.wait_state(room, 2).await;
     let RoomEvent::State { participants, .. } = ev else {
         unreachable!()

@@ -41,13 +41,8 @@ async fn three_hundred_join_leave_cycles_leave_nothing_behind() {
         recv_from(&mut guest.client, resident.user).await;
         assert_eq!(t.sfu.stats().live_peer_connections, 2);
 
-        t.sfu
-            .request(Request::Leave {
-                room,
-                user: guest.user,
-            })
-            .await
-            .unwrap();
+        let user = guest.user;
+        t.sfu.request(Request::Leave { room, user }).await.unwrap();
         assert_eq!(
             t.sfu.stats().live_peer_connections,
             1,
@@ -92,13 +87,8 @@ async fn three_hundred_join_leave_cycles_leave_nothing_behind() {
         "guests reused one m-line of the resident's connection"
     );
 
-    t.sfu
-        .request(Request::Leave {
-            room,
-            user: resident.user,
-        })
-        .await
-        .unwrap();
+    let user = resident.user;
+    t.sfu.request(Request::Leave { room, user }).await.unwrap();
     let stats = t.sfu.stats();
     assert_eq!(stats.live_peer_connections, 0);
     assert_eq!((stats.rooms, stats.participants), (0, 0));
