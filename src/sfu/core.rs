@@ -1,15 +1,18 @@
 //! The sans-I/O heart of the SFU: rooms, participants, datagram routing and forwarding.
 //!
 //! [`Core`] owns every participant's PeerConnection and never touches a socket or a clock.
-//! Inputs are method calls carrying `now` (a datagram, a timer expiry, a hub request);
-//! outputs are queued and drained by the I/O loop in `engine.rs`:
+//! Everything enters through one method, [`Core::handle`]`(now, input)` (as str0m's
+//! `handle_input`): a hub [`Request`], a datagram, a timer expiry, or one of the I/O loop's
+//! own decisions ([`Input`]). A request is answered synchronously with a [`Reply`]; everything
+//! else the core wants done is queued and drained by the I/O loop in `engine.rs` (or by the
+//! simulated network of the tests, `sim/`):
 //! - [`Core::poll_transmit`]: datagrams for the shared UDP socket,
 //! - [`Core::poll_output`]: signals for one participant and events for a whole room,
-//! - [`Core::poll_timeout`]: when to call [`Core::handle_timeout`] next.
+//! - [`Core::poll_timeout`]: when to hand it [`Input::Timeout`] next.
 //!
-//! Forwarding happens inside [`Core::handle_datagram`]: an RTP packet that arrives from a
-//! publisher is written to every other participant's PeerConnection before the call returns,
-//! with no channel or task in between.
+//! Forwarding happens inside the handling of [`Input::Datagram`]: an RTP packet that arrives
+//! from a publisher is written to every other participant's PeerConnection before the call
+//! returns, with no channel or task in between.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,9 +24,12 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::demux::Demux;
-use super::peer::{Peer, Transmit};
+use super::error::SfuError;
+use super::peer::{Health, Peer};
+use super::request::{Internals, Reply, Request};
+use super::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
 use super::stats::{ParticipantStats, SfuStats, SharedStats};
-use super::{IceCandidate, ParticipantState, RoomEvent, SfuError, Signal};
+use super::types::{PeerId, Transmit};
 
 /// A participant that sends nothing at all (no STUN, no media) for this long is removed.
 /// Browsers send 50 audio packets per second even when silent, plus STUN consent checks.
@@ -37,10 +43,24 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 /// Housekeeping rounds between refreshes of the loss figures in the process totals (5 s):
 /// reading a PeerConnection's statistics builds a whole report, too much for every round.
 const LOSS_REFRESH_ROUNDS: u32 = 50;
+/// What every participant is told on [`Input::Shutdown`].
+const SHUTDOWN_REASON: &str = "server shutting down";
 
-/// Identifies one join of one user (a re-join gets a new id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerId(pub u64);
+/// Everything that can happen to the core; see [`Core::handle`].
+#[derive(Debug)]
+pub(super) enum Input<'a> {
+    /// A hub request, answered by `handle`'s return value.
+    Request(Request),
+    /// One datagram that arrived on the shared socket from `from`.
+    Datagram { from: SocketAddr, data: &'a [u8] },
+    /// Time passed: run whatever [`Core::poll_timeout`] said is due by `now`.
+    Timeout,
+    /// The I/O loop could not deliver `peer`'s signals (queue full, consumer gone): a
+    /// participant that cannot follow renegotiation is removed.
+    Evict { peer: PeerId, reason: &'static str },
+    /// The server is stopping: remove everyone, telling each why, and offer nothing more.
+    Shutdown,
+}
 
 /// What the core asks the I/O loop to deliver.
 #[derive(Debug)]
@@ -79,7 +99,7 @@ pub(super) struct Core {
     next_peer: u64,
     transmits: VecDeque<Transmit>,
     outputs: VecDeque<Output>,
-    next_housekeeping: Option<Instant>,
+    next_housekeeping: Instant,
     /// Earliest known PeerConnection timer; may be stale-early, never stale-late.
     next_pc_timeout: Option<Instant>,
     /// Reused buffers of the forwarding path.
@@ -88,13 +108,15 @@ pub(super) struct Core {
     /// Totals of departed participants, so published totals never go backwards.
     retired: ParticipantStats,
     unroutable: u64,
-    /// Set by [`Core::close_all`]: no more offers, everyone is leaving.
+    /// Set by [`Input::Shutdown`]: no more offers, everyone is leaving.
     closing: bool,
     housekeeping_rounds: u32,
 }
 
 impl Core {
-    pub(super) fn new(cfg: CoreConfig, shared: Arc<SharedStats>) -> Self {
+    /// An empty core. `now` is its birth: the first housekeeping round is due then, so the
+    /// core never needs to read a clock to answer [`Core::poll_timeout`].
+    pub(super) fn new(cfg: CoreConfig, shared: Arc<SharedStats>, now: Instant) -> Self {
         Self {
             cfg,
             shared,
@@ -105,7 +127,7 @@ impl Core {
             next_peer: 1,
             transmits: VecDeque::new(),
             outputs: VecDeque::new(),
-            next_housekeeping: None,
+            next_housekeeping: now,
             next_pc_timeout: None,
             scratch_packets: Vec::new(),
             scratch_speaking: Vec::new(),
@@ -116,16 +138,53 @@ impl Core {
         }
     }
 
+    /// The one entry point. A [`Input::Request`] is answered here (a join with
+    /// [`Reply::Done`]: the signal channel of [`Reply::Joined`] is the I/O loop's to make);
+    /// every other input answers `Ok(Reply::Done)`, and what it causes comes out of the poll
+    /// methods.
+    pub(super) fn handle(&mut self, now: Instant, input: Input<'_>) -> Result<Reply, SfuError> {
+        match input {
+            Input::Request(request) => return self.request(now, request),
+            Input::Datagram { from, data } => self.datagram(now, from, data),
+            Input::Timeout => self.timeout(now),
+            Input::Evict { peer, reason } => self.remove_peer(now, peer, reason),
+            Input::Shutdown => self.shutdown(now),
+        }
+        Ok(Reply::Done)
+    }
+
+    /// The current join of `user` in `room`: the I/O loop keys the participant's signal
+    /// channel by it once a join succeeded.
+    pub(super) fn peer_of(&self, room: Uuid, user: Uuid) -> Option<PeerId> {
+        self.by_user.get(&(room, user)).copied()
+    }
+
     // ----- hub requests -------------------------------------------------------------------
+
+    /// The one place a request is taken apart; each variant's work is a method below.
+    fn request(&mut self, now: Instant, request: Request) -> Result<Reply, SfuError> {
+        let done = |()| Reply::Done;
+        match request {
+            Request::Join { room, user } => self.join(now, room, user).map(|_| Reply::Done),
+            Request::Answer { room, user, sdp } => self.answer(now, room, user, sdp).map(done),
+            Request::Candidate {
+                room,
+                user,
+                candidate,
+            } => self.candidate(room, user, candidate).map(done),
+            Request::Mute { room, user, muted } => self.set_muted(now, room, user, muted).map(done),
+            Request::Leave { room, user } => self.leave(now, room, user).map(done),
+            Request::Participants { room } => Ok(Reply::Participants(self.participants(room))),
+            Request::Stats { room, user } => {
+                self.participant_stats(now, room, user).map(Reply::Stats)
+            }
+            Request::Inspect { room, user } => Ok(Reply::Internals(self.internals(room, user))),
+        }
+    }
 
     /// Adds `user` to `room` (replacing an earlier join of the same user) and queues its offer.
     /// Every other participant gets a slot for the newcomer and a new offer.
-    pub(super) fn join(
-        &mut self,
-        now: Instant,
-        room: Uuid,
-        user: Uuid,
-    ) -> Result<PeerId, SfuError> {
+    fn join(&mut self, now: Instant, room: Uuid, user: Uuid) -> Result<PeerId, SfuError> {
         let existing = self.by_user.get(&(room, user)).copied();
         let others = self
             .rooms
@@ -174,7 +233,7 @@ impl Core {
     }
 
     /// Applies `user`'s answer.
-    pub(super) fn answer(
+    fn answer(
         &mut self,
         now: Instant,
         room: Uuid,
@@ -191,12 +250,7 @@ impl Core {
     }
 
     /// Adds one of `user`'s ICE candidates.
-    pub(super) fn candidate(
-        &mut self,
-        room: Uuid,
-        user: Uuid,
-        c: IceCandidate,
-    ) -> Result<(), SfuError> {
+    fn candidate(&mut self, room: Uuid, user: Uuid, c: IceCandidate) -> Result<(), SfuError> {
         let id = self.lookup(room, user)?;
         let peer = self.peer_mut(id, room)?;
         peer.add_candidate(RTCIceCandidateInit {
@@ -211,7 +265,7 @@ impl Core {
     }
 
     /// Mutes or unmutes `user`: a muted participant's packets are dropped at the door.
-    pub(super) fn set_muted(
+    fn set_muted(
         &mut self,
         now: Instant,
         room: Uuid,
@@ -246,14 +300,14 @@ impl Core {
     }
 
     /// Removes `user` from `room`.
-    pub(super) fn leave(&mut self, now: Instant, room: Uuid, user: Uuid) -> Result<(), SfuError> {
+    fn leave(&mut self, now: Instant, room: Uuid, user: Uuid) -> Result<(), SfuError> {
         let id = self.lookup(room, user)?;
         self.remove_peer(now, id, "left");
         Ok(())
     }
 
     /// The room's participants in join order.
-    pub(super) fn participants(&self, room: Uuid) -> Vec<ParticipantState> {
+    fn participants(&self, room: Uuid) -> Vec<ParticipantState> {
         self.members(room)
             .iter()
             .filter_map(|id| self.peers.get(id))
@@ -266,33 +320,39 @@ impl Core {
     }
 
     /// One participant's figures.
-    pub(super) fn participant_stats(
+    fn participant_stats(
         &mut self,
         now: Instant,
         room: Uuid,
         user: Uuid,
-    ) -> Option<ParticipantStats> {
-        let id = self.by_user.get(&(room, user)).copied()?;
-        Some(self.peers.get_mut(&id)?.stats(now))
+    ) -> Result<ParticipantStats, SfuError> {
+        let id = self.lookup(room, user)?;
+        Ok(self.peer_mut(id, room)?.stats(now))
     }
 
-    /// Number of m-lines of a participant's PeerConnection (tests watch that reuse works).
-    pub(super) fn m_lines(&self, room: Uuid, user: Uuid) -> Option<usize> {
-        let id = self.by_user.get(&(room, user))?;
-        Some(self.peers.get(id)?.m_lines())
+    /// Table sizes, and the m-lines of `user`'s PeerConnection (tests watch that slot reuse
+    /// bounds them). Signal channels are the I/O loop's; it fills in their count.
+    fn internals(&self, room: Uuid, user: Uuid) -> Internals {
+        let (ufrags, addrs) = self.demux.len();
+        Internals {
+            rooms: self.rooms.len(),
+            peers: self.peers.len(),
+            ufrags,
+            addrs,
+            signal_channels: 0,
+            m_lines: self
+                .peer_of(room, user)
+                .and_then(|id| self.peers.get(&id))
+                .map(Peer::m_lines),
+        }
     }
 
-    /// Removes one participant (the I/O loop uses this when its signaling channel fails).
-    pub(super) fn remove(&mut self, now: Instant, id: PeerId, reason: &str) {
-        self.remove_peer(now, id, reason);
-    }
-
-    /// Removes everyone (shutdown), telling each participant why.
-    pub(super) fn close_all(&mut self, now: Instant, reason: &str) {
+    /// Removes everyone, telling each participant why.
+    fn shutdown(&mut self, now: Instant) {
         self.closing = true;
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
-            self.remove_peer(now, id, reason);
+            self.remove_peer(now, id, SHUTDOWN_REASON);
         }
     }
 
@@ -305,7 +365,7 @@ impl Core {
     /// RTP packet: a speaker-detector update, then for each other room member a hash lookup
     /// and [`Peer::forward`]. No lock, no channel, no task hop; the scratch vectors are reused,
     /// so the core itself allocates nothing per packet.
-    pub(super) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+    fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let Some(id) = self.demux.route(from, data) else {
             self.unroutable += 1;
             return;
@@ -348,7 +408,7 @@ impl Core {
     }
 
     /// Runs PeerConnection timers that are due, and housekeeping every 100 ms.
-    pub(super) fn handle_timeout(&mut self, now: Instant) {
+    fn timeout(&mut self, now: Instant) {
         if self.next_pc_timeout.is_some_and(|t| t <= now) {
             let due: Vec<PeerId> = self
                 .peers
@@ -367,15 +427,15 @@ impl Core {
             }
             self.next_pc_timeout = self.peers.values().filter_map(|p| p.next_timeout).min();
         }
-        if self.next_housekeeping.is_none_or(|t| t <= now) {
+        if self.next_housekeeping <= now {
             self.housekeeping(now);
-            self.next_housekeeping = Some(now + HOUSEKEEPING_INTERVAL);
+            self.next_housekeeping = now + HOUSEKEEPING_INTERVAL;
         }
     }
 
-    /// The next instant [`Self::handle_timeout`] wants to run.
+    /// The next instant the core wants [`Input::Timeout`].
     pub(super) fn poll_timeout(&self) -> Instant {
-        let house = self.next_housekeeping.unwrap_or_else(Instant::now);
+        let house = self.next_housekeeping;
         self.next_pc_timeout.map_or(house, |t| t.min(house))
     }
 
@@ -391,7 +451,7 @@ impl Core {
 
     /// Publishes totals to the shared atomics (live PeerConnections are counted by the
     /// PeerConnections themselves).
-    pub(super) fn publish_stats(&self) {
+    fn publish_stats(&self) {
         let mut s = SfuStats {
             rooms: self.rooms.len() as u64,
             participants: self.peers.len() as u64,
@@ -411,12 +471,6 @@ impl Core {
             s.bytes_out += p.counters.bytes_out;
         }
         self.shared.publish(&s);
-    }
-
-    /// Sizes of the internal tables, for leak tests: (rooms, peers, ufrags, addresses).
-    pub(super) fn table_sizes(&self) -> (usize, usize, usize, usize) {
-        let (ufrags, addrs) = self.demux.len();
-        (self.rooms.len(), self.peers.len(), ufrags, addrs)
     }
 
     // ----- internals ----------------------------------------------------------------------
@@ -469,7 +523,7 @@ impl Core {
         }
     }
 
-    fn after_health(&mut self, now: Instant, id: PeerId, health: super::peer::Health) {
+    fn after_health(&mut self, now: Instant, id: PeerId, health: Health) {
         if health.failed {
             self.remove_peer(now, id, "connection lost");
         } else if health.connected
@@ -542,18 +596,45 @@ impl Core {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
-        let room = peer.room;
+        let (room, user) = (peer.room, peer.user);
         peer.close(&mut self.transmits);
         self.demux.remove(id, &peer.ufrag);
-        if self.by_user.get(&(room, peer.user)) == Some(&id) {
-            self.by_user.remove(&(room, peer.user));
+        if self.by_user.get(&(room, user)) == Some(&id) {
+            self.by_user.remove(&(room, user));
         }
+        let was_speaking = peer.speaker.is_speaking();
+        self.retire(now, peer, reason);
+        self.vacate(now, room, id);
+
+        self.outputs.push_back(Output::Signal(
+            id,
+            Signal::Closed {
+                room,
+                reason: reason.to_owned(),
+            },
+        ));
+        self.outputs.push_back(Output::PeerGone(id));
+        if was_speaking {
+            self.outputs.push_back(Output::Room(RoomEvent::Speaking {
+                room,
+                user,
+                speaking: false,
+            }));
+        }
+        // A room that just emptied reports its empty list too, so every view of it clears.
+        self.emit_state(room);
+        self.publish_stats();
+    }
+
+    /// Logs what a departing participant's call carried and adds it to the totals of the
+    /// departed, so published totals never go backwards; the PeerConnection is dropped here.
+    fn retire(&mut self, now: Instant, mut peer: Peer, reason: &str) {
         let stats = peer.stats(now);
         // One line per participant with what their call carried: for logs and troubleshooting.
         info!(
-            %room,
+            room = %peer.room,
             user = %peer.user,
-            peer = id.0,
+            peer = peer.id.0,
             reason,
             packets_in = stats.packets_in,
             packets_out = stats.packets_out,
@@ -570,10 +651,11 @@ impl Core {
         self.retired.packets_out += stats.packets_out;
         self.retired.bytes_out += stats.bytes_out;
         self.retired.lost_in += stats.lost_in.max(0);
-        let was_speaking = peer.speaker.is_speaking();
-        let user = peer.user;
-        drop(peer);
+    }
 
+    /// Takes `id` out of `room` (dropping the room once empty) and parks its slot on every
+    /// remaining participant, each of whom is then offered the change.
+    fn vacate(&mut self, now: Instant, room: Uuid, id: PeerId) {
         let mut remaining = Vec::new();
         if let Some(r) = self.rooms.get_mut(&room) {
             r.members.retain(|m| *m != id);
@@ -589,48 +671,49 @@ impl Core {
                 warn!(%room, peer = other.0, "releasing a slot failed: {e}");
             }
         }
-        for other in remaining.iter().copied() {
+        for other in remaining {
             self.negotiate(now, other);
         }
-        self.outputs.push_back(Output::Signal(
-            id,
-            Signal::Closed {
-                room,
-                reason: reason.to_owned(),
-            },
-        ));
-        self.outputs.push_back(Output::PeerGone(id));
-        if was_speaking {
-            self.outputs.push_back(Output::Room(RoomEvent::Speaking {
-                room,
-                user,
-                speaking: false,
-            }));
-        }
-        if !remaining.is_empty() || self.rooms.contains_key(&room) {
-            self.emit_state(room);
-        } else {
-            self.outputs.push_back(Output::Room(RoomEvent::State {
-                room,
-                participants: Vec::new(),
-            }));
-        }
-        self.publish_stats();
     }
 }
 
 #[cfg(test)]
 mod tests {
-    //! The core is sans-I/O: these tests drive it with chosen instants and no network.
+    //! The core is sans-I/O: these tests drive it with chosen instants and no network. The
+    //! tests in `sim/` go further and connect real PeerConnections to it.
     use super::*;
 
-    fn core(max: usize) -> (Core, Arc<SharedStats>) {
+    fn core(max: usize, now: Instant) -> (Core, Arc<SharedStats>) {
         let shared = Arc::new(SharedStats::default());
         let cfg = CoreConfig {
             announce: "127.0.0.1:7882".parse().unwrap(),
             max_participants: max,
         };
-        (Core::new(cfg, shared.clone()), shared)
+        (Core::new(cfg, shared.clone(), now), shared)
+    }
+
+    fn join(c: &mut Core, now: Instant, room: Uuid, user: Uuid) -> Result<PeerId, SfuError> {
+        c.handle(now, Input::Request(Request::Join { room, user }))?;
+        Ok(c.peer_of(room, user).unwrap())
+    }
+
+    fn internals(c: &mut Core, now: Instant, room: Uuid, user: Uuid) -> Internals {
+        match c.handle(now, Input::Request(Request::Inspect { room, user })) {
+            Ok(Reply::Internals(i)) => i,
+            other => panic!("inspect answered {other:?}"),
+        }
+    }
+
+    fn table_sizes(c: &mut Core, now: Instant) -> (usize, usize, usize, usize) {
+        let i = internals(c, now, Uuid::nil(), Uuid::nil());
+        (i.rooms, i.peers, i.ufrags, i.addrs)
+    }
+
+    fn participants(c: &mut Core, now: Instant, room: Uuid) -> Vec<ParticipantState> {
+        match c.handle(now, Input::Request(Request::Participants { room })) {
+            Ok(Reply::Participants(p)) => p,
+            other => panic!("participants answered {other:?}"),
+        }
     }
 
     fn drain(c: &mut Core) -> Vec<Output> {
@@ -646,29 +729,32 @@ mod tests {
 
     #[test]
     fn a_join_offers_to_the_newcomer_and_defers_others_until_they_answer() {
-        let (mut c, shared) = core(50);
         let t0 = Instant::now();
+        let (mut c, shared) = core(50, t0);
         let room = Uuid::new_v4();
-        let a = c.join(t0, room, Uuid::new_v4()).unwrap();
-        let b = c.join(t0, room, Uuid::new_v4()).unwrap();
+        let a = join(&mut c, t0, room, Uuid::new_v4()).unwrap();
+        let b = join(&mut c, t0, room, Uuid::new_v4()).unwrap();
         let out = drain(&mut c);
         assert_eq!(offers_to(&out, a), 1, "a's first offer is still unanswered");
         assert_eq!(offers_to(&out, b), 1);
         assert_eq!(shared.snapshot().live_peer_connections, 2);
-        assert_eq!(c.m_lines(room, c.peers[&b].user), Some(2));
+        let b_user = c.peers[&b].user;
+        assert_eq!(internals(&mut c, t0, room, b_user).m_lines, Some(2));
     }
 
     #[test]
     fn participants_that_never_connect_are_removed_and_freed() {
-        let (mut c, shared) = core(50);
         let t0 = Instant::now();
+        let (mut c, shared) = core(50, t0);
         let room = Uuid::new_v4();
-        let a = c.join(t0, room, Uuid::new_v4()).unwrap();
-        let b = c.join(t0, room, Uuid::new_v4()).unwrap();
+        let a = join(&mut c, t0, room, Uuid::new_v4()).unwrap();
+        let b = join(&mut c, t0, room, Uuid::new_v4()).unwrap();
         drain(&mut c);
-        c.handle_timeout(t0 + Duration::from_secs(10));
-        assert_eq!(c.table_sizes(), (1, 2, 2, 0));
-        c.handle_timeout(t0 + CONNECT_TIMEOUT + Duration::from_secs(1));
+        let t1 = t0 + Duration::from_secs(10);
+        c.handle(t1, Input::Timeout).unwrap();
+        assert_eq!(table_sizes(&mut c, t1), (1, 2, 2, 0));
+        let t2 = t0 + CONNECT_TIMEOUT + Duration::from_secs(1);
+        c.handle(t2, Input::Timeout).unwrap();
         let out = drain(&mut c);
         for id in [a, b] {
             assert!(out.iter().any(|o| matches!(o,
@@ -678,44 +764,49 @@ mod tests {
                     .any(|o| matches!(o, Output::PeerGone(p) if *p == id))
             );
         }
-        assert_eq!(c.table_sizes(), (0, 0, 0, 0));
+        assert_eq!(table_sizes(&mut c, t2), (0, 0, 0, 0));
         assert_eq!(shared.snapshot().live_peer_connections, 0);
     }
 
     #[test]
     fn the_room_limit_counts_a_rejoin_as_a_replacement() {
-        let (mut c, _) = core(2);
         let t0 = Instant::now();
+        let (mut c, _) = core(2, t0);
         let room = Uuid::new_v4();
         let (u1, u2) = (Uuid::new_v4(), Uuid::new_v4());
-        let first = c.join(t0, room, u1).unwrap();
-        c.join(t0, room, u2).unwrap();
+        let first = join(&mut c, t0, room, u1).unwrap();
+        join(&mut c, t0, room, u2).unwrap();
         assert!(matches!(
-            c.join(t0, room, Uuid::new_v4()),
+            join(&mut c, t0, room, Uuid::new_v4()),
             Err(SfuError::Full { max: 2, .. })
         ));
-        let again = c.join(t0, room, u1).unwrap();
+        let again = join(&mut c, t0, room, u1).unwrap();
         assert_ne!(again, first);
         let out = drain(&mut c);
         assert!(out.iter().any(|o| matches!(o,
             Output::Signal(p, Signal::Closed { reason, .. }) if *p == first && reason.contains("replaced"))));
-        assert_eq!(c.participants(room).len(), 2);
+        assert_eq!(participants(&mut c, t0, room).len(), 2);
     }
 
     #[test]
     fn garbage_datagrams_are_counted_and_dropped() {
-        let (mut c, _) = core(50);
         let t0 = Instant::now();
-        c.join(t0, Uuid::new_v4(), Uuid::new_v4()).unwrap();
+        let (mut c, _) = core(50, t0);
+        join(&mut c, t0, Uuid::new_v4(), Uuid::new_v4()).unwrap();
+        let from = "10.1.2.3:4000".parse().unwrap();
         for data in [
             &b""[..],
             b"\x00\x01\x00\x00",
             b"\x80\x6f\x00\x01 junk",
             &[0xff; 1500],
         ] {
-            c.handle_datagram(t0, "10.1.2.3:4000".parse().unwrap(), data);
+            c.handle(t0, Input::Datagram { from, data }).unwrap();
         }
         assert_eq!(c.unroutable, 4);
-        assert_eq!(c.table_sizes().3, 0, "no address learned from garbage");
+        assert_eq!(
+            table_sizes(&mut c, t0).3,
+            0,
+            "no address learned from garbage"
+        );
     }
 }

@@ -21,7 +21,7 @@ use rtc::stun::attributes::ATTR_USERNAME;
 use rtc::stun::message::{Message, is_stun_message};
 use rtc::stun::textattrs::Username;
 
-use super::core::PeerId;
+use super::types::PeerId;
 
 /// Addresses remembered per participant: a client moving networks (ICE restart is not
 /// supported yet) or probing several local addresses needs a few, never many.

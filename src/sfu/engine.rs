@@ -7,76 +7,42 @@
 //! 3. wait for the first of: shutdown, a hub command, a datagram, the next timer.
 //!
 //! A datagram is handled to completion, forwarding included, before the next is read, and the
-//! loop drains up to [`RECV_BATCH`] ready datagrams per wake-up. Hub calls reach the core as
-//! [`Command`]s over a bounded channel and are answered over a oneshot; no lock is shared
-//! with the rest of the server and none is held across an await.
+//! loop drains up to [`RECV_BATCH`] ready datagrams per wake-up. Hub requests reach the core
+//! as [`Command`]s (a [`Request`] and its reply oneshot) over a bounded channel; no lock is
+//! shared with the rest of the server and none is held across an await. Everything the core
+//! learns, it learns through `Core::handle`: requests, datagrams, timer expiries, and the two
+//! decisions this loop makes itself (a participant whose signals cannot be delivered is
+//! evicted; shutdown).
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
-use uuid::Uuid;
 
-use super::core::{Core, Output, PeerId};
-use super::stats::ParticipantStats;
-use super::{IceCandidate, ParticipantState, RoomEvent, SfuError, Signal};
+use super::core::{Core, Input, Output};
+use super::error::SfuError;
+use super::request::{Reply, Request};
+use super::signal::{RoomEvent, Signal};
+use super::types::PeerId;
 
 /// Datagrams read per wake-up before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;
 /// Largest datagram we accept; WebRTC keeps packets under the path MTU (~1200-1500 bytes).
 const MAX_DATAGRAM: usize = 2048;
+/// Capacity of each participant's signal channel. Offers are sequential (the next waits for
+/// the answer), so a consumer that keeps up holds at most an offer and a `Closed`; the rest
+/// is room for a hub that is briefly busy.
+const SIGNAL_QUEUE: usize = 32;
 
-type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
-
-/// A hub request for the core.
-pub(super) enum Command {
-    Join {
-        room: Uuid,
-        user: Uuid,
-        signals: mpsc::Sender<Signal>,
-        reply: Reply<()>,
-    },
-    Answer {
-        room: Uuid,
-        user: Uuid,
-        sdp: String,
-        reply: Reply<()>,
-    },
-    Candidate {
-        room: Uuid,
-        user: Uuid,
-        candidate: IceCandidate,
-        reply: Reply<()>,
-    },
-    Mute {
-        room: Uuid,
-        user: Uuid,
-        muted: bool,
-        reply: Reply<()>,
-    },
-    Leave {
-        room: Uuid,
-        user: Uuid,
-        reply: Reply<()>,
-    },
-    Participants {
-        room: Uuid,
-        reply: oneshot::Sender<Vec<ParticipantState>>,
-    },
-    ParticipantStats {
-        room: Uuid,
-        user: Uuid,
-        reply: oneshot::Sender<Option<ParticipantStats>>,
-    },
-    Inspect {
-        room: Uuid,
-        user: Uuid,
-        reply: oneshot::Sender<super::Internals>,
-    },
+/// A hub request on its way to the core, with the oneshot its answer goes back on.
+pub(super) struct Command {
+    pub request: Request,
+    pub reply: oneshot::Sender<Result<Reply, SfuError>>,
 }
 
 /// The loop's state besides the core: where each participant's signals go.
@@ -105,9 +71,8 @@ pub(super) async fn run(
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let now = Instant::now();
-        if engine.core.poll_timeout() <= now {
-            engine.core.handle_timeout(now);
+        if engine.core.poll_timeout() <= Instant::now() {
+            engine.timeout();
         }
         engine.flush().await;
         let deadline = engine.core.poll_timeout();
@@ -120,21 +85,17 @@ pub(super) async fn run(
             },
             res = engine.socket.recv_from(&mut buf) => match res {
                 Ok((n, from)) => {
-                    engine.core.handle_datagram(Instant::now(), from, &buf[..n]);
+                    engine.datagram(from, &buf[..n]);
                     engine.drain_socket(&mut buf);
                 }
                 // Linux reports an earlier send's ICMP "port unreachable" on the next read;
                 // it concerns one client and is handled by that client's timeouts.
                 Err(e) => debug!("udp recv: {e}"),
             },
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                engine.core.handle_timeout(Instant::now());
-            }
+            _ = tokio::time::sleep_until(deadline.into()) => engine.timeout(),
         }
     }
-    engine
-        .core
-        .close_all(Instant::now(), "server shutting down");
+    engine.input(Input::Shutdown);
     engine.flush().await;
     drop(engine);
     let _ = stopped.send(true);
@@ -156,11 +117,26 @@ async fn send(socket: &UdpSocket, data: &[u8], to: std::net::SocketAddr) {
 }
 
 impl Engine {
+    /// Hands the core an input that is not a request. Those always answer `Ok(Reply::Done)`;
+    /// what they cause comes out of the core's poll methods.
+    fn input(&mut self, input: Input<'_>) {
+        let _ = self.core.handle(Instant::now(), input);
+    }
+
+    /// One datagram from the socket; forwarding happens inside (see `Core::handle`).
+    fn datagram(&mut self, from: SocketAddr, data: &[u8]) {
+        self.input(Input::Datagram { from, data });
+    }
+
+    fn timeout(&mut self) {
+        self.input(Input::Timeout);
+    }
+
     /// Reads the datagrams that are already waiting, without sleeping.
     fn drain_socket(&mut self, buf: &mut [u8]) {
         for _ in 1..RECV_BATCH {
             match self.socket.try_recv_from(buf) {
-                Ok((n, from)) => self.core.handle_datagram(Instant::now(), from, &buf[..n]),
+                Ok((n, from)) => self.datagram(from, &buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => {
                     debug!("udp recv: {e}");
@@ -207,7 +183,7 @@ impl Engine {
                         mpsc::error::TrySendError::Closed(_) => "signaling channel closed",
                     };
                     warn!(peer = peer.0, reason, "dropping voice participant");
-                    self.core.remove(Instant::now(), peer, reason);
+                    self.input(Input::Evict { peer, reason });
                 }
             }
             Output::PeerGone(peer) => {
@@ -223,69 +199,38 @@ impl Engine {
         }
     }
 
-    async fn command(&mut self, cmd: Command) {
-        let now = Instant::now();
-        match cmd {
-            Command::Join {
-                room,
-                user,
-                signals,
-                reply,
-            } => {
-                let result = self.core.join(now, room, user).map(|id| {
-                    self.signals.insert(id, signals);
-                });
-                // The offer is in the participant's channel before `join` returns.
-                self.flush().await;
-                let _ = reply.send(result);
-            }
-            Command::Answer {
-                room,
-                user,
-                sdp,
-                reply,
-            } => {
-                let _ = reply.send(self.core.answer(now, room, user, sdp));
-            }
-            Command::Candidate {
-                room,
-                user,
-                candidate,
-                reply,
-            } => {
-                let _ = reply.send(self.core.candidate(room, user, candidate));
-            }
-            Command::Mute {
-                room,
-                user,
-                muted,
-                reply,
-            } => {
-                let _ = reply.send(self.core.set_muted(now, room, user, muted));
-            }
-            Command::Leave { room, user, reply } => {
-                let result = self.core.leave(now, room, user);
-                // The PeerConnection is dropped by now; make the stats say so before replying.
-                self.flush().await;
-                let _ = reply.send(result);
-            }
-            Command::Participants { room, reply } => {
-                let _ = reply.send(self.core.participants(room));
-            }
-            Command::ParticipantStats { room, user, reply } => {
-                let _ = reply.send(self.core.participant_stats(now, room, user));
-            }
-            Command::Inspect { room, user, reply } => {
-                let (rooms, peers, ufrags, addrs) = self.core.table_sizes();
-                let _ = reply.send(super::Internals {
-                    rooms,
-                    peers,
-                    ufrags,
-                    addrs,
-                    signal_channels: self.signals.len(),
-                    m_lines: self.core.m_lines(room, user),
-                });
-            }
+    /// Answers one hub request. The core answers it; this adds the I/O half (a joiner's
+    /// signal channel, the count of channels held), and flushes before replying so that the
+    /// effects are out when the caller hears of them: a newcomer's offer is in its channel,
+    /// a leaver's PeerConnection is dropped and the stats say so.
+    async fn command(&mut self, Command { request, reply }: Command) {
+        let joining = match &request {
+            Request::Join { room, user } => Some((*room, *user)),
+            _ => None,
+        };
+        let result = self
+            .core
+            .handle(Instant::now(), Input::Request(request))
+            .map(|answer| match (answer, joining) {
+                (Reply::Done, Some((room, user))) => self.open_signals(room, user),
+                (Reply::Internals(mut i), _) => {
+                    i.signal_channels = self.signals.len();
+                    Reply::Internals(i)
+                }
+                (answer, _) => answer,
+            });
+        self.flush().await;
+        let _ = reply.send(result);
+    }
+
+    /// The signal channel of a participant who just joined: the engine keeps the sending end
+    /// (keyed by the join's id, so a replaced join's `Closed` reaches the replaced tab), the
+    /// caller gets the receiving end.
+    fn open_signals(&mut self, room: uuid::Uuid, user: uuid::Uuid) -> Reply {
+        let (tx, rx) = mpsc::channel(SIGNAL_QUEUE);
+        if let Some(id) = self.core.peer_of(room, user) {
+            self.signals.insert(id, tx);
         }
+        Reply::Joined(rx)
     }
 }

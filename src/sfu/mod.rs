@@ -4,14 +4,15 @@
 //! PeerConnection per participant, the forwarding of every participant's microphone to
 //! everyone else in the room, active-speaker detection, and TURN credential minting
 //! ([`turn`]). **What it does not own.** Who may join which room (the hub checks membership
-//! before calling [`Sfu::join`]), the WebSocket, and the lease that makes one node the owner
-//! of a room in a cluster.
+//! before asking for [`Request::Join`]), the WebSocket, and the lease that makes one node the
+//! owner of a room in a cluster.
 //!
-//! **How data enters and leaves.** The hub calls the async methods of the cheap, cloneable
-//! [`Sfu`] handle; each becomes a command for the SFU's single task ([`engine`]), which owns
-//! the socket, the timers and the sans-I/O [`core`]. Per-participant signaling (offers,
-//! closure) comes back on the `mpsc::Sender<Signal>` given to [`Sfu::join`]; room-wide events
-//! (participant list, speaking) on the receiver returned by [`Sfu::start`]. Media never
+//! **How data enters and leaves.** The hub builds a [`Request`] and passes it to
+//! [`Sfu::request`] on the cheap, cloneable [`Sfu`] handle; it becomes a command for the SFU's
+//! single task ([`engine`]), which owns the socket, the timers and the sans-I/O [`core`], and
+//! the [`Reply`] comes back. Per-participant signaling (offers, closure) comes back on the
+//! receiver in [`Reply::Joined`]; room-wide events (participant list, speaking) on the
+//! receiver returned by [`Sfu::start`]. Media never
 //! leaves the task: a packet is read, decrypted, rewritten and encrypted per subscriber, and
 //! sent, in one call chain.
 //!
@@ -22,8 +23,9 @@
 //! Opus 48 kHz with the RFC 6464 audio-level extension. The server is ICE-lite with a single
 //! host candidate in the offer, DTLS `actpass` (browsers pick active), BUNDLE, rtcp-mux.
 //!
-//! Start reading at [`Sfu::start`], then `engine.rs` (the loop), `core.rs` (rooms and
-//! forwarding), `peer.rs` (one participant).
+//! Start reading at [`Sfu::start`] and `request.rs` (what can be asked), then `engine.rs`
+//! (the loop), `core.rs` (rooms and forwarding), `peer.rs` (one participant). `sim/` (built
+//! for tests only) runs the core against simulated browsers on a simulated clock.
 
 mod core;
 mod demux;
@@ -31,23 +33,29 @@ mod engine;
 mod error;
 pub mod media;
 mod peer;
+mod request;
 pub mod rewrite;
 mod rtcp;
 mod signal;
+#[cfg(test)]
+mod sim;
 pub mod speaker;
 mod stats;
 pub mod turn;
+mod types;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use std::time::Instant;
 use tokio::net::UdpSocket;
+
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use uuid::Uuid;
 
 pub use self::error::SfuError;
+pub use self::request::{Internals, Reply, Request};
 pub use self::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
 pub use self::stats::{ParticipantStats, SfuStats};
 
@@ -85,23 +93,6 @@ impl Default for SfuConfig {
             max_participants: 50,
         }
     }
-}
-
-/// Sizes of the SFU's internal tables, for leak tests and debugging.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Internals {
-    /// Rooms with participants.
-    pub rooms: usize,
-    /// Participants.
-    pub peers: usize,
-    /// ICE ufrags in the demultiplexer.
-    pub ufrags: usize,
-    /// Source addresses in the demultiplexer.
-    pub addrs: usize,
-    /// Signal senders held.
-    pub signal_channels: usize,
-    /// m-lines of the named participant's PeerConnection, if present.
-    pub m_lines: Option<usize>,
 }
 
 /// A cheap handle to the running SFU; clone it freely. The SFU stops when its cancellation
@@ -162,6 +153,7 @@ impl Sfu {
                 max_participants: cfg.max_participants,
             },
             stats.clone(),
+            Instant::now(),
         );
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
@@ -191,118 +183,21 @@ impl Sfu {
         self.local_addr
     }
 
-    /// Adds `user` to the voice call of `room`. On success a [`Signal::Offer`] is already in
-    /// `signals`; every other participant gets a new offer too. Joining again (a second tab)
-    /// replaces the earlier join, whose channel receives [`Signal::Closed`].
-    pub async fn join(
-        &self,
-        room: Uuid,
-        user: Uuid,
-        signals: mpsc::Sender<Signal>,
-    ) -> Result<(), SfuError> {
-        self.call(|reply| Command::Join {
-            room,
-            user,
-            signals,
-            reply,
-        })
-        .await
-    }
-
-    /// Applies `user`'s SDP answer to the server's outstanding offer.
-    pub async fn answer(&self, room: Uuid, user: Uuid, sdp: String) -> Result<(), SfuError> {
-        self.call(|reply| Command::Answer {
-            room,
-            user,
-            sdp,
-            reply,
-        })
-        .await
-    }
-
-    /// Adds one of `user`'s trickled ICE candidates.
-    pub async fn candidate(&self, room: Uuid, user: Uuid, c: IceCandidate) -> Result<(), SfuError> {
-        self.call(|reply| Command::Candidate {
-            room,
-            user,
-            candidate: c,
-            reply,
-        })
-        .await
-    }
-
-    /// Mutes or unmutes `user`: while muted, their packets are not forwarded.
-    pub async fn set_muted(&self, room: Uuid, user: Uuid, muted: bool) -> Result<(), SfuError> {
-        self.call(|reply| Command::Mute {
-            room,
-            user,
-            muted,
-            reply,
-        })
-        .await
-    }
-
-    /// Removes `user` from the call; when this returns, their PeerConnection is freed.
-    pub async fn leave(&self, room: Uuid, user: Uuid) -> Result<(), SfuError> {
-        self.call(|reply| Command::Leave { room, user, reply })
-            .await
-    }
-
     /// Process-wide totals (a synchronous read for `/metrics`).
     pub fn stats(&self) -> SfuStats {
         self.stats.snapshot()
     }
 
-    /// The call's participants in join order (empty if none or the SFU stopped).
-    pub async fn participants(&self, room: Uuid) -> Vec<ParticipantState> {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Participants { room, reply: tx })
-            .await
-            .is_err()
-        {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
-    }
-
-    /// One participant's packet, byte, loss and jitter figures.
-    pub async fn participant_stats(&self, room: Uuid, user: Uuid) -> Option<ParticipantStats> {
-        let (tx, rx) = oneshot::channel();
-        let cmd = Command::ParticipantStats {
-            room,
-            user,
-            reply: tx,
-        };
-        if self.commands.send(cmd).await.is_err() {
-            return None;
-        }
-        rx.await.ok().flatten()
-    }
-
-    /// Internal table sizes (and `user`'s m-line count), for leak tests.
-    pub async fn internals(&self, room: Uuid, user: Uuid) -> Option<Internals> {
-        let (tx, rx) = oneshot::channel();
-        let cmd = Command::Inspect {
-            room,
-            user,
-            reply: tx,
-        };
-        self.commands.send(cmd).await.ok()?;
-        rx.await.ok()
-    }
-
-    async fn call<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
-    ) -> Result<T, SfuError> {
-        let (tx, rx) = oneshot::channel();
+    /// Sends one request to the SFU task and waits for its answer; see [`Request`] for what
+    /// each one does and which [`Reply`] it gets. Fails with [`SfuError::Closed`] once the SFU
+    /// has stopped.
+    pub async fn request(&self, request: Request) -> Result<Reply, SfuError> {
+        let (reply, answer) = oneshot::channel();
         self.commands
-            .send(make(tx))
+            .send(Command { request, reply })
             .await
             .map_err(|_| SfuError::Closed)?;
-        rx.await.map_err(|_| SfuError::Closed)?
+        answer.await.map_err(|_| SfuError::Closed)?
     }
 }
 

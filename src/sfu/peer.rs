@@ -42,21 +42,15 @@ use rtc::statistics::report::RTCStatsReportEntry;
 use tracing::{debug, trace};
 use uuid::Uuid;
 
-use super::SfuError;
-use super::core::PeerId;
+use super::error::SfuError;
 use super::media::{self, OPUS_PAYLOAD_TYPE};
 use super::rewrite::{OPUS_CLOCK_RATE, StreamRewriter};
 use super::speaker::SpeakerDetector;
 use super::stats::{ParticipantStats, SharedStats};
+use super::types::{PeerId, Transmit};
 
 /// Remote candidates kept while no answer has been applied yet.
 const MAX_PENDING_CANDIDATES: usize = 32;
-
-/// A datagram to send from the shared socket.
-pub(super) struct Transmit {
-    pub to: SocketAddr,
-    pub data: BytesMut,
-}
 
 /// Where one slot is in its life; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

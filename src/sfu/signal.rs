@@ -14,7 +14,7 @@ pub use crate::protocol::ws::IceCandidateInit as IceCandidate;
 /// or ends the participant's call on `Closed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    /// A new SDP offer; the client must answer it with [`super::Sfu::answer`].
+    /// A new SDP offer; the client must answer it with [`super::Request::Answer`].
     Offer {
         /// The voice room.
         room: Uuid,

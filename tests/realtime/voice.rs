@@ -450,6 +450,10 @@ async fn joining_again_on_the_same_socket_is_not_ended_by_the_first_join() {
         !events.iter().any(|i| matches!(i, confab_testkit::Incoming::Frame(f) if matches!(**f, ServerFrame::VoiceEnded { .. }))),
         "no stale voice.ended: {events:?}"
     );
-    let state = app.hub.voice().sfu().participants(room.id.0).await;
+    let request = confab::sfu::Request::Participants { room: room.id.0 };
+    let Ok(confab::sfu::Reply::Participants(state)) = app.hub.voice().sfu().request(request).await
+    else {
+        panic!("the SFU lists the call's participants");
+    };
     assert_eq!(state.len(), 1);
 }

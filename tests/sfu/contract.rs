@@ -3,9 +3,8 @@
 //! `a=msid` stream id is that participant's user id, parked m-lines inactive with `msid:-`.
 
 use crate::support::*;
-use confab::sfu::Signal;
+use confab::sfu::{Request, Signal};
 use confab_testkit::peer::sending_streams;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// The m-line sections of an SDP (session part dropped).
@@ -23,8 +22,7 @@ async fn offers_follow_the_wire_contract() {
     let mut ps = full_room(&mut t, room, 2).await;
 
     let newcomer = Uuid::new_v4();
-    let (tx, mut rx) = mpsc::channel(16);
-    t.sfu.join(room, newcomer, tx).await.unwrap();
+    let mut rx = join_signals(&t.sfu, room, newcomer).await.unwrap();
     let Some(Signal::Offer { room: r, sdp }) = rx.recv().await else {
         panic!("offer expected")
     };
@@ -63,7 +61,8 @@ async fn offers_follow_the_wire_contract() {
     assert!(streams.iter().all(|s| s.ssrcs.len() == 1));
 
     // After a departure the m-line stays, parked: inactive and naming no one.
-    t.sfu.leave(room, ps[1].user).await.unwrap();
+    let user = ps[1].user;
+    t.sfu.request(Request::Leave { room, user }).await.unwrap();
     ps[0].sees_streams(&[newcomer]).await;
     let offer = ps[0].client.state().last_offer;
     let ms = sections(&offer);
@@ -78,6 +77,6 @@ async fn offers_follow_the_wire_contract() {
         !offer.contains(&ps[1].user.to_string()),
         "the leaver is gone from the SDP"
     );
-    let inside = t.sfu.internals(room, ps[0].user).await.unwrap();
+    let inside = internals(&t.sfu, room, ps[0].user).await.unwrap();
     assert_eq!(inside.m_lines, Some(3));
 }

@@ -55,7 +55,12 @@ async fn shutting_down_closes_every_call() {
             .clone();
         assert_eq!(reason.as_deref(), Some("server shutting down"));
     }
-    let e = t.sfu.leave(room, ps[0].user).await.unwrap_err();
+    let user = ps[0].user;
+    let e = t
+        .sfu
+        .request(confab::sfu::Request::Leave { room, user })
+        .await
+        .unwrap_err();
     assert!(matches!(e, confab::sfu::SfuError::Closed));
     assert_eq!(t.sfu.stats().live_peer_connections, 0);
 }

@@ -66,9 +66,7 @@ async fn each_participant_receives_exactly_the_other_two_streams_in_order() {
 
     // The counters saw the traffic, both ways.
     for p in &ps {
-        let s = t
-            .sfu
-            .participant_stats(room, p.user)
+        let s = participant_stats(&t.sfu, room, p.user)
             .await
             .expect("stats of a participant");
         assert!(s.packets_in >= PACKETS_PER_STREAM as u64, "{s:?}");

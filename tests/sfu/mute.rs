@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::support::*;
-use confab::sfu::RoomEvent;
+use confab::sfu::{Request, RoomEvent};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -16,7 +16,14 @@ async fn mute_stops_a_stream_and_unmute_resumes_it_with_continuous_sequence_numb
     let (a, b) = (&mut a[0], &mut b[0]);
 
     let before = recv_from(&mut a.client, b.user).await;
-    t.sfu.set_muted(room, b.user, true).await.unwrap();
+    t.sfu
+        .request(Request::Mute {
+            room,
+            user: b.user,
+            muted: true,
+        })
+        .await
+        .unwrap();
     let muted_at = Instant::now();
     t.wait_event(|e| {
         matches!(e, RoomEvent::State { participants, .. }
@@ -41,14 +48,21 @@ async fn mute_stops_a_stream_and_unmute_resumes_it_with_continuous_sequence_numb
         }
     }
     assert!(stragglers < 25, "{stragglers} packets after mute");
-    let participants = t.sfu.participants(room).await;
+    let participants = participants(&t.sfu, room).await;
     assert!(
         participants
             .iter()
             .any(|p| p.user_id == b.user && p.muted && !p.speaking)
     );
 
-    t.sfu.set_muted(room, b.user, false).await.unwrap();
+    t.sfu
+        .request(Request::Mute {
+            room,
+            user: b.user,
+            muted: false,
+        })
+        .await
+        .unwrap();
     let resumed = recv_from(&mut a.client, b.user).await;
     assert_eq!(resumed.ssrc, last.ssrc, "same outgoing stream");
     assert_eq!(
@@ -69,6 +83,6 @@ async fn mute_stops_a_stream_and_unmute_resumes_it_with_continuous_sequence_numb
     assert_eq!(next.seq, resumed.seq.wrapping_add(1));
     assert_eq!(next.timestamp, resumed.timestamp.wrapping_add(960));
 
-    let stats = t.sfu.participant_stats(room, b.user).await.unwrap();
+    let stats = participant_stats(&t.sfu, room, b.user).await.unwrap();
     assert!(stats.dropped_muted > 0);
 }

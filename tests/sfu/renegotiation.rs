@@ -1,7 +1,7 @@
 //! Joins and leaves renegotiate everyone else's PeerConnection in place.
 
 use crate::support::*;
-use confab::sfu::RoomEvent;
+use confab::sfu::{Request, RoomEvent};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -11,10 +11,11 @@ async fn leaving_renegotiates_the_others_and_a_newcomer_reuses_the_freed_m_line(
     let mut ps = full_room(&mut t, room, 3).await;
     let leaver = ps.pop().unwrap();
     let offers_before: Vec<u64> = ps.iter().map(|p| p.client.state().offers).collect();
-    let m_lines_before = t.sfu.internals(room, ps[0].user).await.unwrap().m_lines;
+    let m_lines_before = internals(&t.sfu, room, ps[0].user).await.unwrap().m_lines;
     assert_eq!(m_lines_before, Some(3));
 
-    t.sfu.leave(room, leaver.user).await.unwrap();
+    let user = leaver.user;
+    t.sfu.request(Request::Leave { room, user }).await.unwrap();
     let ev = t.wait_state(room, 2).await;
     let RoomEvent::State { participants, .. } = ev else {
         unreachable!()
@@ -55,7 +56,7 @@ async fn leaving_renegotiates_the_others_and_a_newcomer_reuses_the_freed_m_line(
         p.sees_streams(&o).await;
     }
     assert_eq!(
-        t.sfu.internals(room, ps[0].user).await.unwrap().m_lines,
+        internals(&t.sfu, room, ps[0].user).await.unwrap().m_lines,
         Some(3)
     );
     let pkt = recv_from(&mut ps[0].client, c.user).await;
@@ -80,6 +81,6 @@ async fn joining_again_replaces_the_earlier_join() {
     second_tab.connected().await;
     recv_from(&mut ps[0].client, user).await;
     recv_from(&mut second_tab.client, ps[0].user).await;
-    assert_eq!(t.sfu.participants(room).await.len(), 2);
+    assert_eq!(participants(&t.sfu, room).await.len(), 2);
     assert_eq!(t.sfu.stats().live_peer_connections, 2);
 }

@@ -1,7 +1,7 @@
 //! Audio levels in the RFC 6464 extension drive Speaking events.
 
 use crate::support::*;
-use confab::sfu::RoomEvent;
+use confab::sfu::{Request, RoomEvent};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -17,8 +17,7 @@ async fn audio_levels_turn_speaking_on_and_off() {
     )
     .await;
     assert!(
-        t.sfu
-            .participants(room)
+        participants(&t.sfu, room)
             .await
             .iter()
             .any(|p| p.user_id == speaker && p.speaking)
@@ -36,15 +35,21 @@ async fn audio_levels_turn_speaking_on_and_off() {
         |e| matches!(e, RoomEvent::Speaking { user, speaking: true, .. } if *user == speaker),
     )
     .await;
-    t.sfu.set_muted(room, speaker, true).await.unwrap();
+    t.sfu
+        .request(Request::Mute {
+            room,
+            user: speaker,
+            muted: true,
+        })
+        .await
+        .unwrap();
     t.wait_event(
         |e| matches!(e, RoomEvent::Speaking { user, speaking: false, .. } if *user == speaker),
     )
     .await;
     // The quiet one never spoke.
     assert!(
-        t.sfu
-            .participants(room)
+        participants(&t.sfu, room)
             .await
             .iter()
             .any(|p| p.user_id == ps[0].user && !p.speaking)

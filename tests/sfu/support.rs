@@ -4,7 +4,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use confab::sfu::{RoomEvent, Sfu, SfuConfig, SfuError, Signal};
+use confab::sfu::{
+    Internals, ParticipantState, ParticipantStats, Reply, Request, RoomEvent, Sfu, SfuConfig,
+    SfuError, Signal,
+};
 use confab_testkit::peer::{ClientHandle, TestClient, TestClientError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -86,8 +89,7 @@ pub struct Participant {
 /// Joins `user` to `room` with a fresh client and answers every offer it gets.
 pub async fn join(sfu: &Sfu, room: Uuid, user: Uuid) -> Participant {
     let client = TestClient::start(user).await.expect("client starts");
-    let (tx, rx) = mpsc::channel(16);
-    sfu.join(room, user, tx).await.expect("join succeeds");
+    let rx = join_signals(sfu, room, user).await.expect("join succeeds");
     let (closed_tx, closed_rx) = watch::channel(None);
     let signaling = tokio::spawn(signaling_loop(
         sfu.clone(),
@@ -117,8 +119,8 @@ async fn signaling_loop(
     while let Some(signal) = rx.recv().await {
         match signal {
             Signal::Offer { sdp, .. } => match client.accept_offer(sdp).await {
-                Ok(answer) => match sfu.answer(room, user, answer).await {
-                    Ok(()) => {}
+                Ok(sdp) => match sfu.request(Request::Answer { room, user, sdp }).await {
+                    Ok(_) => {}
                     // The test made this participant leave while an offer was in flight.
                     Err(SfuError::NotInCall { .. } | SfuError::Closed) => return,
                     Err(e) => panic!("answer rejected: {e}"),
@@ -166,6 +168,46 @@ impl Participant {
             want,
             self.client.state()
         );
+    }
+}
+
+/// Asks for `user` to join `room` with no client behind it; the participant's signals.
+pub async fn join_signals(
+    sfu: &Sfu,
+    room: Uuid,
+    user: Uuid,
+) -> Result<mpsc::Receiver<Signal>, SfuError> {
+    match sfu.request(Request::Join { room, user }).await? {
+        Reply::Joined(signals) => Ok(signals),
+        other => panic!("a join answered {other:?}"),
+    }
+}
+
+/// The call's participants in join order.
+pub async fn participants(sfu: &Sfu, room: Uuid) -> Vec<ParticipantState> {
+    match sfu.request(Request::Participants { room }).await {
+        Ok(Reply::Participants(participants)) => participants,
+        other => panic!("participants answered {other:?}"),
+    }
+}
+
+/// One participant's figures.
+pub async fn participant_stats(
+    sfu: &Sfu,
+    room: Uuid,
+    user: Uuid,
+) -> Result<ParticipantStats, SfuError> {
+    match sfu.request(Request::Stats { room, user }).await? {
+        Reply::Stats(stats) => Ok(stats),
+        other => panic!("stats answered {other:?}"),
+    }
+}
+
+/// The SFU's table sizes and `user`'s m-line count.
+pub async fn internals(sfu: &Sfu, room: Uuid, user: Uuid) -> Result<Internals, SfuError> {
+    match sfu.request(Request::Inspect { room, user }).await? {
+        Reply::Internals(internals) => Ok(internals),
+        other => panic!("inspect answered {other:?}"),
     }
 }
 

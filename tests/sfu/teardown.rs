@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::support::*;
+use confab::sfu::Request;
 use uuid::Uuid;
 
 fn rss_kib() -> u64 {
@@ -40,7 +41,8 @@ async fn three_hundred_join_leave_cycles_leave_nothing_behind() {
         recv_from(&mut guest.client, resident.user).await;
         assert_eq!(t.sfu.stats().live_peer_connections, 2);
 
-        t.sfu.leave(room, guest.user).await.unwrap();
+        let user = guest.user;
+        t.sfu.request(Request::Leave { room, user }).await.unwrap();
         assert_eq!(
             t.sfu.stats().live_peer_connections,
             1,
@@ -70,7 +72,7 @@ async fn three_hundred_join_leave_cycles_leave_nothing_behind() {
         CYCLES - WARM_UP
     );
 
-    let inside = t.sfu.internals(room, resident.user).await.unwrap();
+    let inside = internals(&t.sfu, room, resident.user).await.unwrap();
     assert_eq!(inside.peers, 1);
     assert_eq!(inside.rooms, 1);
     assert_eq!(inside.ufrags, 1);
@@ -85,11 +87,12 @@ async fn three_hundred_join_leave_cycles_leave_nothing_behind() {
         "guests reused one m-line of the resident's connection"
     );
 
-    t.sfu.leave(room, resident.user).await.unwrap();
+    let user = resident.user;
+    t.sfu.request(Request::Leave { room, user }).await.unwrap();
     let stats = t.sfu.stats();
     assert_eq!(stats.live_peer_connections, 0);
     assert_eq!((stats.rooms, stats.participants), (0, 0));
-    let inside = t.sfu.internals(room, resident.user).await.unwrap();
+    let inside = internals(&t.sfu, room, resident.user).await.unwrap();
     assert_eq!(
         (
             inside.rooms,

@@ -6,7 +6,7 @@
 //! against our ICE-lite server) driven by its own task with its own UDP socket on loopback,
 //! so tests exercise real ICE, DTLS and SRTP. Signaling is left to the caller: feed it
 //! offers with [`TestClient::accept_offer`] and carry its answers to the server (directly with
-//! `Sfu::answer`, or over the WebSocket in confab's tests and `confab-bench`).
+//! `Request::Answer`, or over the WebSocket in confab's tests and `confab-bench`).
 //!
 //! The microphone sends a 20 ms "Opus-sized" packet every 20 ms while publishing, on a fixed
 //! grid so the rate is exactly 50/s: 16 bytes of the user id, a 4-byte counter, the send time

@@ -28,7 +28,7 @@ use crate::protocol::ws::{IceServer, ServerFrame, VoiceParticipant};
 use crate::protocol::{RoomId, UserId};
 use crate::service::Error;
 use crate::sfu::turn::{TurnConfig, ice_servers};
-use crate::sfu::{ParticipantState, RoomEvent, Sfu, Signal};
+use crate::sfu::{ParticipantState, Reply, Request, RoomEvent, Sfu, Signal};
 
 use relay::{Pending, Target};
 
@@ -165,8 +165,15 @@ impl Voice {
 
     /// Joins `user` to the local SFU; their signals go to `target`.
     async fn join_local(&self, room: RoomId, user: UserId, target: Target) -> Result<(), Error> {
-        let (tx, mut rx) = mpsc::channel::<Signal>(32);
-        self.sfu.join(room.0, user.0, tx).await?;
+        let join = Request::Join {
+            room: room.0,
+            user: user.0,
+        };
+        let Reply::Joined(mut rx) = self.sfu.request(join).await? else {
+            return Err(Error::Internal(
+                "the SFU answered a join without signals".into(),
+            ));
+        };
         let bus = self.bus.clone();
         // One task per participant (not per packet) carries its signals to its session.
         self.tasks.spawn(async move {
@@ -188,17 +195,22 @@ impl Voice {
         user: UserId,
         request: VoiceRequest,
     ) -> Result<(), Error> {
-        match request {
+        let (room, user) = (room.0, user.0);
+        let request = match request {
             VoiceRequest::Join { .. } => {
-                Err(Error::Internal("join goes through join_local".into()))
+                return Err(Error::Internal("join goes through join_local".into()));
             }
-            VoiceRequest::Answer { sdp } => Ok(self.sfu.answer(room.0, user.0, sdp).await?),
-            VoiceRequest::Candidate { candidate } => {
-                Ok(self.sfu.candidate(room.0, user.0, candidate).await?)
-            }
-            VoiceRequest::Mute { muted } => Ok(self.sfu.set_muted(room.0, user.0, muted).await?),
-            VoiceRequest::Leave => Ok(self.sfu.leave(room.0, user.0).await?),
-        }
+            VoiceRequest::Answer { sdp } => Request::Answer { room, user, sdp },
+            VoiceRequest::Candidate { candidate } => Request::Candidate {
+                room,
+                user,
+                candidate,
+            },
+            VoiceRequest::Mute { muted } => Request::Mute { room, user, muted },
+            VoiceRequest::Leave => Request::Leave { room, user },
+        };
+        self.sfu.request(request).await?;
+        Ok(())
     }
 
     /// Publishes the SFU's room events to the room, and keeps the last state of each call.
