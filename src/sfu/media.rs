@@ -170,3 +170,24 @@ pub fn add_host_candidate(
     // End of candidates: we have no others, so the offer can say so (no trickle from us).
     pc.add_local_candidate(Default::default())
 }
+
+/// An Opus packet as a client's microphone sends it: payload type 111 and, when the RFC 6464
+/// extension was negotiated (`level_ext`), the audio level (0 loudest, 127 silence).
+pub fn microphone_packet(
+    (seq, timestamp, ssrc): (u16, u32, u32),
+    level: Option<(u8, u8)>,
+    payload: bytes::Bytes,
+) -> rtc::rtp::Packet {
+    let mut header = rtc::rtp::Header {
+        version: 2,
+        payload_type: OPUS_PAYLOAD_TYPE,
+        sequence_number: seq,
+        timestamp,
+        ssrc,
+        ..Default::default()
+    };
+    if let Some((id, level)) = level {
+        let _ = header.set_extension(id, bytes::Bytes::copy_from_slice(&[level]));
+    }
+    rtc::rtp::Packet { header, payload }
+}

@@ -473,21 +473,8 @@ impl Driver {
         payload.put_u32(self.counter);
         payload.put_u64(unix_us());
         payload.resize(PAYLOAD_LEN, 0xAB);
-        let mut header = rtc::rtp::Header {
-            version: 2,
-            payload_type: media::OPUS_PAYLOAD_TYPE,
-            sequence_number: self.seq,
-            timestamp: self.ts,
-            ssrc,
-            ..Default::default()
-        };
-        if let Some(id) = self.level_ext {
-            let _ = header.set_extension(id, Bytes::copy_from_slice(&[self.level]));
-        }
-        let pkt = rtc::rtp::Packet {
-            header,
-            payload: payload.freeze(),
-        };
+        let level = self.level_ext.map(|id| (id, self.level));
+        let pkt = media::microphone_packet((self.seq, self.ts, ssrc), level, payload.freeze());
         let Some(mut s) = pc.rtp_sender(sender) else {
             return;
         };

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
@@ -274,21 +274,8 @@ impl Client {
         payload.put_slice(self.user.as_bytes());
         payload.put_u32(self.counter);
         payload.resize(PAYLOAD_LEN, 0xAB);
-        let mut header = rtc::rtp::Header {
-            version: 2,
-            payload_type: media::OPUS_PAYLOAD_TYPE,
-            sequence_number: self.seq,
-            timestamp: self.ts,
-            ssrc,
-            ..Default::default()
-        };
-        if let Some(id) = self.level_ext {
-            let _ = header.set_extension(id, Bytes::copy_from_slice(&[self.level]));
-        }
-        let pkt = rtc::rtp::Packet {
-            header,
-            payload: payload.freeze(),
-        };
+        let level = self.level_ext.map(|id| (id, self.level));
+        let pkt = media::microphone_packet((self.seq, self.ts, ssrc), level, payload.freeze());
         // Like a browser, the microphone's counters run on whether or not a packet got out.
         self.counter = self.counter.wrapping_add(1);
         self.seq = self.seq.wrapping_add(1);
