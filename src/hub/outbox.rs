@@ -11,7 +11,6 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::api::Room;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{RoomId, Seq, SessionId, UserId};
 
@@ -20,12 +19,11 @@ use crate::protocol::{RoomId, Seq, SessionId, UserId};
 pub enum Outgoing {
     /// A serialized frame.
     Frame(Arc<Frame>),
-    /// The user was added to `room`: subscribe, replay what came after the view, then send it.
+    /// The user was added to `room`: subscribe, check the user is still a member, then send
+    /// the room as they see it now.
     Joined {
         /// The room.
         room: RoomId,
-        /// The room as the user sees it.
-        view: Box<Room>,
     },
     /// The session no longer hears `room` (the user left it).
     Left {
@@ -43,6 +41,9 @@ pub struct Frame {
     pub text: Utf8Bytes,
     /// For `message.new`: its room and seq, so a session can skip what it already sent.
     pub seq: Option<(RoomId, Seq)>,
+    /// The room whose subscribers it was fanned out to, so a session that has left the room
+    /// since drops it.
+    pub room: Option<RoomId>,
     /// May be dropped under pressure.
     pub ephemeral: bool,
     /// For `message.new`: when the message was committed (for delivery latency).
@@ -50,8 +51,19 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Serializes `frame`, fanned out to `room`'s subscribers, once.
+    pub fn in_room(frame: &ServerFrame, room: RoomId) -> Arc<Frame> {
+        let mut made = Frame::make(frame);
+        made.room = Some(room);
+        Arc::new(made)
+    }
+
     /// Serializes `frame` once.
     pub fn new(frame: &ServerFrame) -> Arc<Frame> {
+        Arc::new(Frame::make(frame))
+    }
+
+    fn make(frame: &ServerFrame) -> Frame {
         let (seq, created_at) = match frame {
             ServerFrame::MessageNew { message } => (
                 Some((message.room_id, message.seq)),
@@ -61,12 +73,13 @@ impl Frame {
         };
         // Serializing our own frame types cannot fail (no maps with non-string keys).
         let text = serde_json::to_string(frame).unwrap_or_default();
-        Arc::new(Frame {
+        Frame {
             text: Utf8Bytes::from(text),
             seq,
+            room: None,
             ephemeral: frame.is_ephemeral(),
             created_at,
-        })
+        }
     }
 }
 

@@ -190,6 +190,17 @@ impl Registry {
         }
     }
 
+    /// `session` stops hearing `room` (its user left it). Idempotent: the registry already
+    /// dropped the user's sessions from the room when the removal arrived, but a session that
+    /// subscribed after that (it was still working through an older `member.joined`) is
+    /// dropped here, in the order of its own queue.
+    pub async fn leave_room(&self, session: SessionId, room: RoomId) {
+        if let Some(rooms) = lock(&self.session_rooms).get_mut(&session) {
+            rooms.remove(&room);
+        }
+        self.detach(room, |h| h.id == session).await;
+    }
+
     fn slot(&self, room: RoomId) -> Arc<RoomSlot> {
         if let Some(slot) = self
             .rooms
@@ -249,7 +260,7 @@ impl Registry {
         let Some(slot) = self.existing_slot(room) else {
             return;
         };
-        let frame = Frame::new(frame);
+        let frame = Frame::in_room(frame, room);
         if let Some(at) = frame.created_at {
             crate::metrics::fanout(crate::metrics::since(at));
         }
@@ -352,12 +363,9 @@ impl Sink for Registry {
                     s.push(Outgoing::Frame(frame.clone()));
                 }
             }
-            Event::Joined { room, user, view } => {
+            Event::Joined { room, user, .. } => {
                 for s in self.user_sessions(*user) {
-                    s.push(Outgoing::Joined {
-                        room: *room,
-                        view: Box::new(view.clone()),
-                    });
+                    s.push(Outgoing::Joined { room: *room });
                 }
             }
             Event::Voice(relay) => {
@@ -383,11 +391,12 @@ impl Sink for Registry {
                         s.push(Outgoing::Left { room: *room });
                     }
                 }
-                // Stop at once: drop them from the slot now; the unsubscribe may follow later.
+                // Stop at once: drop them from the slot now; the unsubscribe of an emptied room
+                // may follow later (it must not drop a session that joins again meanwhile).
                 if let Some(me) = self.me.upgrade() {
-                    let (room, user) = (*room, *user);
+                    let room = *room;
                     self.tasks.spawn(async move {
-                        me.detach(room, |h| h.user == user).await;
+                        me.detach(room, |_| false).await;
                     });
                 }
                 if let Some(slot) = self.existing_slot(*room) {

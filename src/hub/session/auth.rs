@@ -65,6 +65,9 @@ async fn first_text(hub: &Hub, socket: &mut WebSocket) -> Result<String, (u16, &
     loop {
         match timeout_at(deadline, socket.recv()).await {
             Err(_) => return Err((CLOSE_UNAUTHENTICATED, "authentication timed out")),
+            Ok(Some(Err(e))) if super::is_too_large(&e) => {
+                return Err((super::CLOSE_TOO_LARGE, "frame too large"));
+            }
             Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
                 return Err((1000, "closed"));
             }

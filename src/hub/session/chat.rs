@@ -121,11 +121,18 @@ impl Session {
         if after.0 < 0 {
             return Err(Error::invalid("invalid_seq", "after_seq must not be negative").into());
         }
-        let last = self.replay(room, after).await?;
-        let newest = services.newest_seq(self.user.id, room).await?.max(last);
+        let sent = self.replay(room, after).await?;
+        // Read after the replay, so it covers everything sent; what the client claimed to have
+        // (`after`) is not the room's newest, however large.
+        let newest = services.newest_seq(self.user.id, room).await?;
+        let last_seq = if sent > after {
+            newest.max(sent)
+        } else {
+            newest
+        };
         Ok(Ack::Synced {
             room_id: room,
-            last_seq: newest,
+            last_seq,
         })
     }
 

@@ -183,6 +183,8 @@ struct Session {
     slow: CancellationToken,
     user: User,
     /// Per room, the newest seq sent to this client: live frames at or below it are skipped.
+    /// Its keys are the rooms the session hears, as membership changes reached it in the
+    /// order of its queue: frames of any other room are dropped.
     delivered: HashMap<RoomId, Seq>,
     limiter: TokenBucket,
     token_expires: Instant,
@@ -309,6 +311,10 @@ impl Session {
         let mut item = Some(first);
         while let Some(current) = item.take() {
             match current {
+                // A room this session no longer hears (left, or a join it dropped): its frames
+                // queued meanwhile are not for this client.
+                Outgoing::Frame(frame)
+                    if frame.room.is_some_and(|r| !self.delivered.contains_key(&r)) => {}
                 Outgoing::Frame(frame) => {
                     let fresh = match frame.seq {
                         Some((room, seq)) => {
@@ -330,12 +336,17 @@ impl Session {
                         break;
                     }
                 }
-                Outgoing::Joined { room, view } => {
+                Outgoing::Joined { room } => {
                     self.send(std::mem::take(&mut batch)).await?;
-                    self.joined(room, *view).await?;
+                    self.joined(room).await?;
                 }
                 Outgoing::Left { room } => {
                     self.delivered.remove(&room);
+                    self.hub
+                        .inner
+                        .registry
+                        .leave_room(self.handle.id, room)
+                        .await;
                     batch.extend(self.left_room(room).await);
                 }
                 Outgoing::Voice(join, signal) => batch.extend(self.voice_signal(join, signal)),
