@@ -152,6 +152,18 @@ async fn frames_over_64_kib_close_the_socket_with_1009() {
 }
 
 #[tokio::test]
+async fn a_frame_over_64_kib_before_auth_closes_with_1009() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut ws = raw_socket(&app).await;
+    let big = format!(r#"{{"type":"auth","token":"{}"}}"#, "x".repeat(70 * 1024));
+    let _ = ws.send(WsMessage::Text(big.into())).await;
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(1009)
+    );
+}
+
+#[tokio::test]
 async fn sends_are_rate_limited_without_closing_the_session() {
     let app = spawn_app(Backend::Sqlite).await;
     let ana = app.user("ana").await;
