@@ -278,6 +278,7 @@ impl App {
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),
+            tls: tls.is_some(),
         });
         let listener =
             TcpListener::bind(config.listen)

@@ -184,6 +184,14 @@ async fn https_and_wss_with_a_self_signed_certificate() {
     let api = Api::with_client(http, &format!("https://localhost:{}", app.addr.port()));
     let (status, _) = api.call(Method::GET, "/healthz", None).await.unwrap();
     assert_eq!(status, 200);
+    let page = api.get_raw("/", &[]).await.unwrap();
+    assert_eq!(
+        page.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=63072000"),
+        "browsers are told to keep to HTTPS"
+    );
     let tokens = api.register("tls_user", "password-1").await.unwrap();
     // Plain HTTP to the TLS port is refused.
     assert!(
