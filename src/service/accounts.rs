@@ -26,6 +26,19 @@ pub async fn create_account(
         Some(d) => DisplayName::parse(d)?,
         None => DisplayName::from_username(&username),
     };
+    let taken = || Error::conflict("username_taken", "that username is taken");
+    if store.user_credentials(&username.key()).await?.is_some() {
+        return Err(taken());
+    }
+    if store
+        .display_name_taken(display_name.as_str(), &display_name.key())
+        .await?
+    {
+        return Err(Error::conflict(
+            "display_name_taken",
+            "another user shows this name; choose a different display name",
+        ));
+    }
     let password_hash = crate::auth::hash_password(&password).await?;
     store
         .create_user(NewUser {
@@ -38,7 +51,7 @@ pub async fn create_account(
         })
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => Error::conflict("username_taken", "that username is taken"),
+            StoreError::Conflict(_) => taken(),
             e => e.into(),
         })
 }

@@ -94,6 +94,21 @@ impl Store {
         Ok(row.map(|r| (User::from(r.user), r.password_hash)))
     }
 
+    /// Whether a user already shows `name`, exactly or but for case (`key` is its lower-cased
+    /// form; SQLite's `lower` folds ASCII only, hence both).
+    pub async fn display_name_taken(&self, name: &str, key: &str) -> Result<bool, StoreError> {
+        let found: Option<(i32,)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT 1 FROM users WHERE display_name = $1 OR lower(display_name) = $2 LIMIT 1",
+            )
+            .bind(name)
+            .bind(key)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(found.is_some())
+    }
+
     /// One user by id.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
