@@ -254,7 +254,7 @@ impl App {
             path: config.data_dir.display().to_string(),
             source,
         };
-        std::fs::create_dir_all(&config.data_dir).map_err(data_dir)?;
+        files::storage::private_dir(&config.data_dir).map_err(data_dir)?;
         let secret = auth::load_or_create_jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)
             .map_err(data_dir)?;
         let store = Store::open(&config).await?;
