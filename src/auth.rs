@@ -59,11 +59,21 @@ pub struct Auth {
     /// A real hash of a random password, verified against when a login names an unknown user, so
     /// that unknown users and wrong passwords take the same time and cannot be told apart.
     dummy_hash: String,
+    /// Bounds the hashes computed at once: each takes argon2's 19 MiB, and a hundred concurrent
+    /// logins would otherwise take 2 GB. The rest wait their turn.
+    hashing: tokio::sync::Semaphore,
+    /// Hashes running now, and the most that ever ran at once (a gauge, and for tests).
+    running: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
 }
 
 impl Auth {
-    /// Keys from `secret`; tokens live `access_ttl`.
-    pub fn new(secret: &Secret, access_ttl: Duration) -> Result<Auth, AuthError> {
+    /// Keys from `secret`; tokens live `access_ttl`; at most `concurrency` password hashes at once.
+    pub fn new(
+        secret: &Secret,
+        access_ttl: Duration,
+        concurrency: usize,
+    ) -> Result<Auth, AuthError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.validate_exp = true;
@@ -77,7 +87,35 @@ impl Auth {
             validation,
             access_ttl,
             dummy_hash,
+            hashing: tokio::sync::Semaphore::new(concurrency.max(1)),
+            running: Default::default(),
+            peak: Default::default(),
         })
+    }
+
+    /// Runs `work` (a password hash or check) on the blocking pool once a hashing permit is free.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        use std::sync::atomic::Ordering;
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Hashing(e.to_string()))?;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        crate::metrics::password_hashes_running(now);
+        let result = tokio::task::spawn_blocking(work).await;
+        let now = self.running.fetch_sub(1, Ordering::SeqCst) - 1;
+        crate::metrics::password_hashes_running(now);
+        result.map_err(|e| AuthError::Hashing(e.to_string()))
+    }
+
+    /// The most password hashes that ran at once since start.
+    pub fn peak_hashes(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// An access token for `user`, and its lifetime in seconds.
@@ -105,9 +143,11 @@ impl Auth {
             })
     }
 
-    /// Hashes a new password with argon2id. CPU-heavy: runs on the blocking pool.
+    /// Hashes a new password with argon2id. CPU-heavy: runs on the blocking pool, within the
+    /// bound on concurrent hashes.
     pub async fn hash_password(&self, password: &Password) -> Result<String, AuthError> {
-        hash_password(password).await
+        let pw = password.expose().to_owned();
+        self.hash_work(move || hash_password_raw(&pw)).await?
     }
 
     /// Checks a password against a stored hash; with no hash (unknown user) it checks a dummy so
@@ -118,17 +158,18 @@ impl Auth {
             None => (self.dummy_hash.clone(), false),
         };
         let pw = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(pw.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let ok = self
+            .hash_work(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        Argon2::default()
+                            .verify_password(pw.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await
+            .unwrap_or(false);
         ok && real
     }
 }
@@ -217,7 +258,7 @@ mod tests {
     use super::*;
 
     fn auth() -> Auth {
-        Auth::new(&Secret::from("k".repeat(32)), Duration::from_secs(60)).unwrap()
+        Auth::new(&Secret::from("k".repeat(32)), Duration::from_secs(60), 2).unwrap()
     }
 
     #[test]
@@ -234,7 +275,7 @@ mod tests {
             a.verify_access_token(&forged),
             Err(AuthError::Invalid)
         ));
-        let other = Auth::new(&Secret::from("z".repeat(32)), Duration::from_secs(60)).unwrap();
+        let other = Auth::new(&Secret::from("z".repeat(32)), Duration::from_secs(60), 2).unwrap();
         assert!(matches!(
             other.verify_access_token(&token),
             Err(AuthError::Invalid)
@@ -266,6 +307,25 @@ mod tests {
         assert!(a.verify_password(Some(hash.clone()), "correct horse").await);
         assert!(!a.verify_password(Some(hash), "wrong horse").await);
         assert!(!a.verify_password(None, "correct horse").await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_password_hashes_run_at_once_than_allowed() {
+        let a = std::sync::Arc::new(auth());
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let a = a.clone();
+                tokio::spawn(async move { a.verify_password(None, "guess-guess").await })
+            })
+            .collect();
+        for c in checks {
+            assert!(!c.await.unwrap());
+        }
+        assert_eq!(
+            a.peak_hashes(),
+            2,
+            "eight concurrent logins, two hashes at a time"
+        );
     }
 
     #[test]

@@ -112,6 +112,34 @@ impl FromStr for IceUrl {
     }
 }
 
+/// An address or a CIDR range of addresses (`10.0.0.5`, `172.16.0.0/12`, `fd00::/8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange(pub ipnet::IpNet);
+
+impl IpRange {
+    /// Whether `ip` is in the range (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.contains(&ip)
+    }
+}
+
+impl FromStr for IpRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(IpRange(net));
+        }
+        s.parse::<IpAddr>()
+            .map(|ip| IpRange(ipnet::IpNet::from(ip)))
+            .map_err(|_| format!("'{s}' is not an IP address or CIDR range"))
+    }
+}
+
 /// A node's name in a cluster: letters, digits, `-` and `_`, at most 64.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeId(pub String);
@@ -218,12 +246,47 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     pub session_queue: u32,
 
-    /// Message sends (and edits, deletes) a session may make at once.
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges,
+    /// comma-separated); from anyone else the header is ignored and the connection's address
+    /// counts. Needed behind a reverse proxy, or every client looks like the proxy.
+    #[arg(long, env = "CONFAB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpRange>,
+
+    /// Failed logins an account may have (from addresses it has not signed in from) before each
+    /// further attempt must wait.
+    #[arg(long, env = "CONFAB_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub login_failures_per_account: u32,
+
+    /// Failed logins one address may have, whatever the accounts, before each further attempt
+    /// must wait.
+    #[arg(long, env = "CONFAB_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub login_failures_per_address: u32,
+
+    /// The first wait after too many failed logins, in milliseconds; it doubles with each
+    /// further failure, up to 15 minutes.
+    #[arg(long, env = "CONFAB_LOGIN_DELAY_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=900_000))]
+    pub login_delay_ms: u64,
+
+    /// Accounts one address may register per hour.
+    #[arg(long, env = "CONFAB_REGISTRATIONS_PER_HOUR", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub registrations_per_hour: u32,
+
+    /// Password hashes (logins, registrations) computed at once; each takes 19 MiB and tens of
+    /// milliseconds of a core, and the rest wait their turn.
+    #[arg(long, env = "CONFAB_PASSWORD_HASH_CONCURRENCY", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub password_hash_concurrency: u32,
+
+    /// Message sends (and edits, deletes) a user may make at once, over all their sessions and HTTP.
     #[arg(long, env = "CONFAB_SEND_BURST", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub send_burst: u32,
 
-    /// Message sends a session may make per second, sustained.
+    /// Message sends a user may make per second, sustained.
     #[arg(long, env = "CONFAB_SEND_RATE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub send_rate: u32,

@@ -117,12 +117,22 @@ fn file_rules(config: &Config) -> service::FileRules {
     }
 }
 
+/// The throttles of logins, registrations and sends.
+fn throttle_rules(config: &Config) -> service::ThrottleRules {
+    service::ThrottleRules {
+        failures_per_account: config.login_failures_per_account,
+        failures_per_address: config.login_failures_per_address,
+        first_delay: Duration::from_millis(config.login_delay_ms),
+        registrations_per_hour: config.registrations_per_hour,
+        send_burst: config.send_burst,
+        send_rate: config.send_rate,
+    }
+}
+
 /// Limits and timings of sessions.
 fn hub_config(config: &Config) -> HubConfig {
     HubConfig {
         session_queue: config.session_queue as usize,
-        send_burst: config.send_burst,
-        send_rate: config.send_rate,
         ..HubConfig::default()
     }
 }
@@ -202,10 +212,14 @@ impl Node {
         let presence = Presence::for_bus(&bus, presence_ttl, presence_tx, tasks, shutdown.clone());
         let services = Arc::new(Services::new(
             store,
-            auth::Auth::new(secret, config.access_token_ttl())?,
+            auth::Auth::new(
+                secret,
+                config.access_token_ttl(),
+                config.password_hash_concurrency as usize,
+            )?,
             bus,
             files::Blobs::new(config)?,
-            file_rules(config),
+            (file_rules(config), throttle_rules(config)),
             config.refresh_token_ttl(),
         ));
         let (sfu, room_events) = start_sfu(config, shutdown.clone()).await?;
@@ -279,6 +293,7 @@ impl App {
             services,
             hub: hub.clone(),
             tls: tls.is_some(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         });
         let listener =
             TcpListener::bind(config.listen)
@@ -342,14 +357,15 @@ impl App {
         let served: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
             match self.tls.clone() {
                 None => {
-                    let listener = axum::serve::ListenerExt::tap_io(
-                        self.listener,
-                        |tcp: &mut tokio::net::TcpStream| tune_socket(tcp),
-                    );
+                    let listener = tls::TunedListener::new(self.listener, tune_socket);
                     Box::pin(
-                        axum::serve(listener, self.router)
-                            .with_graceful_shutdown(stop)
-                            .into_future(),
+                        axum::serve(
+                            listener,
+                            self.router
+                                .into_make_service_with_connect_info::<http::extract::PeerAddr>(),
+                        )
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
                     )
                 }
                 Some(config) => {
@@ -361,9 +377,13 @@ impl App {
                         self.shutdown.clone(),
                     )?;
                     Box::pin(
-                        axum::serve(listener, self.router)
-                            .with_graceful_shutdown(stop)
-                            .into_future(),
+                        axum::serve(
+                            listener,
+                            self.router
+                                .into_make_service_with_connect_info::<http::extract::PeerAddr>(),
+                        )
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
                     )
                 }
             };

@@ -176,6 +176,11 @@ pub fn slow_consumer() {
     counter!("confab_slow_consumer_closes_total").increment(1);
 }
 
+/// `n` password hashes are being computed now.
+pub fn password_hashes_running(n: usize) {
+    metrics::gauge!("confab_password_hashes_running").set(n as f64);
+}
+
 /// An error with `code` was answered.
 pub fn error(code: &str) {
     counter!("confab_errors_total", "code" => code.to_owned()).increment(1);

@@ -110,3 +110,40 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+/// The plain TCP listener, adjusting each accepted socket with `tap` (no TLS).
+pub struct TunedListener {
+    tcp: TcpListener,
+    tap: fn(&TcpStream),
+}
+
+impl TunedListener {
+    /// Accepts on `tcp`; `tap` adjusts each socket.
+    pub fn new(tcp: TcpListener, tap: fn(&TcpStream)) -> TunedListener {
+        TunedListener { tcp, tap }
+    }
+}
+
+impl axum::serve::Listener for TunedListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.tcp.accept().await {
+                Ok((stream, peer)) => {
+                    (self.tap)(&stream);
+                    return (stream, peer);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}

@@ -1,6 +1,8 @@
 //! Extractors that answer bad input with the contract's JSON errors, and the authenticated user.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -23,6 +25,62 @@ pub struct Path<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+/// The connection's peer address, recorded for every request by the server (plain or TLS).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, crate::tls::TunedListener>,
+    > for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TunedListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// The address of the client that made the request: the connection's peer, or, when that peer
+/// is a trusted proxy, the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
+/// (entries further left are whatever the client chose to send).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<PeerAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.0.ip());
+        let trusted = |ip: IpAddr| state.trusted_proxies.iter().any(|r| r.contains(ip));
+        if !trusted(peer) {
+            return Ok(ClientIp(peer));
+        }
+        let mut client = peer;
+        for value in parts.headers.get_all("x-forwarded-for").iter().rev() {
+            let Ok(list) = value.to_str() else { break };
+            for entry in list.rsplit(',') {
+                match entry.trim().parse::<IpAddr>() {
+                    Ok(ip) if trusted(ip) => client = ip,
+                    Ok(ip) => return Ok(ClientIp(ip)),
+                    Err(_) => return Ok(ClientIp(client)),
+                }
+            }
+        }
+        Ok(ClientIp(client))
+    }
+}
 
 /// The user named by the request's `Authorization: Bearer` access token.
 #[derive(Debug, Clone, Copy)]

@@ -41,6 +41,8 @@ pub struct AppState {
     pub hub: Hub,
     /// This node serves HTTPS itself: responses carry HSTS.
     pub tls: bool,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<crate::config::IpRange>>,
 }
 
 /// What browsers are told when this node serves HTTPS itself: keep to HTTPS for two years.

@@ -1,7 +1,10 @@
 //! Registration, login, token refresh and logout, and looking users up.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +19,7 @@ use super::{Error, Result, Services};
 /// `confab admin create-user` command both come here.
 pub async fn create_account(
     store: &Store,
+    hasher: Option<&crate::auth::Auth>,
     username: &str,
     password: &str,
     display_name: Option<&str>,
@@ -39,7 +43,10 @@ pub async fn create_account(
             "another user shows this name; choose a different display name",
         ));
     }
-    let password_hash = crate::auth::hash_password(&password).await?;
+    let password_hash = match hasher {
+        Some(auth) => auth.hash_password(&password).await?,
+        None => crate::auth::hash_password(&password).await?,
+    };
     store
         .create_user(NewUser {
             id: UserId::new(),
@@ -64,22 +71,46 @@ fn invalid_credentials() -> Error {
 }
 
 impl Services {
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in; at most so many per address and hour.
     pub async fn register(
         &self,
         username: &str,
         password: &str,
         display_name: Option<&str>,
+        from: IpAddr,
     ) -> Result<TokenResponse> {
-        let user = create_account(&self.store, username, password, display_name).await?;
+        self.throttles
+            .register(from, Instant::now())
+            .map_err(super::rate_limited)?;
+        let user = create_account(
+            &self.store,
+            Some(&self.auth),
+            username,
+            password,
+            display_name,
+        )
+        .await?;
+        self.throttles
+            .signed_in(&user.username.to_ascii_lowercase(), from, Instant::now());
         tracing::info!(user_id = %user.id, "user registered");
         self.sign_in(user).await
     }
 
     /// Checks a username and password and signs the user in. Unknown users and wrong passwords
-    /// get the same answer after the same work.
-    pub async fn login(&self, username: &str, password: &str) -> Result<TokenResponse> {
+    /// get the same answer after the same work. Failures slow the account and the address down
+    /// (see [`super::throttle`]).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> Result<TokenResponse> {
+        let account = username.to_ascii_lowercase();
+        self.throttles
+            .check_login(&account, from, Instant::now())
+            .map_err(super::rate_limited)?;
         if password.chars().count() > 1024 {
+            self.throttles.login_failed(&account, from, Instant::now());
             return Err(invalid_credentials());
         }
         let found = match Username::parse(username) {
@@ -90,10 +121,18 @@ impl Services {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
-        if !self.auth.verify_password(hash, password).await {
-            return Err(invalid_credentials());
-        }
-        let user = user.ok_or_else(invalid_credentials)?;
+        let user = match user {
+            Some(user) if self.auth.verify_password(hash, password).await => user,
+            _ => {
+                if user.is_none() {
+                    // As long as a wrong password takes (the dummy hash was checked).
+                    self.auth.verify_password(None, password).await;
+                }
+                self.throttles.login_failed(&account, from, Instant::now());
+                return Err(invalid_credentials());
+            }
+        };
+        self.throttles.signed_in(&account, from, Instant::now());
         self.sign_in(user).await
     }
 

@@ -20,7 +20,7 @@ pub async fn create_user(
     password: &str,
     display_name: Option<&str>,
 ) -> Result<User, Error> {
-    super::accounts::create_account(store, username, password, display_name).await
+    super::accounts::create_account(store, None, username, password, display_name).await
 }
 
 /// Sets a new password and signs the user out everywhere (every refresh token is revoked).

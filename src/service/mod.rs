@@ -12,9 +12,11 @@ pub mod admin;
 pub mod error;
 pub mod files;
 pub mod messages;
+pub mod ratelimit;
 pub mod roomlog;
 pub mod rooms;
 pub mod sessions;
+pub mod throttle;
 
 use std::time::Duration;
 
@@ -27,6 +29,9 @@ use crate::store::Store;
 pub use error::{Error, ErrorKind, Result};
 pub use files::FileRules;
 pub use roomlog::RoomLog;
+pub use throttle::ThrottleRules;
+
+use throttle::Throttles;
 
 /// What every operation needs: the store, credentials, the bus and file storage. Built once in
 /// `lib.rs`.
@@ -37,6 +42,7 @@ pub struct Services {
     blobs: Blobs,
     file_rules: FileRules,
     refresh_ttl: Duration,
+    throttles: Throttles,
 }
 
 /// Whether the store answers, for readiness probes.
@@ -55,7 +61,7 @@ impl Services {
         auth: Auth,
         bus: Bus,
         blobs: Blobs,
-        file_rules: FileRules,
+        (file_rules, throttle_rules): (FileRules, ThrottleRules),
         refresh_ttl: Duration,
     ) -> Services {
         Services {
@@ -65,7 +71,15 @@ impl Services {
             blobs,
             file_rules,
             refresh_ttl,
+            throttles: Throttles::new(throttle_rules),
         }
+    }
+
+    /// `user` sends, edits or deletes a message: within their rate, over every transport.
+    fn throttle_send(&self, user: UserId) -> Result<()> {
+        self.throttles
+            .send(user, tokio::time::Instant::now())
+            .map_err(rate_limited)
     }
 
     /// `user`'s role in `room` and the room's kind; a non-member gets `room_not_found`, exactly as
@@ -96,5 +110,12 @@ impl Services {
 
     fn publish(&self, event: Event) {
         self.bus.publish(event);
+    }
+}
+
+/// `429 rate_limited`, to retry after `wait`.
+fn rate_limited(wait: Duration) -> Error {
+    Error::RateLimited {
+        retry_after_ms: wait.as_millis().max(1) as u64,
     }
 }

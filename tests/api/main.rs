@@ -8,3 +8,4 @@ mod errors;
 mod files;
 mod messages;
 mod rooms;
+mod throttle;

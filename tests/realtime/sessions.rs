@@ -165,7 +165,13 @@ async fn a_frame_over_64_kib_before_auth_closes_with_1009() {
 
 #[tokio::test]
 async fn sends_are_rate_limited_without_closing_the_session() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = Setup::new(Backend::Sqlite)
+        .tweak(|c| {
+            c.send_burst = 20;
+            c.send_rate = 10;
+        })
+        .start()
+        .await;
     let ana = app.user("ana").await;
     let room = ana.api.create_room("fast").await.unwrap();
     let mut s = app.socket(&ana).await;

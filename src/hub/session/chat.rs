@@ -52,7 +52,6 @@ impl Session {
         room: RoomId,
         req: SendMessageRequest,
     ) -> Result<Work, End> {
-        self.rate_limit()?;
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             let (message, _) = services.send_message(user, room, req).await?;
@@ -62,7 +61,6 @@ impl Session {
 
     /// `message.edit`.
     pub(super) fn edit_message(&mut self, id: MessageId, body: String) -> Result<Work, End> {
-        self.rate_limit()?;
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             let message = services.edit_message(user, id, &body).await?;
@@ -72,7 +70,6 @@ impl Session {
 
     /// `message.delete`.
     pub(super) fn delete_message(&mut self, id: MessageId) -> Result<Work, End> {
-        self.rate_limit()?;
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             services.delete_message(user, id).await?;
@@ -134,13 +131,5 @@ impl Session {
             room_id: room,
             last_seq,
         })
-    }
-
-    fn rate_limit(&mut self) -> Result<(), Error> {
-        self.limiter
-            .take(Instant::now())
-            .map_err(|wait| Error::RateLimited {
-                retry_after_ms: wait.as_millis().max(1) as u64,
-            })
     }
 }

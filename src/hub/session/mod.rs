@@ -31,7 +31,6 @@ use tracing::Instrument;
 
 use super::Hub;
 use super::outbox::{Outgoing, SessionHandle};
-use super::ratelimit::TokenBucket;
 use super::voice::Owner;
 use crate::protocol::api::User;
 use crate::protocol::cluster::VoiceRequest;
@@ -77,11 +76,6 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
     hub.inner.registry.add_session(handle.clone());
     tracing::info!(session_id = %id, "session opened");
     let mut session = Session {
-        limiter: TokenBucket::new(
-            hub.inner.config.send_burst,
-            hub.inner.config.send_rate,
-            Instant::now(),
-        ),
         hub,
         socket,
         handle,
@@ -186,7 +180,6 @@ struct Session {
     /// Its keys are the rooms the session hears, as membership changes reached it in the
     /// order of its queue: frames of any other room are dropped.
     delivered: HashMap<RoomId, Seq>,
-    limiter: TokenBucket,
     token_expires: Instant,
     last_heard: Instant,
     /// The voice call this session is in, and the node that owns it.
