@@ -31,6 +31,9 @@ pub enum AuthError {
     /// Not a token we signed.
     #[error("invalid access token")]
     Invalid,
+    /// Its login was signed out (logout, a reused refresh token, a password reset).
+    #[error("access token revoked")]
+    Revoked,
     /// Hashing failed (out of memory); not the client's fault.
     #[error("password hashing failed: {0}")]
     Hashing(String),
@@ -45,6 +48,54 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, seconds since the epoch.
     pub exp: i64,
+    /// The login the token belongs to (its refresh-token family): what revocation names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<LoginId>,
+}
+
+/// One sign-in and the refresh tokens rotated from it (their family id).
+pub type LoginId = uuid::Uuid;
+
+/// The logins revoked recently, so their access tokens are refused without asking the store:
+/// one lock and a hash lookup per token checked. Filled from the bus (logouts and reused refresh
+/// tokens on any node) and from the store's record of revocations; an entry is kept as long as
+/// an access token of the login could still be valid, then forgotten.
+pub struct Revocations {
+    revoked: std::sync::Mutex<std::collections::HashMap<LoginId, std::time::Instant>>,
+    keep: Duration,
+}
+
+impl Revocations {
+    /// Remembers revocations for `keep` (the access token lifetime, plus leeway).
+    pub fn new(keep: Duration) -> Revocations {
+        Revocations {
+            revoked: Default::default(),
+            keep,
+        }
+    }
+
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<LoginId, std::time::Instant>> {
+        // One insert, lookup or sweep at a time: a panic cannot leave it half-changed.
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Revokes `login`; true if it was not known to be revoked yet.
+    pub fn revoke(&self, login: LoginId) -> bool {
+        let now = std::time::Instant::now();
+        let mut map = self.map();
+        let keep = self.keep;
+        if map.len() > 1024 {
+            map.retain(|_, at| now.duration_since(*at) < keep);
+        }
+        map.insert(login, now).is_none()
+    }
+
+    /// Whether `login` was revoked.
+    pub fn is_revoked(&self, login: LoginId) -> bool {
+        self.map().contains_key(&login)
+    }
 }
 
 /// The hashed form of a refresh token: what the store keeps.
@@ -62,6 +113,8 @@ pub struct Auth {
     /// Bounds the hashes computed at once: each takes argon2's 19 MiB, and a hundred concurrent
     /// logins would otherwise take 2 GB. The rest wait their turn.
     hashing: tokio::sync::Semaphore,
+    /// Logins whose tokens are refused.
+    revocations: std::sync::Arc<Revocations>,
     /// Hashes running now, and the most that ever ran at once (a gauge, and for tests).
     running: std::sync::atomic::AtomicUsize,
     peak: std::sync::atomic::AtomicUsize,
@@ -73,6 +126,7 @@ impl Auth {
         secret: &Secret,
         access_ttl: Duration,
         concurrency: usize,
+        revocations: std::sync::Arc<Revocations>,
     ) -> Result<Auth, AuthError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
@@ -88,6 +142,7 @@ impl Auth {
             access_ttl,
             dummy_hash,
             hashing: tokio::sync::Semaphore::new(concurrency.max(1)),
+            revocations,
             running: Default::default(),
             peak: Default::default(),
         })
@@ -118,14 +173,25 @@ impl Auth {
         self.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// An access token for `user`, and its lifetime in seconds.
-    pub fn issue_access_token(&self, user: UserId) -> (String, u64) {
+    /// How long access tokens live.
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// The logins whose tokens are refused.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// An access token for `user`'s `login`, and its lifetime in seconds.
+    pub fn issue_access_token(&self, user: UserId, login: LoginId) -> (String, u64) {
         let now = chrono::Utc::now().timestamp();
         let ttl = self.access_ttl.as_secs();
         let claims = Claims {
             sub: user,
             iat: now,
             exp: now + ttl as i64,
+            sid: Some(login),
         };
         // Encoding HS256 claims of plain fields cannot fail.
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -133,14 +199,21 @@ impl Auth {
         (token, ttl)
     }
 
-    /// Checks an access token's signature and expiry.
+    /// Checks an access token's signature, expiry, and that its login was not revoked.
     pub fn verify_access_token(&self, token: &str) -> Result<Claims, AuthError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid,
-            })
+            })?;
+        if claims
+            .sid
+            .is_some_and(|login| self.revocations.is_revoked(login))
+        {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
     }
 
     /// Hashes a new password with argon2id. CPU-heavy: runs on the blocking pool, within the
@@ -258,14 +331,22 @@ mod tests {
     use super::*;
 
     fn auth() -> Auth {
-        Auth::new(&Secret::from("k".repeat(32)), Duration::from_secs(60), 2).unwrap()
+        let revoked = std::sync::Arc::new(Revocations::new(Duration::from_secs(60)));
+        Auth::new(
+            &Secret::from("k".repeat(32)),
+            Duration::from_secs(60),
+            2,
+            revoked,
+        )
+        .unwrap()
     }
 
     #[test]
     fn access_tokens_round_trip_and_reject_tampering() {
         let a = auth();
         let user = UserId::new();
-        let (token, ttl) = a.issue_access_token(user);
+        let login = uuid::Uuid::now_v7();
+        let (token, ttl) = a.issue_access_token(user, login);
         assert_eq!(ttl, 60);
         assert_eq!(a.verify_access_token(&token).unwrap().sub, user);
         let mut forged = token.clone();
@@ -275,10 +356,23 @@ mod tests {
             a.verify_access_token(&forged),
             Err(AuthError::Invalid)
         ));
-        let other = Auth::new(&Secret::from("z".repeat(32)), Duration::from_secs(60), 2).unwrap();
+        let revoked = std::sync::Arc::new(Revocations::new(Duration::from_secs(60)));
+        let other = Auth::new(
+            &Secret::from("z".repeat(32)),
+            Duration::from_secs(60),
+            2,
+            revoked,
+        )
+        .unwrap();
         assert!(matches!(
             other.verify_access_token(&token),
             Err(AuthError::Invalid)
+        ));
+        // Once its login is revoked, the token is refused.
+        a.revocations().revoke(login);
+        assert!(matches!(
+            a.verify_access_token(&token),
+            Err(AuthError::Revoked)
         ));
     }
 
@@ -289,6 +383,7 @@ mod tests {
             sub: UserId::new(),
             iat: 0,
             exp: 1,
+            sid: None,
         };
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &a.encoding).unwrap();

@@ -200,8 +200,13 @@ impl Node {
         let redis_url = config.redis_url.as_ref().map(|u| u.0.as_str());
         let link = bus::Link::connect(redis_url, &config.redis_prefix, &self.id).await?;
         let (relay_tx, relay_rx) = mpsc::channel(1024);
+        // Access tokens are refused past their expiry anyway: keep revocations that long.
+        let revocations = Arc::new(auth::Revocations::new(
+            config.access_token_ttl() + Duration::from_secs(60),
+        ));
         let registry = Registry::new(
             service::RoomLog::new(store.clone()),
+            revocations.clone(),
             relay_tx,
             tasks.clone(),
             |sink| Bus::new(link, &self.id, sink, tasks, shutdown.clone()),
@@ -216,6 +221,7 @@ impl Node {
                 secret,
                 config.access_token_ttl(),
                 config.password_hash_concurrency as usize,
+                revocations,
             )?,
             bus,
             files::Blobs::new(config)?,
@@ -289,6 +295,7 @@ impl App {
         } = node;
         tasks.spawn(services.clone().file_janitor(shutdown.clone()));
         tasks.spawn(services.clone().purge_refresh_tokens(shutdown.clone()));
+        tasks.spawn(services.clone().watch_revocations(shutdown.clone()));
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),

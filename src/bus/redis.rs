@@ -81,6 +81,11 @@ impl Keys {
         format!("{}:node:{node}", self.prefix)
     }
 
+    /// The channel every node hears (revocations).
+    pub fn broadcast_channel(&self) -> String {
+        format!("{}:all", self.prefix)
+    }
+
     /// Sorted set of the nodes holding sessions of `user`, scored by when each entry expires.
     pub fn user_nodes(&self, user: UserId) -> String {
         format!("{}:presence:{user}", self.prefix)
@@ -186,7 +191,7 @@ impl RedisLink {
             .map_err(fail)?;
         let keys = Keys::new(prefix);
         let (mut sink, stream) = client.get_async_pubsub().await.map_err(fail)?.split();
-        sink.subscribe(keys.node_channel(node))
+        sink.subscribe(&[keys.node_channel(node), keys.broadcast_channel()])
             .await
             .map_err(fail)?;
         Ok(RedisLink {
@@ -281,6 +286,7 @@ impl RedisBus {
                 Route::Channel(self.inner.keys.room_channel(*room))
             }
             Event::User { user, .. } | Event::Joined { user, .. } => Route::User(*user),
+            Event::Revoked { .. } => Route::Channel(self.inner.keys.broadcast_channel()),
             Event::Voice(_) => return,
         };
         self.enqueue(route, &event);
@@ -476,8 +482,11 @@ impl RedisBus {
     ) -> Result<redis::aio::PubSubStream, redis::RedisError> {
         let (mut sink, stream) = pubsub.split();
         let mut subs = self.inner.subs.lock().await;
-        sink.subscribe(self.inner.keys.node_channel(&self.inner.node))
-            .await?;
+        sink.subscribe(&[
+            self.inner.keys.node_channel(&self.inner.node),
+            self.inner.keys.broadcast_channel(),
+        ])
+        .await?;
         let rooms: Vec<String> = subs
             .counts
             .keys()

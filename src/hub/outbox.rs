@@ -32,6 +32,8 @@ pub enum Outgoing {
     },
     /// A signal of the session's voice call, with the participation it belongs to.
     Voice(u64, crate::protocol::cluster::VoiceSignal),
+    /// The session's login was signed out: tell the client and close.
+    Revoked,
 }
 
 /// A frame serialized once for all its receivers.
@@ -90,6 +92,8 @@ pub struct SessionHandle {
     pub id: SessionId,
     /// Its user.
     pub user: UserId,
+    /// The login its token belongs to, so that signing it out closes the session.
+    pub login: Option<uuid::Uuid>,
     tx: mpsc::Sender<Outgoing>,
     /// Cancelled when the queue overflowed; the session task then closes with 4008.
     slow: CancellationToken,
@@ -99,7 +103,7 @@ impl SessionHandle {
     /// A handle and the receiving end of a queue of `capacity` items.
     pub fn new(
         id: SessionId,
-        user: UserId,
+        (user, login): (UserId, Option<uuid::Uuid>),
         capacity: usize,
     ) -> (SessionHandle, mpsc::Receiver<Outgoing>, CancellationToken) {
         let (tx, rx) = mpsc::channel(capacity.max(4));
@@ -108,6 +112,7 @@ impl SessionHandle {
             SessionHandle {
                 id,
                 user,
+                login,
                 tx,
                 slow: slow.clone(),
             },
@@ -122,6 +127,11 @@ impl SessionHandle {
             && frame.ephemeral
             && self.tx.capacity() * 4 < self.tx.max_capacity()
         {
+            return;
+        }
+        // A revocation must get through even to a full queue: the session closes on it.
+        if matches!(item, Outgoing::Revoked) && self.tx.capacity() == 0 {
+            self.slow.cancel();
             return;
         }
         match self.tx.try_reserve() {
@@ -161,7 +171,7 @@ mod tests {
 
     #[test]
     fn ephemeral_frames_are_dropped_first_and_a_full_queue_marks_the_session_slow() {
-        let (h, mut rx, slow) = SessionHandle::new(SessionId::new(), UserId::new(), 8);
+        let (h, mut rx, slow) = SessionHandle::new(SessionId::new(), (UserId::new(), None), 8);
         for _ in 0..7 {
             h.push(Outgoing::Frame(receipt()));
         }

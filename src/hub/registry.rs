@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use super::outbox::{Frame, Outgoing, SessionHandle};
+use crate::auth::Revocations;
 use crate::bus::{Bus, Event, Sink};
 use crate::protocol::cluster::Relay;
 use crate::protocol::ws::ServerFrame;
@@ -31,6 +32,8 @@ const MAX_PENDING: usize = 1024;
 pub struct Registry {
     me: Weak<Registry>,
     log: RoomLog,
+    /// Logins signed out: updated from the bus, read by every token check.
+    revocations: Arc<Revocations>,
     bus: Bus,
     tasks: TaskTracker,
     rooms: RwLock<HashMap<RoomId, Arc<RoomSlot>>>,
@@ -73,6 +76,7 @@ impl Registry {
     /// it is given as its sink.
     pub fn new(
         log: RoomLog,
+        revocations: Arc<Revocations>,
         relays: mpsc::Sender<Relay>,
         tasks: TaskTracker,
         bus: impl FnOnce(Weak<dyn Sink>) -> Bus,
@@ -82,6 +86,7 @@ impl Registry {
             Registry {
                 me: me.clone(),
                 log,
+                revocations,
                 bus: bus(sink),
                 tasks,
                 rooms: RwLock::new(HashMap::new()),
@@ -366,6 +371,16 @@ impl Sink for Registry {
             Event::Joined { room, user, .. } => {
                 for s in self.user_sessions(*user) {
                     s.push(Outgoing::Joined { room: *room });
+                }
+            }
+            Event::Revoked { user, logins } => {
+                for login in logins {
+                    self.revocations.revoke(*login);
+                }
+                for s in self.user_sessions(*user) {
+                    if s.login.is_some_and(|l| logins.contains(&l)) {
+                        s.push(Outgoing::Revoked);
+                    }
                 }
             }
             Event::Voice(relay) => {

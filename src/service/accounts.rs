@@ -8,7 +8,8 @@ use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{hash_refresh_token, new_refresh_token};
+use crate::auth::{LoginId, hash_refresh_token, new_refresh_token};
+use crate::bus::Event;
 use crate::protocol::api::{TokenResponse, User};
 use crate::protocol::{DisplayName, Password, UserId, Username};
 use crate::store::{NewUser, RefreshOutcome, Store, StoreError};
@@ -62,6 +63,9 @@ pub async fn create_account(
             e => e.into(),
         })
 }
+
+/// How often a node reads the revocations recorded in the store.
+pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
 
 fn invalid_credentials() -> Error {
     Error::Unauthenticated {
@@ -146,10 +150,11 @@ impl Services {
             .store
             .rotate_refresh_token(&old, &new, now, now + self.refresh_ttl.as_secs() as i64)
             .await?;
-        let user_id = match outcome {
-            RefreshOutcome::Rotated(user) => user,
-            RefreshOutcome::Reused => {
+        let (user_id, login) = match outcome {
+            RefreshOutcome::Rotated(user, login) => (user, login),
+            RefreshOutcome::Reused(user, login) => {
                 tracing::warn!("refresh token reused; its login was revoked");
+                self.revoked(user, vec![login]);
                 return Err(Error::Unauthenticated {
                     code: "refresh_token_reused",
                     message:
@@ -169,7 +174,7 @@ impl Services {
             .user(user_id)
             .await?
             .ok_or_else(invalid_credentials)?;
-        let (access_token, expires_in) = self.auth.issue_access_token(user.id);
+        let (access_token, expires_in) = self.auth.issue_access_token(user.id, login);
         Ok(TokenResponse {
             user,
             access_token,
@@ -178,12 +183,57 @@ impl Services {
         })
     }
 
-    /// Revokes the login a refresh token belongs to.
+    /// Revokes the login a refresh token belongs to: its sockets close and its access tokens
+    /// are refused at once, on every node.
     pub async fn logout(&self, refresh_token: &str) -> Result<()> {
-        self.store
+        if let Some((user, login)) = self
+            .store
             .revoke_refresh_family(&hash_refresh_token(refresh_token))
-            .await?;
+            .await?
+        {
+            self.revoked(user, vec![login]);
+        }
         Ok(())
+    }
+
+    /// Tells every node that `user`'s `logins` were signed out.
+    fn revoked(&self, user: UserId, logins: Vec<LoginId>) {
+        for login in &logins {
+            self.auth.revocations().revoke(*login);
+        }
+        self.publish(Event::Revoked { user, logins });
+    }
+
+    /// Learns, until `cancel`, the revocations this node did not hear on the bus: at start, those
+    /// recent enough that their access tokens could still be valid; then every
+    /// [`REVOCATION_POLL`], those recorded since (a password reset from `confab admin` runs beside
+    /// the server, without its bus). One indexed query per poll, none per request.
+    pub async fn watch_revocations(self: Arc<Self>, cancel: CancellationToken) {
+        let lookback = self.auth.access_ttl().as_secs() as i64 + 60;
+        let mut since = chrono::Utc::now().timestamp() - lookback;
+        let mut tick = tokio::time::interval(REVOCATION_POLL);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = chrono::Utc::now().timestamp();
+            match self.store.revoked_since(since).await {
+                Ok(found) => {
+                    for (user, login) in found {
+                        if self.auth.revocations().revoke(login) {
+                            self.publish(Event::Revoked {
+                                user,
+                                logins: vec![login],
+                            });
+                        }
+                    }
+                    // Seconds are coarse and clocks of nodes differ a little: look back a bit.
+                    since = now - 5;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read revocations"),
+            }
+        }
     }
 
     /// The user an access token names.
@@ -230,11 +280,12 @@ impl Services {
     }
 
     async fn sign_in(&self, user: User) -> Result<TokenResponse> {
-        let (access_token, expires_in) = self.auth.issue_access_token(user.id);
+        let login = LoginId::now_v7();
+        let (access_token, expires_in) = self.auth.issue_access_token(user.id, login);
         let (refresh_token, hash) = new_refresh_token();
         let expires_at = chrono::Utc::now().timestamp() + self.refresh_ttl.as_secs() as i64;
         self.store
-            .insert_refresh_token(&hash, user.id, expires_at)
+            .insert_refresh_token(&hash, user.id, login, expires_at)
             .await?;
         Ok(TokenResponse {
             user,

@@ -210,6 +210,10 @@ impl From<AuthError> for Error {
                 code: "invalid_token",
                 message: "invalid access token".into(),
             },
+            AuthError::Revoked => Error::Unauthenticated {
+                code: "token_revoked",
+                message: "this login was signed out; sign in again".into(),
+            },
             AuthError::Hashing(msg) => Error::Internal(msg),
         }
     }

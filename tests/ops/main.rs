@@ -266,6 +266,9 @@ async fn admin_commands_manage_users_and_roles_beside_a_running_server() {
     assert!(ok, "{out}");
     let first = app.api.login("root_admin", "first-password").await.unwrap();
     assert_eq!(first.user.display_name, "Root");
+    let mut open = Socket::connect(&app.api.ws_url(), &first.access_token, None)
+        .await
+        .unwrap();
     let (ok, out) = confab_cli(
         &["admin", "create-user", "root_admin"],
         &dir,
@@ -290,6 +293,28 @@ async fn admin_commands_manage_users_and_roles_beside_a_running_server() {
             .code(),
         Some("invalid_refresh_token"),
         "reset signs the user out everywhere"
+    );
+    // The open socket of that login closes, and its access token stops working, within the
+    // nodes' revocation poll (the command runs beside the server, without its bus).
+    let closed = open.drain(Duration::from_secs(5)).await;
+    assert!(
+        closed.iter().any(|i| matches!(
+            i,
+            confab_testkit::Incoming::Closed {
+                code: Some(4001),
+                ..
+            }
+        )),
+        "{closed:?}"
+    );
+    assert_eq!(
+        app.api
+            .as_user(&first.access_token)
+            .me()
+            .await
+            .unwrap_err()
+            .code(),
+        Some("token_revoked")
     );
     let admin = app
         .api

@@ -72,7 +72,11 @@ pub(super) async fn run(hub: Hub, mut socket: WebSocket) {
 
 async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
     let id = SessionId::new();
-    let (handle, rx, slow) = SessionHandle::new(id, authed.user.id, hub.inner.config.session_queue);
+    let (handle, rx, slow) = SessionHandle::new(
+        id,
+        (authed.user.id, authed.login),
+        hub.inner.config.session_queue,
+    );
     hub.inner.registry.add_session(handle.clone());
     tracing::info!(session_id = %id, "session opened");
     let mut session = Session {
@@ -343,6 +347,11 @@ impl Session {
                     batch.extend(self.left_room(room).await);
                 }
                 Outgoing::Voice(join, signal) => batch.extend(self.voice_signal(join, signal)),
+                Outgoing::Revoked => {
+                    self.send(std::mem::take(&mut batch)).await?;
+                    self.revoked().await;
+                    return Err(End::Closed);
+                }
             }
             item = self.rx.try_recv().ok();
         }
