@@ -246,6 +246,29 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     pub session_queue: u32,
 
+    /// Seconds a client has to send a request's headers once it has started one.
+    #[arg(long, env = "CONFAB_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body may take before it must keep arriving at 16 KiB/s or more (a
+    /// trickled body is cut off with 408 `request_timeout`).
+    #[arg(long, env = "CONFAB_BODY_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds an idle keep-alive connection (no request in progress) is kept open.
+    #[arg(long, env = "CONFAB_IDLE_TIMEOUT_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_secs: u64,
+
+    /// Connections one address may hold open before any of them has authenticated (a request
+    /// with a valid access token, or a WebSocket `auth`); more are closed at once. Trusted
+    /// proxies are exempt.
+    #[arg(long, env = "CONFAB_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub unauthenticated_connections_per_address: u32,
+
     /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges,
     /// comma-separated); from anyone else the header is ignored and the connection's address
     /// counts. Needed behind a reverse proxy, or every client looks like the proxy.

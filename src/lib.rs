@@ -129,6 +129,17 @@ fn throttle_rules(config: &Config) -> service::ThrottleRules {
     }
 }
 
+/// The timeouts and caps of HTTP connections.
+fn connection_limits(config: &Config) -> http::server::Limits {
+    http::server::Limits {
+        header: Duration::from_secs(config.header_timeout_secs),
+        idle: Duration::from_secs(config.idle_timeout_secs),
+        body: Duration::from_secs(config.body_timeout_secs),
+        unauthenticated: config.unauthenticated_connections_per_address as usize,
+        trusted: Arc::new(config.trusted_proxies.clone()),
+    }
+}
+
 /// Limits and timings of sessions.
 fn hub_config(config: &Config) -> HubConfig {
     HubConfig {
@@ -256,6 +267,7 @@ pub struct App {
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     router: axum::Router,
+    limits: http::server::Limits,
     store: Store,
     hub: Hub,
     node_id: String,
@@ -319,6 +331,7 @@ impl App {
             listener,
             tls,
             router,
+            limits: connection_limits(&config),
             store,
             hub,
             node_id,
@@ -359,46 +372,15 @@ impl App {
     /// 4009, lets in-flight requests finish, and returns within [`SHUTDOWN_GRACE`].
     pub async fn run(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), scheme = self.scheme(), "listening");
-        let shutdown = self.shutdown.clone();
-        let stop = async move { shutdown.cancelled().await };
-        let served: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-            match self.tls.clone() {
-                None => {
-                    let listener = tls::TunedListener::new(self.listener, tune_socket);
-                    Box::pin(
-                        axum::serve(
-                            listener,
-                            self.router
-                                .into_make_service_with_connect_info::<http::extract::PeerAddr>(),
-                        )
-                        .with_graceful_shutdown(stop)
-                        .into_future(),
-                    )
-                }
-                Some(config) => {
-                    let listener = tls::TlsListener::new(
-                        self.listener,
-                        config,
-                        tune_socket,
-                        &self.tasks,
-                        self.shutdown.clone(),
-                    )?;
-                    Box::pin(
-                        axum::serve(
-                            listener,
-                            self.router
-                                .into_make_service_with_connect_info::<http::extract::PeerAddr>(),
-                        )
-                        .with_graceful_shutdown(stop)
-                        .into_future(),
-                    )
-                }
-            };
-        let result = tokio::select! {
-            r = served => r,
-            // Idle keep-alive connections could hold graceful shutdown open; cap it.
-            _ = async { self.shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
+        let server = http::server::Server {
+            listener: self.listener,
+            tls: self.tls.clone(),
+            router: self.router,
+            tune: tune_socket,
+            limits: self.limits,
         };
+        let served = server.run(self.tasks.clone(), self.shutdown.clone());
+        served.await;
         self.shutdown.cancel();
         self.hub.voice().sfu().stopped().await;
         self.tasks.close();
@@ -410,6 +392,6 @@ impl App {
         }
         self.store.close().await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }

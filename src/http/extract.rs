@@ -26,28 +26,9 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-/// The connection's peer address, recorded for every request by the server (plain or TLS).
+/// The connection's peer address, recorded in every request by the server (plain or TLS).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl
-    axum::extract::connect_info::Connected<
-        axum::serve::IncomingStream<'_, crate::tls::TunedListener>,
-    > for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TunedListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
 
 /// The address of the client that made the request: the connection's peer, or, when that peer
 /// is a trusted proxy, the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
@@ -105,6 +86,10 @@ impl FromRequestParts<AppState> for AuthUser {
                 code: "invalid_token",
                 message: "the Authorization header must be `Bearer <access_token>`".into(),
             })?;
-        Ok(AuthUser(state.services.authenticate(token.trim())?))
+        let user = state.services.authenticate(token.trim())?;
+        if let Some(mark) = parts.extensions.get::<super::server::ConnMark>() {
+            mark.authenticated();
+        }
+        Ok(AuthUser(user))
     }
 }

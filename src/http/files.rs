@@ -32,6 +32,9 @@ pub fn router(max_upload: u64) -> Router<AppState> {
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if super::server::is_body_timeout(&e) {
+        return ApiError(Error::TimedOut);
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(Error::TooLarge {
             code: "file_too_large",

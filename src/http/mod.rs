@@ -12,6 +12,7 @@ mod files;
 mod health;
 mod messages;
 mod rooms;
+pub mod server;
 mod users;
 mod web;
 mod ws;

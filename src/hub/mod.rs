@@ -107,10 +107,17 @@ impl Hub {
         hub
     }
 
-    /// Serves one upgraded socket until it closes. The future is tracked, so shutdown waits for it.
-    pub fn serve(&self, socket: WebSocket) -> impl Future<Output = ()> + Send + use<> {
+    /// Serves one upgraded socket until it closes; `on_auth` runs once it has authenticated.
+    /// The future is tracked, so shutdown waits for it.
+    pub fn serve(
+        &self,
+        socket: WebSocket,
+        on_auth: Box<dyn FnOnce() + Send>,
+    ) -> impl Future<Output = ()> + Send + use<> {
         let hub = self.clone();
-        self.inner.tasks.track_future(session::run(hub, socket))
+        self.inner
+            .tasks
+            .track_future(session::run(hub, socket, on_auth))
     }
 
     /// This node's voice (SFU counts and stats).

@@ -457,7 +457,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
+            any::<i64>().prop_map(Value::from),
             any::<f64>().prop_map(|f| serde_json::json!(f)),
             ".{0,40}".prop_map(Value::String),
             Just(Value::String("00000000-0000-0000-0000-000000000000".into())),

@@ -144,7 +144,7 @@ impl Store {
         options: SqliteConnectOptions,
         max_connections: u32,
     ) -> Result<Backend, StoreError> {
-        private_database(options.get_filename()).map_err(|e| sqlx::Error::Io(e))?;
+        private_database(options.get_filename()).map_err(sqlx::Error::Io)?;
         // WAL lets readers run beside the writer; FULL sync makes an acknowledged message survive
         // a power cut, which is the promise of the ack.
         let options = options

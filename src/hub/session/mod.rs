@@ -58,9 +58,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves a socket from its first frame to its close.
-pub(super) async fn run(hub: Hub, mut socket: WebSocket) {
+pub(super) async fn run(hub: Hub, mut socket: WebSocket, on_auth: Box<dyn FnOnce() + Send>) {
     let authed = match auth::authenticate(&hub, &mut socket).await {
-        Ok(a) => a,
+        Ok(a) => {
+            on_auth();
+            a
+        }
         Err((code, reason)) => {
             close(&mut socket, code, reason).await;
             return;
