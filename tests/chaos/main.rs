@@ -27,6 +27,15 @@ struct Node {
 impl Node {
     /// Starts the binary on `data_dir` (and `database`, if Postgres) on a free port.
     fn start(data_dir: &std::path::Path, database: Option<&str>) -> Node {
+        Node::start_with(data_dir, database, &[])
+    }
+
+    /// The same, with more settings.
+    fn start_with(
+        data_dir: &std::path::Path,
+        database: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Node {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_confab"));
         cmd.arg("serve")
             .env_clear()
@@ -42,6 +51,9 @@ impl Node {
             .stderr(std::process::Stdio::null());
         if let Some(url) = database {
             cmd.env("DATABASE_URL", url);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("confab starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -338,4 +350,86 @@ async fn redis_killed_and_restarted_under_load_loses_nothing_between_nodes() {
         "once each, in order"
     );
     check_log(&history(&ana.api, room).await, &ledger);
+}
+
+/// Joins `room`'s call as the holder of `token` on `node`, retrying while the cluster has not yet
+/// noticed that the call's old host is gone (its heartbeat has to run out first).
+async fn rejoin(
+    node: &common::TestApp,
+    token: &str,
+    room: RoomId,
+) -> confab_testkit::voice::Caller {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let socket = confab_testkit::Socket::connect(&node.api.ws_url(), token, None)
+            .await
+            .unwrap();
+        match confab_testkit::voice::Caller::join(socket, room).await {
+            Ok(caller) => return caller,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "rejoin refused; retrying");
+            }
+            Err(e) => panic!("the call was not re-created: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_node_is_killed_is_re_created_on_another_when_its_participants_rejoin() {
+    let redis = common::require_redis().await;
+    let prefix = redis_prefix();
+    let secret = "chaos-test-secret-0123456789abcdef-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(TestDb::create().await);
+    let host = Node::start_with(
+        dir.path(),
+        Some(&db.url),
+        &[
+            ("REDIS_URL", &redis),
+            ("CONFAB_REDIS_PREFIX", &prefix),
+            ("CONFAB_JWT_SECRET", secret),
+            ("CONFAB_PRESENCE_TTL_SECS", "3"),
+            ("CONFAB_NODE_ID", "doomed"),
+        ],
+    );
+    let url = db.url.clone();
+    let (r, p) = (redis.clone(), prefix.clone());
+    let survivor = Setup::new(Backend::Sqlite)
+        .tweak(move |c| {
+            c.database_url = Some(confab::config::DatabaseUrl::Postgres(url));
+            c.redis_url = Some(confab::config::RedisUrl(r));
+            c.redis_prefix = p;
+            c.jwt_secret = Some(secret.to_owned().into());
+            c.presence_ttl_secs = 3;
+        })
+        .start()
+        .await;
+    let ana = survivor.user("ana").await;
+    let bo = survivor.user("bo").await;
+    let room = survivor.room_with(&ana, &[&bo]).await.id;
+    // Ana starts the call on the doomed node; bo joins from the survivor (relayed to it).
+    let socket =
+        confab_testkit::Socket::connect(&host.api.ws_url(), &ana.tokens.access_token, None)
+            .await
+            .unwrap();
+    let a = confab_testkit::voice::Caller::join(socket, room)
+        .await
+        .unwrap();
+    let mut b = rejoin(&survivor, &bo.tokens.access_token, room).await;
+    a.peer.set_publishing(true).await;
+    b.peer
+        .recv(Duration::from_secs(10))
+        .await
+        .expect("media flows through the doomed node");
+    host.kill();
+    drop(a);
+    drop(b);
+    // Both come back to the survivor, which takes the call over.
+    let a = rejoin(&survivor, &ana.tokens.access_token, room).await;
+    let mut b = rejoin(&survivor, &bo.tokens.access_token, room).await;
+    a.peer.set_publishing(true).await;
+    b.peer
+        .recv(Duration::from_secs(10))
+        .await
+        .expect("media flows through the survivor (the doomed node is dead)");
 }
