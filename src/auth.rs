@@ -161,11 +161,14 @@ impl Auth {
             .map_err(|e| AuthError::Hashing(e.to_string()))?;
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
-        crate::metrics::password_hashes_running(now);
         let result = tokio::task::spawn_blocking(work).await;
-        let now = self.running.fetch_sub(1, Ordering::SeqCst) - 1;
-        crate::metrics::password_hashes_running(now);
+        self.running.fetch_sub(1, Ordering::SeqCst);
         result.map_err(|e| AuthError::Hashing(e.to_string()))
+    }
+
+    /// The password hashes running now.
+    pub fn running_hashes(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The most password hashes that ran at once since start.

@@ -1,6 +1,6 @@
 //! Extractors that answer bad input with the contract's JSON errors, and the authenticated user.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
@@ -26,10 +26,6 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-/// The connection's peer address, recorded in every request by the server (plain or TLS).
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
-
 /// The address of the client that made the request: the connection's peer, or, when that peer
 /// is a trusted proxy, the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
 /// (entries further left are whatever the client chose to send).
@@ -42,7 +38,7 @@ impl FromRequestParts<AppState> for ClientIp {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
-            .get::<ConnectInfo<PeerAddr>>()
+            .get::<ConnectInfo<super::server::PeerAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.0.ip());
         let trusted = |ip: IpAddr| state.trusted_proxies.iter().any(|r| r.contains(ip));
         if !trusted(peer) {

@@ -43,7 +43,7 @@ pub struct AppState {
     /// This node serves HTTPS itself: responses carry HSTS.
     pub tls: bool,
     /// Peers whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Arc<Vec<crate::config::IpRange>>,
+    pub trusted_proxies: Arc<Vec<crate::protocol::IpRange>>,
 }
 
 /// What browsers are told when this node serves HTTPS itself: keep to HTTPS for two years.

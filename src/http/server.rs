@@ -34,8 +34,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use super::extract::PeerAddr;
-use crate::config::IpRange;
+use crate::protocol::IpRange;
+
+/// The connection's peer address, recorded in every request (plain or TLS).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// The slowest a request body may arrive once its grace period is over: 16 KiB/s (128 kbit/s).
 pub const MIN_BODY_RATE: u64 = 16 * 1024;

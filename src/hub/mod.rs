@@ -143,6 +143,7 @@ impl Hub {
             rtp_bytes_in: sfu.bytes_in,
             rtp_bytes_out: sfu.bytes_out,
             rtp_lost: sfu.lost,
+            password_hashes: self.inner.services.password_hashes_running() as u64,
         }
     }
 

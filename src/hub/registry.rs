@@ -15,12 +15,11 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use super::outbox::{Frame, Outgoing, SessionHandle};
-use crate::auth::Revocations;
 use crate::bus::{Bus, Event, Sink};
 use crate::protocol::cluster::Relay;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{RoomId, Seq, SessionId, UserId};
-use crate::service::RoomLog;
+use crate::service::{Revocations, RoomLog};
 
 /// How long a gap in a room's seqs may stay open before the node reads the missing messages from
 /// the store. Out-of-order publishes close it in microseconds; a lost publish never does.

@@ -26,6 +26,7 @@ use crate::files::Blobs;
 use crate::protocol::{Role, RoomId, RoomKind, UserId};
 use crate::store::Store;
 
+pub use crate::auth::Revocations;
 pub use error::{Error, ErrorKind, Result};
 pub use files::FileRules;
 pub use roomlog::RoomLog;
@@ -101,6 +102,11 @@ impl Services {
             backend: self.store.backend_name(),
             up,
         }
+    }
+
+    /// Password hashes being computed now (for `/metrics`).
+    pub fn password_hashes_running(&self) -> usize {
+        self.auth.running_hashes()
     }
 
     /// Whether the bus carries events to other nodes now.
