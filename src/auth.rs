@@ -31,6 +31,9 @@ pub enum AuthError {
     /// Not a token we signed.
     #[error("invalid access token")]
     Invalid,
+    /// Its login was signed out (logout, a reused refresh token, a password reset).
+    #[error("access token revoked")]
+    Revoked,
     /// Hashing failed (out of memory); not the client's fault.
     #[error("password hashing failed: {0}")]
     Hashing(String),
@@ -45,6 +48,54 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, seconds since the epoch.
     pub exp: i64,
+    /// The login the token belongs to (its refresh-token family): what revocation names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<LoginId>,
+}
+
+/// One sign-in and the refresh tokens rotated from it (their family id).
+pub type LoginId = uuid::Uuid;
+
+/// The logins revoked recently, so their access tokens are refused without asking the store:
+/// one lock and a hash lookup per token checked. Filled from the bus (logouts and reused refresh
+/// tokens on any node) and from the store's record of revocations; an entry is kept as long as
+/// an access token of the login could still be valid, then forgotten.
+pub struct Revocations {
+    revoked: std::sync::Mutex<std::collections::HashMap<LoginId, std::time::Instant>>,
+    keep: Duration,
+}
+
+impl Revocations {
+    /// Remembers revocations for `keep` (the access token lifetime, plus leeway).
+    pub fn new(keep: Duration) -> Revocations {
+        Revocations {
+            revoked: Default::default(),
+            keep,
+        }
+    }
+
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<LoginId, std::time::Instant>> {
+        // One insert, lookup or sweep at a time: a panic cannot leave it half-changed.
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Revokes `login`; true if it was not known to be revoked yet.
+    pub fn revoke(&self, login: LoginId) -> bool {
+        let now = std::time::Instant::now();
+        let mut map = self.map();
+        let keep = self.keep;
+        if map.len() > 1024 {
+            map.retain(|_, at| now.duration_since(*at) < keep);
+        }
+        map.insert(login, now).is_none()
+    }
+
+    /// Whether `login` was revoked.
+    pub fn is_revoked(&self, login: LoginId) -> bool {
+        self.map().contains_key(&login)
+    }
 }
 
 /// The hashed form of a refresh token: what the store keeps.
@@ -59,11 +110,24 @@ pub struct Auth {
     /// A real hash of a random password, verified against when a login names an unknown user, so
     /// that unknown users and wrong passwords take the same time and cannot be told apart.
     dummy_hash: String,
+    /// Bounds the hashes computed at once: each takes argon2's 19 MiB, and a hundred concurrent
+    /// logins would otherwise take 2 GB. The rest wait their turn.
+    hashing: tokio::sync::Semaphore,
+    /// Logins whose tokens are refused.
+    revocations: std::sync::Arc<Revocations>,
+    /// Hashes running now, and the most that ever ran at once (a gauge, and for tests).
+    running: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
 }
 
 impl Auth {
-    /// Keys from `secret`; tokens live `access_ttl`.
-    pub fn new(secret: &Secret, access_ttl: Duration) -> Result<Auth, AuthError> {
+    /// Keys from `secret`; tokens live `access_ttl`; at most `concurrency` password hashes at once.
+    pub fn new(
+        secret: &Secret,
+        access_ttl: Duration,
+        concurrency: usize,
+        revocations: std::sync::Arc<Revocations>,
+    ) -> Result<Auth, AuthError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.validate_exp = true;
@@ -77,17 +141,60 @@ impl Auth {
             validation,
             access_ttl,
             dummy_hash,
+            hashing: tokio::sync::Semaphore::new(concurrency.max(1)),
+            revocations,
+            running: Default::default(),
+            peak: Default::default(),
         })
     }
 
-    /// An access token for `user`, and its lifetime in seconds.
-    pub fn issue_access_token(&self, user: UserId) -> (String, u64) {
+    /// Runs `work` (a password hash or check) on the blocking pool once a hashing permit is free.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        use std::sync::atomic::Ordering;
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Hashing(e.to_string()))?;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        let result = tokio::task::spawn_blocking(work).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        result.map_err(|e| AuthError::Hashing(e.to_string()))
+    }
+
+    /// The password hashes running now.
+    pub fn running_hashes(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most password hashes that ran at once since start.
+    pub fn peak_hashes(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How long access tokens live.
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// The logins whose tokens are refused.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// An access token for `user`'s `login`, and its lifetime in seconds.
+    pub fn issue_access_token(&self, user: UserId, login: LoginId) -> (String, u64) {
         let now = chrono::Utc::now().timestamp();
         let ttl = self.access_ttl.as_secs();
         let claims = Claims {
             sub: user,
             iat: now,
             exp: now + ttl as i64,
+            sid: Some(login),
         };
         // Encoding HS256 claims of plain fields cannot fail.
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -95,19 +202,28 @@ impl Auth {
         (token, ttl)
     }
 
-    /// Checks an access token's signature and expiry.
+    /// Checks an access token's signature, expiry, and that its login was not revoked.
     pub fn verify_access_token(&self, token: &str) -> Result<Claims, AuthError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid,
-            })
+            })?;
+        if claims
+            .sid
+            .is_some_and(|login| self.revocations.is_revoked(login))
+        {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
     }
 
-    /// Hashes a new password with argon2id. CPU-heavy: runs on the blocking pool.
+    /// Hashes a new password with argon2id. CPU-heavy: runs on the blocking pool, within the
+    /// bound on concurrent hashes.
     pub async fn hash_password(&self, password: &Password) -> Result<String, AuthError> {
-        hash_password(password).await
+        let pw = password.expose().to_owned();
+        self.hash_work(move || hash_password_raw(&pw)).await?
     }
 
     /// Checks a password against a stored hash; with no hash (unknown user) it checks a dummy so
@@ -118,17 +234,18 @@ impl Auth {
             None => (self.dummy_hash.clone(), false),
         };
         let pw = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(pw.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let ok = self
+            .hash_work(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        Argon2::default()
+                            .verify_password(pw.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await
+            .unwrap_or(false);
         ok && real
     }
 }
@@ -217,14 +334,22 @@ mod tests {
     use super::*;
 
     fn auth() -> Auth {
-        Auth::new(&Secret::from("k".repeat(32)), Duration::from_secs(60)).unwrap()
+        let revoked = std::sync::Arc::new(Revocations::new(Duration::from_secs(60)));
+        Auth::new(
+            &Secret::from("k".repeat(32)),
+            Duration::from_secs(60),
+            2,
+            revoked,
+        )
+        .unwrap()
     }
 
     #[test]
     fn access_tokens_round_trip_and_reject_tampering() {
         let a = auth();
         let user = UserId::new();
-        let (token, ttl) = a.issue_access_token(user);
+        let login = uuid::Uuid::now_v7();
+        let (token, ttl) = a.issue_access_token(user, login);
         assert_eq!(ttl, 60);
         assert_eq!(a.verify_access_token(&token).unwrap().sub, user);
         let mut forged = token.clone();
@@ -234,10 +359,23 @@ mod tests {
             a.verify_access_token(&forged),
             Err(AuthError::Invalid)
         ));
-        let other = Auth::new(&Secret::from("z".repeat(32)), Duration::from_secs(60)).unwrap();
+        let revoked = std::sync::Arc::new(Revocations::new(Duration::from_secs(60)));
+        let other = Auth::new(
+            &Secret::from("z".repeat(32)),
+            Duration::from_secs(60),
+            2,
+            revoked,
+        )
+        .unwrap();
         assert!(matches!(
             other.verify_access_token(&token),
             Err(AuthError::Invalid)
+        ));
+        // Once its login is revoked, the token is refused.
+        a.revocations().revoke(login);
+        assert!(matches!(
+            a.verify_access_token(&token),
+            Err(AuthError::Revoked)
         ));
     }
 
@@ -248,6 +386,7 @@ mod tests {
             sub: UserId::new(),
             iat: 0,
             exp: 1,
+            sid: None,
         };
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &a.encoding).unwrap();
@@ -266,6 +405,25 @@ mod tests {
         assert!(a.verify_password(Some(hash.clone()), "correct horse").await);
         assert!(!a.verify_password(Some(hash), "wrong horse").await);
         assert!(!a.verify_password(None, "correct horse").await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_password_hashes_run_at_once_than_allowed() {
+        let a = std::sync::Arc::new(auth());
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let a = a.clone();
+                tokio::spawn(async move { a.verify_password(None, "guess-guess").await })
+            })
+            .collect();
+        for c in checks {
+            assert!(!c.await.unwrap());
+        }
+        assert_eq!(
+            a.peak_hashes(),
+            2,
+            "eight concurrent logins, two hashes at a time"
+        );
     }
 
     #[test]

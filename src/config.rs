@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+pub use crate::protocol::IpRange;
+
 /// A secret value (signing key, shared TURN secret) that never shows up in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -218,12 +220,70 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     pub session_queue: u32,
 
-    /// Message sends (and edits, deletes) a session may make at once.
+    /// Seconds a client has to send a request's headers once it has started one.
+    #[arg(long, env = "CONFAB_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body may take before it must keep arriving at 16 KiB/s or more (a
+    /// trickled body is cut off with 408 `request_timeout`).
+    #[arg(long, env = "CONFAB_BODY_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds an idle keep-alive connection (no request in progress) is kept open.
+    #[arg(long, env = "CONFAB_IDLE_TIMEOUT_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_secs: u64,
+
+    /// Connections one address may hold open before any of them has authenticated (a request
+    /// with a valid access token, or a WebSocket `auth`); more are closed at once. Trusted
+    /// proxies are exempt.
+    #[arg(long, env = "CONFAB_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub unauthenticated_connections_per_address: u32,
+
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges,
+    /// comma-separated); from anyone else the header is ignored and the connection's address
+    /// counts. Needed behind a reverse proxy, or every client looks like the proxy.
+    #[arg(long, env = "CONFAB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpRange>,
+
+    /// Failed logins an account may have (from addresses it has not signed in from) before each
+    /// further attempt must wait.
+    #[arg(long, env = "CONFAB_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub login_failures_per_account: u32,
+
+    /// Failed logins one address may have, whatever the accounts, before each further attempt
+    /// must wait.
+    #[arg(long, env = "CONFAB_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub login_failures_per_address: u32,
+
+    /// The first wait after too many failed logins, in milliseconds; it doubles with each
+    /// further failure, up to 15 minutes.
+    #[arg(long, env = "CONFAB_LOGIN_DELAY_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=900_000))]
+    pub login_delay_ms: u64,
+
+    /// Accounts one address may register per hour.
+    #[arg(long, env = "CONFAB_REGISTRATIONS_PER_HOUR", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub registrations_per_hour: u32,
+
+    /// Password hashes (logins, registrations) computed at once; each takes 19 MiB and tens of
+    /// milliseconds of a core, and the rest wait their turn.
+    #[arg(long, env = "CONFAB_PASSWORD_HASH_CONCURRENCY", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub password_hash_concurrency: u32,
+
+    /// Message sends (and edits, deletes) a user may make at once, over all their sessions and HTTP.
     #[arg(long, env = "CONFAB_SEND_BURST", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub send_burst: u32,
 
-    /// Message sends a session may make per second, sustained.
+    /// Message sends a user may make per second, sustained.
     #[arg(long, env = "CONFAB_SEND_RATE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub send_rate: u32,

@@ -117,12 +117,33 @@ fn file_rules(config: &Config) -> service::FileRules {
     }
 }
 
+/// The throttles of logins, registrations and sends.
+fn throttle_rules(config: &Config) -> service::ThrottleRules {
+    service::ThrottleRules {
+        failures_per_account: config.login_failures_per_account,
+        failures_per_address: config.login_failures_per_address,
+        first_delay: Duration::from_millis(config.login_delay_ms),
+        registrations_per_hour: config.registrations_per_hour,
+        send_burst: config.send_burst,
+        send_rate: config.send_rate,
+    }
+}
+
+/// The timeouts and caps of HTTP connections.
+fn connection_limits(config: &Config) -> http::server::Limits {
+    http::server::Limits {
+        header: Duration::from_secs(config.header_timeout_secs),
+        idle: Duration::from_secs(config.idle_timeout_secs),
+        body: Duration::from_secs(config.body_timeout_secs),
+        unauthenticated: config.unauthenticated_connections_per_address as usize,
+        trusted: Arc::new(config.trusted_proxies.clone()),
+    }
+}
+
 /// Limits and timings of sessions.
 fn hub_config(config: &Config) -> HubConfig {
     HubConfig {
         session_queue: config.session_queue as usize,
-        send_burst: config.send_burst,
-        send_rate: config.send_rate,
         ..HubConfig::default()
     }
 }
@@ -190,8 +211,13 @@ impl Node {
         let redis_url = config.redis_url.as_ref().map(|u| u.0.as_str());
         let link = bus::Link::connect(redis_url, &config.redis_prefix, &self.id).await?;
         let (relay_tx, relay_rx) = mpsc::channel(1024);
+        // Access tokens are refused past their expiry anyway: keep revocations that long.
+        let revocations = Arc::new(auth::Revocations::new(
+            config.access_token_ttl() + Duration::from_secs(60),
+        ));
         let registry = Registry::new(
             service::RoomLog::new(store.clone()),
+            revocations.clone(),
             relay_tx,
             tasks.clone(),
             |sink| Bus::new(link, &self.id, sink, tasks, shutdown.clone()),
@@ -202,10 +228,15 @@ impl Node {
         let presence = Presence::for_bus(&bus, presence_ttl, presence_tx, tasks, shutdown.clone());
         let services = Arc::new(Services::new(
             store,
-            auth::Auth::new(secret, config.access_token_ttl())?,
+            auth::Auth::new(
+                secret,
+                config.access_token_ttl(),
+                config.password_hash_concurrency as usize,
+                revocations,
+            )?,
             bus,
             files::Blobs::new(config)?,
-            file_rules(config),
+            (file_rules(config), throttle_rules(config)),
             config.refresh_token_ttl(),
         ));
         let (sfu, room_events) = start_sfu(config, shutdown.clone()).await?;
@@ -236,6 +267,7 @@ pub struct App {
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     router: axum::Router,
+    limits: http::server::Limits,
     store: Store,
     hub: Hub,
     node_id: String,
@@ -254,7 +286,7 @@ impl App {
             path: config.data_dir.display().to_string(),
             source,
         };
-        std::fs::create_dir_all(&config.data_dir).map_err(data_dir)?;
+        files::storage::private_dir(&config.data_dir).map_err(data_dir)?;
         let secret = auth::load_or_create_jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)
             .map_err(data_dir)?;
         let store = Store::open(&config).await?;
@@ -275,9 +307,12 @@ impl App {
         } = node;
         tasks.spawn(services.clone().file_janitor(shutdown.clone()));
         tasks.spawn(services.clone().purge_refresh_tokens(shutdown.clone()));
+        tasks.spawn(services.clone().watch_revocations(shutdown.clone()));
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),
+            tls: tls.is_some(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         });
         let listener =
             TcpListener::bind(config.listen)
@@ -296,6 +331,7 @@ impl App {
             listener,
             tls,
             router,
+            limits: connection_limits(&config),
             store,
             hub,
             node_id,
@@ -336,41 +372,15 @@ impl App {
     /// 4009, lets in-flight requests finish, and returns within [`SHUTDOWN_GRACE`].
     pub async fn run(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), scheme = self.scheme(), "listening");
-        let shutdown = self.shutdown.clone();
-        let stop = async move { shutdown.cancelled().await };
-        let served: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-            match self.tls.clone() {
-                None => {
-                    let listener = axum::serve::ListenerExt::tap_io(
-                        self.listener,
-                        |tcp: &mut tokio::net::TcpStream| tune_socket(tcp),
-                    );
-                    Box::pin(
-                        axum::serve(listener, self.router)
-                            .with_graceful_shutdown(stop)
-                            .into_future(),
-                    )
-                }
-                Some(config) => {
-                    let listener = tls::TlsListener::new(
-                        self.listener,
-                        config,
-                        tune_socket,
-                        &self.tasks,
-                        self.shutdown.clone(),
-                    )?;
-                    Box::pin(
-                        axum::serve(listener, self.router)
-                            .with_graceful_shutdown(stop)
-                            .into_future(),
-                    )
-                }
-            };
-        let result = tokio::select! {
-            r = served => r,
-            // Idle keep-alive connections could hold graceful shutdown open; cap it.
-            _ = async { self.shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
+        let server = http::server::Server {
+            listener: self.listener,
+            tls: self.tls.clone(),
+            router: self.router,
+            tune: tune_socket,
+            limits: self.limits,
         };
+        let served = server.run(self.tasks.clone(), self.shutdown.clone());
+        served.await;
         self.shutdown.cancel();
         self.hub.voice().sfu().stopped().await;
         self.tasks.close();
@@ -382,6 +392,6 @@ impl App {
         }
         self.store.close().await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }

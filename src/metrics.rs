@@ -36,6 +36,10 @@ pub fn install() -> Option<PrometheusHandle> {
 
 fn describe() {
     describe_gauge!("confab_sessions", "Open WebSocket sessions on this node.");
+    describe_gauge!(
+        "confab_password_hashes_running",
+        "Password hashes being computed now."
+    );
     describe_counter!(
         "confab_messages_sent_total",
         "Messages stored (acknowledged sends)."
@@ -119,6 +123,8 @@ pub struct Gauges {
     pub rtp_bytes_out: u64,
     /// RTP packets lost, from receiver statistics and reports.
     pub rtp_lost: u64,
+    /// Password hashes being computed.
+    pub password_hashes: u64,
 }
 
 /// The text for `/metrics`, with `gauges` as read now.
@@ -127,6 +133,7 @@ pub fn render(gauges: &Gauges) -> String {
         return String::new();
     };
     gauge!("confab_sessions").set(gauges.sessions as f64);
+    gauge!("confab_password_hashes_running").set(gauges.password_hashes as f64);
     bus_up(gauges.bus_up);
     gauge!("confab_voice_rooms").set(gauges.voice_rooms as f64);
     gauge!("confab_voice_participants").set(gauges.voice_participants as f64);

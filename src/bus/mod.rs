@@ -69,6 +69,14 @@ pub enum Event {
     /// Voice signaling between a participant's node and the node that owns the call; travels
     /// only by [`Bus::send_to_node`].
     Voice(Relay),
+    /// `user`'s `logins` were signed out: every node refuses their access tokens from now on,
+    /// and closes their sessions. Travels to every node.
+    Revoked {
+        /// Whose.
+        user: UserId,
+        /// Which logins (refresh-token families).
+        logins: Vec<uuid::Uuid>,
+    },
 }
 
 impl Event {

@@ -53,6 +53,18 @@ const CALL_STATE_TTL_SECS: u64 = 86_400;
 const RENEW_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
     return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
+/// Takes a call's lease if it is free, or held by a node whose heartbeat (its score in the
+/// nodes set, an expiry in ms) has run out: that node died, and the call must be re-created
+/// elsewhere as soon as its participants rejoin, not once the lease expires. Returns the holder.
+/// KEYS: lease, nodes set. ARGV: this node, lease ms, now ms.
+const CLAIM_LEASE: &str = "local holder = redis.call('GET', KEYS[1]) \
+    if holder and holder ~= ARGV[1] then \
+        local beat = redis.call('ZSCORE', KEYS[2], holder) \
+        if beat and tonumber(beat) >= tonumber(ARGV[3]) then return holder end \
+    end \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+    return ARGV[1]";
+
 /// Deletes the lease only if this node still holds it.
 const RELEASE_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
     return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -79,6 +91,11 @@ impl Keys {
     /// A node's channel.
     pub fn node_channel(&self, node: &str) -> String {
         format!("{}:node:{node}", self.prefix)
+    }
+
+    /// The channel every node hears (revocations).
+    pub fn broadcast_channel(&self) -> String {
+        format!("{}:all", self.prefix)
     }
 
     /// Sorted set of the nodes holding sessions of `user`, scored by when each entry expires.
@@ -186,7 +203,7 @@ impl RedisLink {
             .map_err(fail)?;
         let keys = Keys::new(prefix);
         let (mut sink, stream) = client.get_async_pubsub().await.map_err(fail)?.split();
-        sink.subscribe(keys.node_channel(node))
+        sink.subscribe(&[keys.node_channel(node), keys.broadcast_channel()])
             .await
             .map_err(fail)?;
         Ok(RedisLink {
@@ -281,6 +298,7 @@ impl RedisBus {
                 Route::Channel(self.inner.keys.room_channel(*room))
             }
             Event::User { user, .. } | Event::Joined { user, .. } => Route::User(*user),
+            Event::Revoked { .. } => Route::Channel(self.inner.keys.broadcast_channel()),
             Event::Voice(_) => return,
         };
         self.enqueue(route, &event);
@@ -304,41 +322,29 @@ impl RedisBus {
         }
     }
 
-    /// Which node hosts `room`'s call: the lease holder, or this node if it takes the free
-    /// lease (`SET NX PX`). A lease this node holds is renewed at a third of its life until
-    /// [`RedisBus::release_call`]; if the node dies it expires and another node can take the call.
+    /// Which node hosts `room`'s call: the lease holder, or this node if it takes the lease
+    /// (free, or held by a node whose heartbeat ran out: see [`CLAIM_LEASE`]). A lease this node
+    /// holds is renewed at a third of its life until [`RedisBus::release_call`].
     pub async fn claim_call(&self, room: RoomId) -> Result<CallHost, Unavailable> {
         if !self.is_up() {
             // Without Redis no node can tell who hosts the call; better no call than a split one.
             return Err(Unavailable);
         }
-        let key = self.inner.keys.voice_lease(room);
-        let mut conn = self.connection();
-        for _ in 0..3 {
-            let taken: Option<String> = redis::cmd("SET")
-                .arg(&key)
-                .arg(self.node())
-                .arg("NX")
-                .arg("PX")
-                .arg(CALL_LEASE.as_millis() as u64)
-                .query_async(&mut conn)
-                .await
-                .map_err(|_| Unavailable)?;
-            let holder = match taken {
-                Some(_) => Some(self.node().to_owned()),
-                None => conn.get(&key).await.map_err(|_| Unavailable)?,
-            };
-            match holder {
-                Some(node) if node == self.node() => {
-                    self.hold_lease(room);
-                    return Ok(CallHost::Here);
-                }
-                Some(node) => return Ok(CallHost::Node(node)),
-                // Expired between the two commands: try again.
-                None => continue,
-            }
+        let holder: String = redis::Script::new(CLAIM_LEASE)
+            .key(self.inner.keys.voice_lease(room))
+            .key(self.inner.keys.nodes())
+            .arg(self.node())
+            .arg(CALL_LEASE.as_millis() as u64)
+            .arg(chrono::Utc::now().timestamp_millis())
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(|_| Unavailable)?;
+        if holder == self.node() {
+            self.hold_lease(room);
+            Ok(CallHost::Here)
+        } else {
+            Ok(CallHost::Node(holder))
         }
-        Err(Unavailable)
     }
 
     /// Stops renewing the lease of `room`'s call and deletes it (if this node still holds it).
@@ -476,8 +482,11 @@ impl RedisBus {
     ) -> Result<redis::aio::PubSubStream, redis::RedisError> {
         let (mut sink, stream) = pubsub.split();
         let mut subs = self.inner.subs.lock().await;
-        sink.subscribe(self.inner.keys.node_channel(&self.inner.node))
-            .await?;
+        sink.subscribe(&[
+            self.inner.keys.node_channel(&self.inner.node),
+            self.inner.keys.broadcast_channel(),
+        ])
+        .await?;
         let rooms: Vec<String> = subs
             .counts
             .keys()

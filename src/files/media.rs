@@ -1,8 +1,9 @@
 //! What an upload holds: image dimensions and a thumbnail, or an audio duration.
 //!
 //! Everything here is blocking file work and runs on the blocking pool, never on the async
-//! runtime. Images are decoded with limits (no decompression bombs), turned upright by their EXIF
-//! orientation, and shrunk to a thumbnail whose longest side is [`THUMBNAIL_SIDE`]. Voice notes
+//! runtime. Images are measured from their header; those of at most [`MAX_DECODED_PIXELS`] are
+//! decoded (with allocation limits) and shrunk to a thumbnail whose longest side is
+//! [`THUMBNAIL_SIDE`], which is then turned upright by the EXIF orientation. Voice notes
 //! recorded by browsers are Opus in Ogg or WebM; their duration is read from the container: the
 //! last Ogg page's granule position, or the WebM `Duration` (or, as MediaRecorder leaves it out,
 //! the time of the last block).
@@ -11,10 +12,20 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 /// The longest side of a thumbnail, in pixels.
 pub const THUMBNAIL_SIDE: u32 = 320;
+
+/// The most pixels an image may have to be decoded for its thumbnail: 40 MP, a large phone
+/// photo. Past it the image is only measured from its header: a few hundred kilobytes of PNG
+/// can declare gigabytes of pixels (a decompression bomb), and a thumbnail needs none of them.
+pub const MAX_DECODED_PIXELS: u64 = 40_000_000;
+
+/// The most memory one decode may allocate: 40 MP of 8-bit RGBA, with room for the decoder's
+/// own buffers.
+const MAX_DECODE_ALLOC: u64 = 200 * 1024 * 1024;
 
 /// What probing found.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -46,23 +57,42 @@ pub fn probe(path: &Path, content_type: &str) -> Probe {
     result.unwrap_or_default()
 }
 
+/// Measures an image from its header and, when it is small enough to decode, thumbnails it.
+/// The EXIF orientation turns the thumbnail (a few hundred pixels), never the full image.
 fn probe_image(path: &Path) -> Result<Probe, image::ImageError> {
     let mut reader = ImageReader::open(path)?.with_guessed_format()?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(16_384);
     limits.max_image_height = Some(16_384);
-    limits.max_alloc = Some(512 * 1024 * 1024);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
     reader.limits(limits);
     let mut decoder = reader.into_decoder()?;
     let orientation = decoder.orientation()?;
-    let mut img = DynamicImage::from_decoder(decoder)?;
-    img.apply_orientation(orientation);
-    let (width, height) = (img.width(), img.height());
-    let small = if width.max(height) > THUMBNAIL_SIDE {
+    let (raw_w, raw_h) = decoder.dimensions();
+    let (width, height) = match orientation {
+        Orientation::Rotate90
+        | Orientation::Rotate270
+        | Orientation::Rotate90FlipH
+        | Orientation::Rotate270FlipH => (raw_h, raw_w),
+        _ => (raw_w, raw_h),
+    };
+    let measured = Probe {
+        width: i32::try_from(width).ok(),
+        height: i32::try_from(height).ok(),
+        ..Probe::default()
+    };
+    if u64::from(raw_w) * u64::from(raw_h) > MAX_DECODED_PIXELS {
+        return Ok(measured);
+    }
+    let Ok(img) = DynamicImage::from_decoder(decoder) else {
+        return Ok(measured);
+    };
+    let mut small = if raw_w.max(raw_h) > THUMBNAIL_SIDE {
         img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
     } else {
         img
     };
+    small.apply_orientation(orientation);
     let mut bytes = std::io::Cursor::new(Vec::new());
     let kind = if small.color().has_alpha() {
         small.write_to(&mut bytes, ImageFormat::Png)?;
@@ -74,10 +104,8 @@ fn probe_image(path: &Path) -> Result<Probe, image::ImageError> {
         "image/jpeg"
     };
     Ok(Probe {
-        width: i32::try_from(width).ok(),
-        height: i32::try_from(height).ok(),
         thumbnail: Some((bytes.into_inner(), kind)),
-        ..Probe::default()
+        ..measured
     })
 }
 

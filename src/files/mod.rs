@@ -13,6 +13,7 @@ pub mod storage;
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -46,6 +47,25 @@ impl From<std::io::Error> for FilesError {
 pub struct Blobs {
     storage: Storage,
     tmp_dir: PathBuf,
+    /// Bounds the probes (image decodes) running at once to one per core: each may take up to
+    /// 200 MiB and a second of CPU, and a burst of uploads must not multiply that.
+    probes: Arc<tokio::sync::Semaphore>,
+}
+
+/// What a probe found about some content, kept in its record: reused when the same bytes are
+/// uploaded again, so they are never decoded twice.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// The type sniffed from the bytes (or the probe's finer one).
+    pub content_type: String,
+    /// Image width.
+    pub width: Option<i32>,
+    /// Image height.
+    pub height: Option<i32>,
+    /// Audio duration.
+    pub duration_ms: Option<i64>,
+    /// Storage key of the thumbnail (images).
+    pub thumbnail: Option<String>,
 }
 
 /// An upload's bytes once kept: what the record of the upload needs.
@@ -71,10 +91,12 @@ impl Blobs {
     /// Storage as configured: S3 if a bucket is set, else a directory under the data dir.
     pub fn new(config: &Config) -> Result<Blobs, StorageError> {
         let tmp_dir = config.data_dir.join("tmp");
-        std::fs::create_dir_all(&tmp_dir)?;
+        storage::private_dir(&tmp_dir)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Blobs {
             storage: Storage::from_config(config)?,
             tmp_dir,
+            probes: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
 
@@ -88,7 +110,12 @@ impl Blobs {
         let path = self
             .tmp_dir
             .join(format!("upload-{}", uuid::Uuid::new_v4().simple()));
-        let file = tokio::fs::File::create(&path).await?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // Readable by this user only; renamed into storage as is.
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(&path).await?;
         Ok(Staging {
             file: Some(file),
             path,
@@ -99,21 +126,38 @@ impl Blobs {
         })
     }
 
-    /// Makes a staged upload durable, sniffs and probes it, and stores its bytes and thumbnail
-    /// once per content.
-    pub async fn keep(&self, mut staged: Staging) -> Result<Kept, FilesError> {
+    /// Makes a staged upload durable and stores its bytes once per content. `known` is what an
+    /// earlier upload of the same bytes found (see [`Staging::sha256`]): its bytes are stored
+    /// already, and they are not probed again. Otherwise the upload is sniffed and probed (one
+    /// probe per core at a time) and its thumbnail stored.
+    pub async fn keep(
+        &self,
+        mut staged: Staging,
+        known: Option<Measured>,
+    ) -> Result<Kept, FilesError> {
         if let Some(mut file) = staged.file.take() {
             file.flush().await?;
             file.sync_all().await?;
         }
-        let sha256 = hex(&std::mem::take(&mut staged.hasher).finalize());
-        let sniffed = sniff::content_type(&staged.head);
-        let (path, kind) = (staged.path.clone(), sniffed.clone());
-        let probe = tokio::task::spawn_blocking(move || media::probe(&path, &kind))
-            .await
-            .map_err(|e| FilesError::Probe(e.to_string()))?;
+        let sha256 = staged.sha256();
         let blob = blob_key(&sha256);
-        if self.storage.exists(&blob).await? {
+        let stored = self.storage.exists(&blob).await?;
+        if let (Some(known), true) = (known, stored) {
+            tokio::fs::remove_file(&staged.path).await?;
+            staged.finished = true;
+            return Ok(Kept {
+                sha256,
+                size: staged.size,
+                content_type: known.content_type,
+                width: known.width,
+                height: known.height,
+                duration_ms: known.duration_ms,
+                thumbnail: known.thumbnail,
+            });
+        }
+        let sniffed = sniff::content_type(&staged.head);
+        let probe = self.probe(&staged.path, &sniffed).await?;
+        if stored {
             tokio::fs::remove_file(&staged.path).await?;
         } else {
             self.storage.put_file(&blob, &staged.path).await?;
@@ -139,6 +183,19 @@ impl Blobs {
             duration_ms: probe.duration_ms,
             thumbnail,
         })
+    }
+
+    /// Probes a staged file on the blocking pool, at most one probe per core at a time.
+    async fn probe(&self, path: &std::path::Path, kind: &str) -> Result<media::Probe, FilesError> {
+        let _permit = self
+            .probes
+            .acquire()
+            .await
+            .map_err(|e| FilesError::Probe(e.to_string()))?;
+        let (path, kind) = (path.to_owned(), kind.to_owned());
+        tokio::task::spawn_blocking(move || media::probe(&path, &kind))
+            .await
+            .map_err(|e| FilesError::Probe(e.to_string()))
     }
 
     /// The bytes of the content `sha256`, or a range of them.
@@ -201,6 +258,11 @@ impl Staging {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The hex SHA-256 of the bytes written so far: the content's identity.
+    pub fn sha256(&self) -> String {
+        hex(&self.hasher.clone().finalize())
     }
 }
 

@@ -50,6 +50,36 @@ pub fn thumb_key(sha256: &str) -> String {
 
 const PART: usize = 8 * 1024 * 1024;
 
+/// Creates `dir` (and its parents) readable by this user only, and makes an existing one so:
+/// the data directory holds every DM, password hash and upload.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Makes `file` readable and writable by this user only.
+pub fn private_file(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(())
+    }
+}
+
 impl Storage {
     /// The backend the configuration names: S3 if a bucket is set, else `data_dir/files`.
     pub fn from_config(config: &Config) -> Result<Storage, StorageError> {
@@ -78,7 +108,10 @@ impl Storage {
             }
             None => {
                 let root = config.data_dir.join("files");
-                std::fs::create_dir_all(&root)?;
+                for dir in [root.join("blobs"), root.join("thumbs")] {
+                    private_dir(&dir)?;
+                }
+                private_dir(&root)?;
                 Ok(Storage {
                     store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
                     local_root: Some(root),
@@ -110,13 +143,17 @@ impl Storage {
         if let Some(root) = &self.local_root {
             let dest = root.join(key);
             if let Some(dir) = dest.parent() {
-                tokio::fs::create_dir_all(dir).await?;
+                let dir = dir.to_owned();
+                tokio::task::spawn_blocking(move || private_dir(&dir))
+                    .await
+                    .map_err(std::io::Error::other)??;
             }
             // Same file system as the data dir's tmp/, so this is an atomic rename.
             match tokio::fs::rename(file, &dest).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
                     tokio::fs::copy(file, &dest).await?;
+                    private_file(&dest)?;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
@@ -143,6 +180,10 @@ impl Storage {
         self.store
             .put(&Key::from(key), PutPayload::from(bytes))
             .await?;
+        // object_store writes with the process's default mode.
+        if let Some(root) = &self.local_root {
+            private_file(&root.join(key))?;
+        }
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AuthUser, Json};
+use super::extract::{AuthUser, ClientIp, Json};
 use crate::protocol::api::{LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, User};
 
 /// The routes of this resource.
@@ -21,21 +21,31 @@ pub fn router() -> Router<AppState> {
 
 async fn register(
     state: axum::extract::State<AppState>,
+    ClientIp(from): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
     let tokens = state
         .services
-        .register(&req.username, &req.password, req.display_name.as_deref())
+        .register(
+            &req.username,
+            &req.password,
+            req.display_name.as_deref(),
+            from,
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(tokens)))
 }
 
 async fn login(
     state: axum::extract::State<AppState>,
+    ClientIp(from): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     Ok(axum::Json(
-        state.services.login(&req.username, &req.password).await?,
+        state
+            .services
+            .login(&req.username, &req.password, from)
+            .await?,
     ))
 }
 

@@ -1,6 +1,8 @@
 //! Extractors that answer bad input with the contract's JSON errors, and the authenticated user.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use std::net::IpAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -23,6 +25,39 @@ pub struct Path<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+/// The address of the client that made the request: the connection's peer, or, when that peer
+/// is a trusted proxy, the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
+/// (entries further left are whatever the client chose to send).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<super::server::PeerAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.0.ip());
+        let trusted = |ip: IpAddr| state.trusted_proxies.iter().any(|r| r.contains(ip));
+        if !trusted(peer) {
+            return Ok(ClientIp(peer));
+        }
+        let mut client = peer;
+        for value in parts.headers.get_all("x-forwarded-for").iter().rev() {
+            let Ok(list) = value.to_str() else { break };
+            for entry in list.rsplit(',') {
+                match entry.trim().parse::<IpAddr>() {
+                    Ok(ip) if trusted(ip) => client = ip,
+                    Ok(ip) => return Ok(ClientIp(ip)),
+                    Err(_) => return Ok(ClientIp(client)),
+                }
+            }
+        }
+        Ok(ClientIp(client))
+    }
+}
 
 /// The user named by the request's `Authorization: Bearer` access token.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +82,10 @@ impl FromRequestParts<AppState> for AuthUser {
                 code: "invalid_token",
                 message: "the Authorization header must be `Bearer <access_token>`".into(),
             })?;
-        Ok(AuthUser(state.services.authenticate(token.trim())?))
+        let user = state.services.authenticate(token.trim())?;
+        if let Some(mark) = parts.extensions.get::<super::server::ConnMark>() {
+            mark.authenticated();
+        }
+        Ok(AuthUser(user))
     }
 }

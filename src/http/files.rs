@@ -26,12 +26,18 @@ pub fn router(max_upload: u64) -> Router<AppState> {
         .unwrap_or(usize::MAX)
         .saturating_add(1 << 20);
     Router::new()
-        .route("/files", post(upload).layer(DefaultBodyLimit::max(limit)))
+        .route(
+            "/files",
+            post(upload_or_close).layer(DefaultBodyLimit::max(limit)),
+        )
         .route("/files/{id}", get(download))
         .route("/files/{id}/thumbnail", get(thumbnail))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if super::server::is_body_timeout(&e) {
+        return ApiError(Error::TimedOut);
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(Error::TooLarge {
             code: "file_too_large",
@@ -39,6 +45,22 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
         })
     } else {
         ApiError(Error::invalid("invalid_multipart", e.body_text()))
+    }
+}
+
+/// An upload refused part-way (too large, over quota, a failure) is answered before its body
+/// has been read: the connection is then closed rather than kept alive with the rest of the
+/// body still in it, so that a client does not send its next request into the leftovers.
+async fn upload_or_close(state: State<AppState>, user: AuthUser, multipart: Multipart) -> Response {
+    match upload(state, user, multipart).await {
+        Ok(created) => created.into_response(),
+        Err(e) => {
+            let mut response = e.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
     }
 }
 

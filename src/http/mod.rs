@@ -12,6 +12,7 @@ mod files;
 mod health;
 mod messages;
 mod rooms;
+pub mod server;
 mod users;
 mod web;
 mod ws;
@@ -21,7 +22,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::http::{HeaderValue, Request, header};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::hub::Hub;
@@ -38,10 +40,24 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// The realtime hub.
     pub hub: Hub,
+    /// This node serves HTTPS itself: responses carry HSTS.
+    pub tls: bool,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<crate::protocol::IpRange>>,
 }
+
+/// What browsers are told when this node serves HTTPS itself: keep to HTTPS for two years.
+/// Not sent over plain HTTP (browsers ignore it there, and behind a proxy the proxy decides).
+pub const HSTS: &str = "max-age=63072000";
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let hsts = state.tls.then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        )
+    });
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
@@ -57,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(tower::util::option_layer(hsts))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

@@ -1,12 +1,13 @@
 //! `GET /api/v1/ws`: the upgrade into a hub session.
 
-use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use axum::routing::get;
+use axum::{Extension, Router};
 
 use super::AppState;
+use super::server::ConnMark;
 
 /// The largest frame a client may send (1009 past it).
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -21,12 +22,23 @@ pub fn router() -> Router<AppState> {
 
 /// Authentication happens inside the socket (the first frame), so that no token rides in a URL
 /// where proxies log it.
-async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// The connection counts as unauthenticated (see [`super::server`]) until the session's `auth`.
+async fn upgrade(
+    State(state): State<AppState>,
+    mark: Option<Extension<ConnMark>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let mark = mark.map(|Extension(m)| m);
+    let on_auth = move || {
+        if let Some(mark) = mark {
+            mark.authenticated();
+        }
+    };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         // tungstenite's 128 KiB buffers would cost a quarter of a MiB per idle session; chat
         // frames are small, the buffers grow for a large one, and writes are flushed in batches.
         .read_buffer_size(SOCKET_BUFFER)
         .write_buffer_size(SOCKET_BUFFER)
-        .on_upgrade(move |socket| state.hub.serve(socket))
+        .on_upgrade(move |socket| state.hub.serve(socket, Box::new(on_auth)))
 }

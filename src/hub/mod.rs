@@ -10,7 +10,6 @@
 //! or relays them to the node hosting the call.
 
 pub mod outbox;
-pub mod ratelimit;
 pub mod registry;
 mod session;
 pub mod typing;
@@ -39,10 +38,6 @@ use typing::Typing;
 pub struct HubConfig {
     /// Outbound frames a session may have queued before it is closed as slow.
     pub session_queue: usize,
-    /// Sends a session may burst.
-    pub send_burst: u32,
-    /// Sends per second a session may sustain.
-    pub send_rate: u32,
     /// Time to send the `auth` frame.
     pub auth_timeout: Duration,
     /// How often the server pings.
@@ -55,8 +50,6 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             session_queue: 1024,
-            send_burst: 20,
-            send_rate: 10,
             auth_timeout: Duration::from_secs(10),
             ping_every: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -114,10 +107,17 @@ impl Hub {
         hub
     }
 
-    /// Serves one upgraded socket until it closes. The future is tracked, so shutdown waits for it.
-    pub fn serve(&self, socket: WebSocket) -> impl Future<Output = ()> + Send + use<> {
+    /// Serves one upgraded socket until it closes; `on_auth` runs once it has authenticated.
+    /// The future is tracked, so shutdown waits for it.
+    pub fn serve(
+        &self,
+        socket: WebSocket,
+        on_auth: Box<dyn FnOnce() + Send>,
+    ) -> impl Future<Output = ()> + Send + use<> {
         let hub = self.clone();
-        self.inner.tasks.track_future(session::run(hub, socket))
+        self.inner
+            .tasks
+            .track_future(session::run(hub, socket, on_auth))
     }
 
     /// This node's voice (SFU counts and stats).
@@ -143,6 +143,7 @@ impl Hub {
             rtp_bytes_in: sfu.bytes_in,
             rtp_bytes_out: sfu.bytes_out,
             rtp_lost: sfu.lost,
+            password_hashes: self.inner.services.password_hashes_running() as u64,
         }
     }
 

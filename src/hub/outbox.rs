@@ -11,7 +11,6 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::api::Room;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{RoomId, Seq, SessionId, UserId};
 
@@ -20,12 +19,11 @@ use crate::protocol::{RoomId, Seq, SessionId, UserId};
 pub enum Outgoing {
     /// A serialized frame.
     Frame(Arc<Frame>),
-    /// The user was added to `room`: subscribe, replay what came after the view, then send it.
+    /// The user was added to `room`: subscribe, check the user is still a member, then send
+    /// the room as they see it now.
     Joined {
         /// The room.
         room: RoomId,
-        /// The room as the user sees it.
-        view: Box<Room>,
     },
     /// The session no longer hears `room` (the user left it).
     Left {
@@ -34,6 +32,8 @@ pub enum Outgoing {
     },
     /// A signal of the session's voice call, with the participation it belongs to.
     Voice(u64, crate::protocol::cluster::VoiceSignal),
+    /// The session's login was signed out: tell the client and close.
+    Revoked,
 }
 
 /// A frame serialized once for all its receivers.
@@ -43,6 +43,9 @@ pub struct Frame {
     pub text: Utf8Bytes,
     /// For `message.new`: its room and seq, so a session can skip what it already sent.
     pub seq: Option<(RoomId, Seq)>,
+    /// The room whose subscribers it was fanned out to, so a session that has left the room
+    /// since drops it.
+    pub room: Option<RoomId>,
     /// May be dropped under pressure.
     pub ephemeral: bool,
     /// For `message.new`: when the message was committed (for delivery latency).
@@ -50,8 +53,19 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Serializes `frame`, fanned out to `room`'s subscribers, once.
+    pub fn in_room(frame: &ServerFrame, room: RoomId) -> Arc<Frame> {
+        let mut made = Frame::make(frame);
+        made.room = Some(room);
+        Arc::new(made)
+    }
+
     /// Serializes `frame` once.
     pub fn new(frame: &ServerFrame) -> Arc<Frame> {
+        Arc::new(Frame::make(frame))
+    }
+
+    fn make(frame: &ServerFrame) -> Frame {
         let (seq, created_at) = match frame {
             ServerFrame::MessageNew { message } => (
                 Some((message.room_id, message.seq)),
@@ -61,12 +75,13 @@ impl Frame {
         };
         // Serializing our own frame types cannot fail (no maps with non-string keys).
         let text = serde_json::to_string(frame).unwrap_or_default();
-        Arc::new(Frame {
+        Frame {
             text: Utf8Bytes::from(text),
             seq,
+            room: None,
             ephemeral: frame.is_ephemeral(),
             created_at,
-        })
+        }
     }
 }
 
@@ -77,6 +92,8 @@ pub struct SessionHandle {
     pub id: SessionId,
     /// Its user.
     pub user: UserId,
+    /// The login its token belongs to, so that signing it out closes the session.
+    pub login: Option<uuid::Uuid>,
     tx: mpsc::Sender<Outgoing>,
     /// Cancelled when the queue overflowed; the session task then closes with 4008.
     slow: CancellationToken,
@@ -86,7 +103,7 @@ impl SessionHandle {
     /// A handle and the receiving end of a queue of `capacity` items.
     pub fn new(
         id: SessionId,
-        user: UserId,
+        (user, login): (UserId, Option<uuid::Uuid>),
         capacity: usize,
     ) -> (SessionHandle, mpsc::Receiver<Outgoing>, CancellationToken) {
         let (tx, rx) = mpsc::channel(capacity.max(4));
@@ -95,6 +112,7 @@ impl SessionHandle {
             SessionHandle {
                 id,
                 user,
+                login,
                 tx,
                 slow: slow.clone(),
             },
@@ -109,6 +127,11 @@ impl SessionHandle {
             && frame.ephemeral
             && self.tx.capacity() * 4 < self.tx.max_capacity()
         {
+            return;
+        }
+        // A revocation must get through even to a full queue: the session closes on it.
+        if matches!(item, Outgoing::Revoked) && self.tx.capacity() == 0 {
+            self.slow.cancel();
             return;
         }
         match self.tx.try_reserve() {
@@ -148,7 +171,7 @@ mod tests {
 
     #[test]
     fn ephemeral_frames_are_dropped_first_and_a_full_queue_marks_the_session_slow() {
-        let (h, mut rx, slow) = SessionHandle::new(SessionId::new(), UserId::new(), 8);
+        let (h, mut rx, slow) = SessionHandle::new(SessionId::new(), (UserId::new(), None), 8);
         for _ in 0..7 {
             h.push(Outgoing::Frame(receipt()));
         }

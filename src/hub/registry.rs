@@ -19,7 +19,7 @@ use crate::bus::{Bus, Event, Sink};
 use crate::protocol::cluster::Relay;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{RoomId, Seq, SessionId, UserId};
-use crate::service::RoomLog;
+use crate::service::{Revocations, RoomLog};
 
 /// How long a gap in a room's seqs may stay open before the node reads the missing messages from
 /// the store. Out-of-order publishes close it in microseconds; a lost publish never does.
@@ -31,6 +31,8 @@ const MAX_PENDING: usize = 1024;
 pub struct Registry {
     me: Weak<Registry>,
     log: RoomLog,
+    /// Logins signed out: updated from the bus, read by every token check.
+    revocations: Arc<Revocations>,
     bus: Bus,
     tasks: TaskTracker,
     rooms: RwLock<HashMap<RoomId, Arc<RoomSlot>>>,
@@ -73,6 +75,7 @@ impl Registry {
     /// it is given as its sink.
     pub fn new(
         log: RoomLog,
+        revocations: Arc<Revocations>,
         relays: mpsc::Sender<Relay>,
         tasks: TaskTracker,
         bus: impl FnOnce(Weak<dyn Sink>) -> Bus,
@@ -82,6 +85,7 @@ impl Registry {
             Registry {
                 me: me.clone(),
                 log,
+                revocations,
                 bus: bus(sink),
                 tasks,
                 rooms: RwLock::new(HashMap::new()),
@@ -190,6 +194,17 @@ impl Registry {
         }
     }
 
+    /// `session` stops hearing `room` (its user left it). Idempotent: the registry already
+    /// dropped the user's sessions from the room when the removal arrived, but a session that
+    /// subscribed after that (it was still working through an older `member.joined`) is
+    /// dropped here, in the order of its own queue.
+    pub async fn leave_room(&self, session: SessionId, room: RoomId) {
+        if let Some(rooms) = lock(&self.session_rooms).get_mut(&session) {
+            rooms.remove(&room);
+        }
+        self.detach(room, |h| h.id == session).await;
+    }
+
     fn slot(&self, room: RoomId) -> Arc<RoomSlot> {
         if let Some(slot) = self
             .rooms
@@ -249,7 +264,7 @@ impl Registry {
         let Some(slot) = self.existing_slot(room) else {
             return;
         };
-        let frame = Frame::new(frame);
+        let frame = Frame::in_room(frame, room);
         if let Some(at) = frame.created_at {
             crate::metrics::fanout(crate::metrics::since(at));
         }
@@ -352,12 +367,19 @@ impl Sink for Registry {
                     s.push(Outgoing::Frame(frame.clone()));
                 }
             }
-            Event::Joined { room, user, view } => {
+            Event::Joined { room, user, .. } => {
                 for s in self.user_sessions(*user) {
-                    s.push(Outgoing::Joined {
-                        room: *room,
-                        view: Box::new(view.clone()),
-                    });
+                    s.push(Outgoing::Joined { room: *room });
+                }
+            }
+            Event::Revoked { user, logins } => {
+                for login in logins {
+                    self.revocations.revoke(*login);
+                }
+                for s in self.user_sessions(*user) {
+                    if s.login.is_some_and(|l| logins.contains(&l)) {
+                        s.push(Outgoing::Revoked);
+                    }
                 }
             }
             Event::Voice(relay) => {
@@ -383,11 +405,12 @@ impl Sink for Registry {
                         s.push(Outgoing::Left { room: *room });
                     }
                 }
-                // Stop at once: drop them from the slot now; the unsubscribe may follow later.
+                // Stop at once: drop them from the slot now; the unsubscribe of an emptied room
+                // may follow later (it must not drop a session that joins again meanwhile).
                 if let Some(me) = self.me.upgrade() {
-                    let (room, user) = (*room, *user);
+                    let room = *room;
                     self.tasks.spawn(async move {
-                        me.detach(room, |h| h.user == user).await;
+                        me.detach(room, |_| false).await;
                     });
                 }
                 if let Some(slot) = self.existing_slot(*room) {

@@ -216,3 +216,31 @@ impl FromStr for PresenceStatus {
         }
     }
 }
+
+/// An address or a CIDR range of addresses (`10.0.0.5`, `172.16.0.0/12`, `fd00::/8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange(pub ipnet::IpNet);
+
+impl IpRange {
+    /// Whether `ip` is in the range (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.contains(&ip)
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(IpRange(net));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| IpRange(ipnet::IpNet::from(ip)))
+            .map_err(|_| format!("'{s}' is not an IP address or CIDR range"))
+    }
+}

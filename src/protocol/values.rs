@@ -138,10 +138,34 @@ impl Username {
     }
 }
 
+/// Characters that make text read differently from what it holds: bidirectional overrides,
+/// embeddings and isolates (which reorder what follows), and zero-width or invisible characters
+/// (which make two different names look the same).
+fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        | '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180E}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0E}' | '\u{FEFF}' | '\u{FFA0}')
+}
+
 impl DisplayName {
-    /// Checks the display name rules.
+    /// Checks the display name rules: a label, without characters that disguise what it says.
+    /// (Emoji keep their variation selector U+FE0F and are allowed.)
     pub fn parse(raw: &str) -> Result<DisplayName, ValueError> {
-        parse_label(raw, 64, "invalid_display_name", "display name").map(DisplayName)
+        let name = parse_label(raw, 64, "invalid_display_name", "display name")?;
+        if name.chars().any(is_deceptive) {
+            return Err(ValueError::new(
+                "invalid_display_name",
+                "display name must not contain direction overrides or invisible characters",
+            ));
+        }
+        Ok(DisplayName(name))
+    }
+
+    /// The form two names are compared in to tell whether one impersonates the other.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
     }
 
     /// A username is always a valid display name; used when none is given.

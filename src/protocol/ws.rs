@@ -449,6 +449,81 @@ impl ServerFrame {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    /// JSON objects shaped like client frames: a known or unknown `type`, an `id` of any kind,
+    /// and fields of any JSON type under the names frames use.
+    fn frame_like() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            ".{0,40}".prop_map(Value::String),
+            Just(Value::String("00000000-0000-0000-0000-000000000000".into())),
+        ];
+        let value = leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        let names = prop::sample::select(vec![
+            "id",
+            "token",
+            "resume",
+            "room_id",
+            "body",
+            "client_id",
+            "reply_to",
+            "forward_of",
+            "attachments",
+            "message_id",
+            "active",
+            "seq",
+            "after_seq",
+            "status",
+            "sdp",
+            "candidate",
+            "muted",
+        ]);
+        let ty = prop_oneof![
+            prop::sample::select(KNOWN_CLIENT_TYPES.to_vec()).prop_map(str::to_owned),
+            ".{0,12}",
+        ];
+        (ty, prop::collection::vec((names, value), 0..6)).prop_map(|(ty, fields)| {
+            let mut map = Map::new();
+            map.insert("type".into(), Value::String(ty));
+            for (k, v) in fields {
+                map.insert(k.to_owned(), v);
+            }
+            Value::Object(map).to_string()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_text_parses_or_is_refused_with_a_code(text in ".{0,200}") {
+            if let Err(e) = parse_client_frame(&text) {
+                prop_assert!(!e.code.is_empty() && !e.message.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_frame_like_object_parses_or_is_refused_with_a_code(text in frame_like()) {
+            match parse_client_frame(&text) {
+                Ok(_) => {}
+                Err(e) => prop_assert!(
+                    ["invalid_json", "invalid_frame", "unknown_type"].contains(&e.code),
+                    "{}", e.code
+                ),
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -1,11 +1,15 @@
 //! Registration, login, token refresh and logout, and looking users up.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{hash_refresh_token, new_refresh_token};
+use crate::auth::{LoginId, hash_refresh_token, new_refresh_token};
+use crate::bus::Event;
 use crate::protocol::api::{TokenResponse, User};
 use crate::protocol::{DisplayName, Password, UserId, Username};
 use crate::store::{NewUser, RefreshOutcome, Store, StoreError};
@@ -16,6 +20,7 @@ use super::{Error, Result, Services};
 /// `confab admin create-user` command both come here.
 pub async fn create_account(
     store: &Store,
+    hasher: Option<&crate::auth::Auth>,
     username: &str,
     password: &str,
     display_name: Option<&str>,
@@ -26,7 +31,23 @@ pub async fn create_account(
         Some(d) => DisplayName::parse(d)?,
         None => DisplayName::from_username(&username),
     };
-    let password_hash = crate::auth::hash_password(&password).await?;
+    let taken = || Error::conflict("username_taken", "that username is taken");
+    if store.user_credentials(&username.key()).await?.is_some() {
+        return Err(taken());
+    }
+    if store
+        .display_name_taken(display_name.as_str(), &display_name.key())
+        .await?
+    {
+        return Err(Error::conflict(
+            "display_name_taken",
+            "another user shows this name; choose a different display name",
+        ));
+    }
+    let password_hash = match hasher {
+        Some(auth) => auth.hash_password(&password).await?,
+        None => crate::auth::hash_password(&password).await?,
+    };
     store
         .create_user(NewUser {
             id: UserId::new(),
@@ -38,10 +59,13 @@ pub async fn create_account(
         })
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => Error::conflict("username_taken", "that username is taken"),
+            StoreError::Conflict(_) => taken(),
             e => e.into(),
         })
 }
+
+/// How often a node reads the revocations recorded in the store.
+pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
 
 fn invalid_credentials() -> Error {
     Error::Unauthenticated {
@@ -51,22 +75,46 @@ fn invalid_credentials() -> Error {
 }
 
 impl Services {
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in; at most so many per address and hour.
     pub async fn register(
         &self,
         username: &str,
         password: &str,
         display_name: Option<&str>,
+        from: IpAddr,
     ) -> Result<TokenResponse> {
-        let user = create_account(&self.store, username, password, display_name).await?;
+        self.throttles
+            .register(from, Instant::now())
+            .map_err(super::rate_limited)?;
+        let user = create_account(
+            &self.store,
+            Some(&self.auth),
+            username,
+            password,
+            display_name,
+        )
+        .await?;
+        self.throttles
+            .signed_in(&user.username.to_ascii_lowercase(), from, Instant::now());
         tracing::info!(user_id = %user.id, "user registered");
         self.sign_in(user).await
     }
 
     /// Checks a username and password and signs the user in. Unknown users and wrong passwords
-    /// get the same answer after the same work.
-    pub async fn login(&self, username: &str, password: &str) -> Result<TokenResponse> {
+    /// get the same answer after the same work. Failures slow the account and the address down
+    /// (see [`super::throttle`]).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> Result<TokenResponse> {
+        let account = username.to_ascii_lowercase();
+        self.throttles
+            .check_login(&account, from, Instant::now())
+            .map_err(super::rate_limited)?;
         if password.chars().count() > 1024 {
+            self.throttles.login_failed(&account, from, Instant::now());
             return Err(invalid_credentials());
         }
         let found = match Username::parse(username) {
@@ -77,10 +125,18 @@ impl Services {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
-        if !self.auth.verify_password(hash, password).await {
-            return Err(invalid_credentials());
-        }
-        let user = user.ok_or_else(invalid_credentials)?;
+        let user = match user {
+            Some(user) if self.auth.verify_password(hash, password).await => user,
+            _ => {
+                if user.is_none() {
+                    // As long as a wrong password takes (the dummy hash was checked).
+                    self.auth.verify_password(None, password).await;
+                }
+                self.throttles.login_failed(&account, from, Instant::now());
+                return Err(invalid_credentials());
+            }
+        };
+        self.throttles.signed_in(&account, from, Instant::now());
         self.sign_in(user).await
     }
 
@@ -94,10 +150,11 @@ impl Services {
             .store
             .rotate_refresh_token(&old, &new, now, now + self.refresh_ttl.as_secs() as i64)
             .await?;
-        let user_id = match outcome {
-            RefreshOutcome::Rotated(user) => user,
-            RefreshOutcome::Reused => {
+        let (user_id, login) = match outcome {
+            RefreshOutcome::Rotated(user, login) => (user, login),
+            RefreshOutcome::Reused(user, login) => {
                 tracing::warn!("refresh token reused; its login was revoked");
+                self.revoked(user, vec![login]);
                 return Err(Error::Unauthenticated {
                     code: "refresh_token_reused",
                     message:
@@ -117,7 +174,7 @@ impl Services {
             .user(user_id)
             .await?
             .ok_or_else(invalid_credentials)?;
-        let (access_token, expires_in) = self.auth.issue_access_token(user.id);
+        let (access_token, expires_in) = self.auth.issue_access_token(user.id, login);
         Ok(TokenResponse {
             user,
             access_token,
@@ -126,12 +183,57 @@ impl Services {
         })
     }
 
-    /// Revokes the login a refresh token belongs to.
+    /// Revokes the login a refresh token belongs to: its sockets close and its access tokens
+    /// are refused at once, on every node.
     pub async fn logout(&self, refresh_token: &str) -> Result<()> {
-        self.store
+        if let Some((user, login)) = self
+            .store
             .revoke_refresh_family(&hash_refresh_token(refresh_token))
-            .await?;
+            .await?
+        {
+            self.revoked(user, vec![login]);
+        }
         Ok(())
+    }
+
+    /// Tells every node that `user`'s `logins` were signed out.
+    fn revoked(&self, user: UserId, logins: Vec<LoginId>) {
+        for login in &logins {
+            self.auth.revocations().revoke(*login);
+        }
+        self.publish(Event::Revoked { user, logins });
+    }
+
+    /// Learns, until `cancel`, the revocations this node did not hear on the bus: at start, those
+    /// recent enough that their access tokens could still be valid; then every
+    /// [`REVOCATION_POLL`], those recorded since (a password reset from `confab admin` runs beside
+    /// the server, without its bus). One indexed query per poll, none per request.
+    pub async fn watch_revocations(self: Arc<Self>, cancel: CancellationToken) {
+        let lookback = self.auth.access_ttl().as_secs() as i64 + 60;
+        let mut since = chrono::Utc::now().timestamp() - lookback;
+        let mut tick = tokio::time::interval(REVOCATION_POLL);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = chrono::Utc::now().timestamp();
+            match self.store.revoked_since(since).await {
+                Ok(found) => {
+                    for (user, login) in found {
+                        if self.auth.revocations().revoke(login) {
+                            self.publish(Event::Revoked {
+                                user,
+                                logins: vec![login],
+                            });
+                        }
+                    }
+                    // Seconds are coarse and clocks of nodes differ a little: look back a bit.
+                    since = now - 5;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read revocations"),
+            }
+        }
     }
 
     /// The user an access token names.
@@ -178,11 +280,12 @@ impl Services {
     }
 
     async fn sign_in(&self, user: User) -> Result<TokenResponse> {
-        let (access_token, expires_in) = self.auth.issue_access_token(user.id);
+        let login = LoginId::now_v7();
+        let (access_token, expires_in) = self.auth.issue_access_token(user.id, login);
         let (refresh_token, hash) = new_refresh_token();
         let expires_at = chrono::Utc::now().timestamp() + self.refresh_ttl.as_secs() as i64;
         self.store
-            .insert_refresh_token(&hash, user.id, expires_at)
+            .insert_refresh_token(&hash, user.id, login, expires_at)
             .await?;
         Ok(TokenResponse {
             user,

@@ -20,10 +20,12 @@ pub async fn create_user(
     password: &str,
     display_name: Option<&str>,
 ) -> Result<User, Error> {
-    super::accounts::create_account(store, username, password, display_name).await
+    super::accounts::create_account(store, None, username, password, display_name).await
 }
 
-/// Sets a new password and signs the user out everywhere (every refresh token is revoked).
+/// Sets a new password and signs the user out everywhere (every refresh token is revoked; the
+/// running nodes close the user's sessions and refuse their access tokens within
+/// [`super::accounts::REVOCATION_POLL`]).
 pub async fn reset_password(store: &Store, username: &str, password: &str) -> Result<User, Error> {
     let user = find(store, username).await?;
     let password = Password::parse(password)?;

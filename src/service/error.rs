@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Conflict,
     /// 413: too big.
     TooLarge,
+    /// 408: the request took too long to arrive.
+    TimedOut,
     /// 429: slow down.
     RateLimited,
     /// 503: a dependency is down; try again.
@@ -78,6 +80,9 @@ pub enum Error {
         /// For people.
         message: String,
     },
+    /// The request (its body) arrived too slowly.
+    #[error("the request took too long to arrive")]
+    TimedOut,
     /// Sending too fast.
     #[error("too many requests; retry in {retry_after_ms} ms")]
     RateLimited {
@@ -131,6 +136,7 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::TimedOut => ErrorKind::TimedOut,
             Error::RateLimited { .. } => ErrorKind::RateLimited,
             Error::Unavailable => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,
@@ -155,6 +161,7 @@ impl Error {
                 "voice call" => "not_in_call",
                 _ => "not_found",
             },
+            Error::TimedOut => "request_timeout",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable => "unavailable",
             Error::Internal(_) => "internal",
@@ -209,6 +216,10 @@ impl From<AuthError> for Error {
             AuthError::Invalid => Error::Unauthenticated {
                 code: "invalid_token",
                 message: "invalid access token".into(),
+            },
+            AuthError::Revoked => Error::Unauthenticated {
+                code: "token_revoked",
+                message: "this login was signed out; sign in again".into(),
             },
             AuthError::Hashing(msg) => Error::Internal(msg),
         }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::files::{ByteStream, FilesError, Staging, sniff};
+use crate::files::{ByteStream, FilesError, Measured, Staging, sniff};
 use crate::protocol::{FileId, UserId};
 
 pub use crate::store::FileRecord;
@@ -76,6 +76,21 @@ impl Services {
     pub async fn file_thumbnail(&self, file: &FileRecord) -> Result<(ByteStream, &'static str)> {
         let key = file.thumbnail.as_deref().ok_or(Error::not_found("file"))?;
         Ok(self.blobs.read_thumbnail(key).await?)
+    }
+
+    /// The record of an upload could not be stored: its bytes (and thumbnail) go too, unless
+    /// another record names the same content. If the store cannot even say, the bytes stay: an
+    /// orphan costs disk, deleting shared bytes would lose a file.
+    async fn forget_unrecorded(&self, sha256: &str, thumbnail: Option<&str>) {
+        match self.store.content_in_use(sha256).await {
+            Ok(false) => {
+                if let Err(e) = self.blobs.delete(sha256, thumbnail).await {
+                    tracing::warn!(error = %e, "cannot delete the bytes of a failed upload");
+                }
+            }
+            Ok(true) => {}
+            Err(e) => tracing::warn!(error = %e, "bytes of a failed upload kept"),
+        }
     }
 
     /// Deletes expired unattached uploads now and then, until `cancel`.
@@ -150,7 +165,19 @@ impl Upload<'_> {
             return Err(Error::invalid("empty_file", "the file is empty"));
         }
         let services = self.services;
-        let kept = services.blobs.keep(self.staging).await?;
+        // The same bytes uploaded before are not decoded again: their record says what they are.
+        let known = services
+            .store
+            .file_by_content(&self.staging.sha256())
+            .await?
+            .map(|f| Measured {
+                content_type: f.content_type,
+                width: f.width,
+                height: f.height,
+                duration_ms: f.duration_ms,
+                thumbnail: f.thumbnail,
+            });
+        let kept = services.blobs.keep(self.staging, known).await?;
         let record = FileRecord {
             id: FileId::new(),
             uploader_id: self.user,
@@ -167,7 +194,12 @@ impl Upload<'_> {
                 chrono::Utc::now().timestamp() + services.file_rules.ttl.as_secs() as i64,
             ),
         };
-        services.store.insert_file(&record).await?;
+        if let Err(e) = services.store.insert_file(&record).await {
+            services
+                .forget_unrecorded(&record.sha256, record.thumbnail.as_deref())
+                .await;
+            return Err(e.into());
+        }
         tracing::info!(file_id = %record.id, size = record.size, content_type = %record.content_type, "file uploaded");
         Ok(record)
     }

@@ -85,6 +85,7 @@ impl Services {
         room: RoomId,
         req: SendMessageRequest,
     ) -> Result<(Message, bool)> {
+        self.throttle_send(user)?;
         let mut body = MessageBody::parse(req.body.as_deref().unwrap_or(""))?;
         let client_id = parse_client_id(req.client_id)?;
         if req.reply_to.is_some() && req.forward_of.is_some() {
@@ -244,6 +245,7 @@ impl Services {
 
     /// The author changes a message's text.
     pub async fn edit_message(&self, user: UserId, id: MessageId, body: &str) -> Result<Message> {
+        self.throttle_send(user)?;
         let body = MessageBody::parse(body)?;
         let Some((m, Some(_))) = self.store.message_for(id, user).await? else {
             return Err(Error::not_found("message"));
@@ -285,6 +287,7 @@ impl Services {
 
     /// The author, or an owner or admin of the room, deletes a message. It stays as a tombstone.
     pub async fn delete_message(&self, user: UserId, id: MessageId) -> Result<()> {
+        self.throttle_send(user)?;
         let Some((m, Some(role))) = self.store.message_for(id, user).await? else {
             return Err(Error::not_found("message"));
         };

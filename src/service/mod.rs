@@ -12,9 +12,11 @@ pub mod admin;
 pub mod error;
 pub mod files;
 pub mod messages;
+pub mod ratelimit;
 pub mod roomlog;
 pub mod rooms;
 pub mod sessions;
+pub mod throttle;
 
 use std::time::Duration;
 
@@ -24,9 +26,13 @@ use crate::files::Blobs;
 use crate::protocol::{Role, RoomId, RoomKind, UserId};
 use crate::store::Store;
 
+pub use crate::auth::Revocations;
 pub use error::{Error, ErrorKind, Result};
 pub use files::FileRules;
 pub use roomlog::RoomLog;
+pub use throttle::ThrottleRules;
+
+use throttle::Throttles;
 
 /// What every operation needs: the store, credentials, the bus and file storage. Built once in
 /// `lib.rs`.
@@ -37,6 +43,7 @@ pub struct Services {
     blobs: Blobs,
     file_rules: FileRules,
     refresh_ttl: Duration,
+    throttles: Throttles,
 }
 
 /// Whether the store answers, for readiness probes.
@@ -55,7 +62,7 @@ impl Services {
         auth: Auth,
         bus: Bus,
         blobs: Blobs,
-        file_rules: FileRules,
+        (file_rules, throttle_rules): (FileRules, ThrottleRules),
         refresh_ttl: Duration,
     ) -> Services {
         Services {
@@ -65,7 +72,15 @@ impl Services {
             blobs,
             file_rules,
             refresh_ttl,
+            throttles: Throttles::new(throttle_rules),
         }
+    }
+
+    /// `user` sends, edits or deletes a message: within their rate, over every transport.
+    fn throttle_send(&self, user: UserId) -> Result<()> {
+        self.throttles
+            .send(user, tokio::time::Instant::now())
+            .map_err(rate_limited)
     }
 
     /// `user`'s role in `room` and the room's kind; a non-member gets `room_not_found`, exactly as
@@ -89,6 +104,11 @@ impl Services {
         }
     }
 
+    /// Password hashes being computed now (for `/metrics`).
+    pub fn password_hashes_running(&self) -> usize {
+        self.auth.running_hashes()
+    }
+
     /// Whether the bus carries events to other nodes now.
     pub fn bus_health(&self) -> BusHealth {
         self.bus.health()
@@ -96,5 +116,12 @@ impl Services {
 
     fn publish(&self, event: Event) {
         self.bus.publish(event);
+    }
+}
+
+/// `429 rate_limited`, to retry after `wait`.
+fn rate_limited(wait: Duration) -> Error {
+    Error::RateLimited {
+        retry_after_ms: wait.as_millis().max(1) as u64,
     }
 }

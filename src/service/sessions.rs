@@ -3,7 +3,8 @@
 //! presence it sees.
 //!
 //! Each read that concerns one room checks membership as every other operation does, so a user
-//! removed from a room between two frames is refused (`room_not_found`) rather than replayed to.
+//! removed from a room between two frames is refused (`room_not_found`) rather than replayed to;
+//! replays check it after reading, so no page read after a removal goes out.
 
 use crate::auth::Claims;
 use crate::protocol::api::Message;
@@ -31,11 +32,14 @@ impl Services {
         after: Seq,
         limit: i64,
     ) -> Result<(Vec<Message>, bool)> {
-        self.require_member(room, user).await?;
-        Ok(self
+        let page = self
             .store
             .history(room, HistoryRequest::After(after), limit)
-            .await?)
+            .await?;
+        // Checked after the read: the user is a member at this moment, so the page is theirs
+        // to read; had the removal committed before, it is refused.
+        self.require_member(room, user).await?;
+        Ok(page)
     }
 
     /// The newest seq of a room `user` is a member of.

@@ -144,6 +144,26 @@ impl Store {
         Ok(rows)
     }
 
+    /// One record of an upload of the content `sha256`, if any: what its probe found.
+    pub async fn file_by_content(&self, sha256: &str) -> Result<Option<FileRecord>, StoreError> {
+        let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.sha256 = $1 LIMIT 1");
+        let row: Option<FileRecord> = reader!(self, |p| {
+            sqlx::query_as(&sql).bind(sha256).fetch_optional(p).await
+        })?;
+        Ok(row)
+    }
+
+    /// Whether any upload's record names the content `sha256`.
+    pub async fn content_in_use(&self, sha256: &str) -> Result<bool, StoreError> {
+        let (n,): (i64,) = reader!(self, |p| {
+            sqlx::query_as("SELECT COUNT(*) FROM files WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_one(p)
+                .await
+        })?;
+        Ok(n > 0)
+    }
+
     /// Bytes a user's uploads take.
     pub async fn storage_used(&self, user: UserId) -> Result<i64, StoreError> {
         let (used,): (Option<i64>,) = reader!(self, |p| {

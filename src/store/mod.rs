@@ -144,6 +144,7 @@ impl Store {
         options: SqliteConnectOptions,
         max_connections: u32,
     ) -> Result<Backend, StoreError> {
+        private_database(options.get_filename()).map_err(sqlx::Error::Io)?;
         // WAL lets readers run beside the writer; FULL sync makes an acknowledged message survive
         // a power cut, which is the promise of the ack.
         let options = options
@@ -229,6 +230,40 @@ impl Store {
             Backend::Postgres(_) => Err(StoreError::Conflict("backup_postgres_with_pg_dump")),
         }
     }
+}
+
+/// Makes a SQLite database file readable by this user only (it holds password hashes and every
+/// DM): created empty with mode 0600 when missing, narrowed when it exists. SQLite gives its
+/// `-wal` and `-shm` files the mode of the database, and existing ones are narrowed too.
+fn private_database(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let name = path.to_string_lossy();
+        if name.is_empty() || name == ":memory:" {
+            return Ok(());
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{name}{suffix}"));
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Now, cut to milliseconds: every backend stores that much, so what is written reads back equal.

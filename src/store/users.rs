@@ -33,10 +33,11 @@ pub struct NewUser {
 /// What presenting a refresh token led to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// The token was good; it is now used and its successor stored. Carries the user.
-    Rotated(UserId),
-    /// The token was already used: its family is now revoked.
-    Reused,
+    /// The token was good; it is now used and its successor stored. Carries the user and the
+    /// login (the family).
+    Rotated(UserId, Uuid),
+    /// The token was already used: its family (the login, given) is now revoked.
+    Reused(UserId, Uuid),
     /// Unknown, revoked or expired.
     Invalid,
 }
@@ -94,6 +95,21 @@ impl Store {
         Ok(row.map(|r| (User::from(r.user), r.password_hash)))
     }
 
+    /// Whether a user already shows `name`, exactly or but for case (`key` is its lower-cased
+    /// form; SQLite's `lower` folds ASCII only, hence both).
+    pub async fn display_name_taken(&self, name: &str, key: &str) -> Result<bool, StoreError> {
+        let found: Option<(i32,)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT 1 FROM users WHERE display_name = $1 OR lower(display_name) = $2 LIMIT 1",
+            )
+            .bind(name)
+            .bind(key)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(found.is_some())
+    }
+
     /// One user by id.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
@@ -129,8 +145,13 @@ impl Store {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    /// Replaces a password hash and revokes every refresh token of the user.
-    pub async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError> {
+    /// Replaces a password hash and revokes every refresh token of the user; returns the logins
+    /// (families) that were live.
+    pub async fn set_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
         writer!(self, |p| {
             let mut tx = p.begin().await?;
             let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -141,20 +162,31 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
-            sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = $1")
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
+            let live: Vec<(Uuid,)> = sqlx::query_as(
+                "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND NOT revoked",
+            )
+            .bind(user)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked = TRUE, revoked_at = $2 \
+                 WHERE user_id = $1 AND NOT revoked",
+            )
+            .bind(user)
+            .bind(chrono::Utc::now().timestamp())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(live.into_iter().map(|(f,)| f).collect())
         })
     }
 
-    /// Stores the first refresh token of a new family (a login).
+    /// Stores the first refresh token of a new family: the login `family`.
     pub async fn insert_refresh_token(
         &self,
         hash: &[u8],
         user: UserId,
+        family: Uuid,
         expires_at: i64,
     ) -> Result<(), StoreError> {
         writer!(self, |p| {
@@ -164,7 +196,7 @@ impl Store {
             )
             .bind(hash)
             .bind(user)
-            .bind(Uuid::now_v7())
+            .bind(family)
             .bind(super::now())
             .bind(expires_at)
             .execute(p)
@@ -219,12 +251,15 @@ impl Store {
                 .rows_affected()
             };
             if claimed == 0 {
-                sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = $1")
-                    .bind(family)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE, revoked_at = $2 WHERE family_id = $1",
+                )
+                .bind(family)
+                .bind(now_secs)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
-                return Ok(RefreshOutcome::Reused);
+                return Ok(RefreshOutcome::Reused(user, family));
             }
             sqlx::query(
                 "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at) \
@@ -238,23 +273,49 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(RefreshOutcome::Rotated(user))
+            Ok(RefreshOutcome::Rotated(user, family))
         })
     }
 
-    /// Revokes the family of a refresh token (logout). Unknown tokens are ignored.
-    pub async fn revoke_refresh_family(&self, hash: &[u8]) -> Result<(), StoreError> {
+    /// Revokes the family of a refresh token (logout); returns its user and login. Unknown
+    /// tokens are ignored.
+    pub async fn revoke_refresh_family(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<(UserId, Uuid)>, StoreError> {
         writer!(self, |p| {
-            sqlx::query(
-                "UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = \
-                 (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+            let mut tx = p.begin().await?;
+            let found: Option<(UserId, Uuid)> = sqlx::query_as(
+                "SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1",
             )
             .bind(hash)
-            .execute(p)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((_, family)) = found {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE, revoked_at = $2 WHERE family_id = $1",
+                )
+                .bind(family)
+                .bind(chrono::Utc::now().timestamp())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(found)
+        })
+    }
+
+    /// The logins (user, family) revoked at or after `since` (unix seconds).
+    pub async fn revoked_since(&self, since: i64) -> Result<Vec<(UserId, Uuid)>, StoreError> {
+        let rows: Vec<(UserId, Uuid)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT DISTINCT user_id, family_id FROM refresh_tokens WHERE revoked_at >= $1",
+            )
+            .bind(since)
+            .fetch_all(p)
             .await
-            .map(|_| ())
         })?;
-        Ok(())
+        Ok(rows)
     }
 
     /// Deletes refresh tokens that expired before `now_secs`; they can no longer be presented.

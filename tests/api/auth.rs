@@ -14,6 +14,7 @@ both_backends!(
     logout_revokes_the_login,
     expired_and_forged_access_tokens_are_refused,
     expired_refresh_tokens_are_refused_and_purged,
+    display_names_that_impersonate_are_refused,
 );
 
 fn code(r: Result<impl std::fmt::Debug, ClientError>) -> String {
@@ -211,11 +212,57 @@ async fn expired_refresh_tokens_are_refused_and_purged(backend: Backend) {
     let (token, hash) = confab::auth::new_refresh_token();
     let now = chrono::Utc::now().timestamp();
     store
-        .insert_refresh_token(&hash, t.user.id, now - 1)
+        .insert_refresh_token(&hash, t.user.id, uuid::Uuid::now_v7(), now - 1)
         .await
         .unwrap();
     assert_eq!(code(app.api.refresh(&token).await), "invalid_refresh_token");
     assert_eq!(store.purge_expired_refresh_tokens(now).await.unwrap(), 1);
     // The live token of the registration is untouched.
     assert!(app.api.refresh(&t.refresh_token).await.is_ok());
+}
+
+async fn display_names_that_impersonate_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let register = |username: &'static str, display: &'static str| {
+        let api = app.api.clone();
+        async move {
+            api.call(
+                Method::POST,
+                "/api/v1/auth/register",
+                Some(&json!({"username": username, "password": "s3cret-pass", "display_name": display})),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(register("ana", "Ana Lima").await.0, 201);
+    for (username, display, code) in [
+        ("mallory1", "Ana Lima", "display_name_taken"),
+        ("mallory2", "  ana lima ", "display_name_taken"),
+        ("mallory3", "Ana\u{202E}amiL", "invalid_display_name"),
+        ("mallory4", "An\u{200B}a Lima", "invalid_display_name"),
+        (
+            "mallory5",
+            "\u{2066}Ana Lima\u{2069}",
+            "invalid_display_name",
+        ),
+        ("mallory6", "Ana\u{FEFF} Lima", "invalid_display_name"),
+    ] {
+        let (status, body) = register(username, display).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (
+                if code == "display_name_taken" {
+                    409
+                } else {
+                    400
+                },
+                Some(code)
+            ),
+            "{display:?}"
+        );
+    }
+    // Names that only look alike in part are fine, and so are accents and emoji.
+    assert_eq!(register("ana2", "Ana Lima 2").await.0, 201);
+    assert_eq!(register("zoe", "Zoë \u{1F600}").await.0, 201);
 }

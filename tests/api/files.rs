@@ -18,6 +18,7 @@ both_backends!(
     downloads_speak_http_properly,
     rotated_photos_are_measured_and_thumbnailed_upright,
     unattached_uploads_expire_and_attached_ones_stay,
+    an_upload_whose_record_cannot_be_stored_leaves_no_bytes_behind,
 );
 
 fn png(w: u32, h: u32) -> Vec<u8> {
@@ -572,4 +573,234 @@ fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
     out.extend(app1);
     out.extend_from_slice(&jpeg[2..]);
     out
+}
+
+/// Makes the database refuse every new file record, as a failing disk or a lost connection would.
+async fn refuse_file_records(app: &TestApp) {
+    use sqlx::Connection;
+    match &app.db {
+        Some(db) => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "CREATE FUNCTION refuse_file() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_files BEFORE INSERT ON files \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_file()",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+        None => {
+            let path = app.data_dir.path().join("confab.db");
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_files BEFORE INSERT ON files \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn an_upload_whose_record_cannot_be_stored_leaves_no_bytes_behind(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.user("ana").await;
+    let shared = png(40, 30);
+    ana.api.upload("kept.png", shared.clone()).await.unwrap();
+    assert_eq!(blobs(&app).len(), 1);
+    refuse_file_records(&app).await;
+    assert_eq!(
+        code(ana.api.upload("new.png", png(50, 20)).await),
+        "internal"
+    );
+    assert_eq!(code(ana.api.upload("same.png", shared).await), "internal");
+    assert_eq!(
+        blobs(&app).len(),
+        1,
+        "only the bytes a record still names are kept"
+    );
+    let thumbs = std::fs::read_dir(app.data_dir.path().join("files/thumbs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(thumbs, 1, "and only their thumbnail");
+    let tmp = std::fs::read_dir(app.data_dir.path().join("tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(tmp, 0, "nothing staged is left");
+}
+
+/// The mode bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn the_data_directory_is_readable_by_the_server_alone() {
+    let app = Setup::new(Backend::Sqlite)
+        .tweak(|c| c.data_dir = c.data_dir.join("data"))
+        .start()
+        .await;
+    let ana = app.user("ana").await;
+    let room = ana.api.create_room("private").await.unwrap();
+    let pic = ana.api.upload("p.png", png(400, 100)).await.unwrap();
+    ana.api.send(room.id, &attach(vec![pic.id])).await.unwrap();
+    let dir = app.config.data_dir.clone();
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    for sub in ["files", "tmp"] {
+        assert_eq!(mode(&dir.join(sub)), 0o700, "{sub}/");
+    }
+    for file in ["confab.db", "confab.db-wal", "confab.db-shm", "jwt_secret"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    let mut stored = Vec::new();
+    for top in ["files/blobs", "files/thumbs"] {
+        for entry in walk(&dir.join(top)) {
+            stored.push(entry);
+        }
+    }
+    assert!(stored.len() >= 2, "a blob and its thumbnail: {stored:?}");
+    for path in stored {
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), expected, "{}", path.display());
+    }
+}
+
+/// Every file and folder under `root`.
+fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
+/// A PNG of `w`×`h` transparent pixels whose pixel data is one deflate stream of zeros: a few
+/// bytes per kilobyte of image, as a decompression bomb is made.
+fn png_bomb(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut table = [0u32; 256];
+        for (i, slot) in table.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            *slot = c;
+        }
+        let mut crc = !0u32;
+        for b in bytes {
+            crc = table[((crc ^ u32::from(*b)) & 0xFF) as usize] ^ (crc >> 8);
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    /// Deflate's bit order: fields least significant bit first, Huffman codes most significant first.
+    struct Bits {
+        out: Vec<u8>,
+        acc: u32,
+        n: u32,
+    }
+    impl Bits {
+        fn field(&mut self, value: u32, len: u32) {
+            for i in 0..len {
+                self.bit((value >> i) & 1);
+            }
+        }
+        fn code(&mut self, code: u32, len: u32) {
+            for i in (0..len).rev() {
+                self.bit((code >> i) & 1);
+            }
+        }
+        fn bit(&mut self, b: u32) {
+            self.acc |= b << self.n;
+            self.n += 1;
+            if self.n == 8 {
+                self.out.push(self.acc as u8);
+                (self.acc, self.n) = (0, 0);
+            }
+        }
+    }
+    let zeros = u64::from(h) * (1 + 4 * u64::from(w));
+    let mut bits = Bits {
+        out: vec![0x78, 0x01],
+        acc: 0,
+        n: 0,
+    };
+    bits.field(1, 1); // the last block
+    bits.field(1, 2); // fixed Huffman codes
+    bits.code(0x30, 8); // literal 0
+    let matches = (zeros - 1) / 258;
+    for _ in 0..matches {
+        bits.code(0b1100_0101, 8); // length 258
+        bits.code(0, 5); // distance 1
+    }
+    for _ in 0..(zeros - 1) % 258 {
+        bits.code(0x30, 8);
+    }
+    bits.code(0, 7); // end of block
+    if bits.n > 0 {
+        bits.out.push(bits.acc as u8);
+    }
+    let adler = (((zeros % 65_521) as u32) << 16) | 1;
+    bits.out.extend_from_slice(&adler.to_be_bytes());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &bits.out);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+#[tokio::test]
+async fn an_image_too_large_to_decode_is_measured_but_not_decoded() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bomb = png_bomb(8000, 6000);
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let started = std::time::Instant::now();
+    let file = ana.api.upload("bomb.png", bomb).await.unwrap();
+    assert_eq!(file.content_type, "image/png");
+    assert_eq!((file.width, file.height), (Some(8000), Some(6000)));
+    assert_eq!(
+        file.thumbnail_url, None,
+        "48 MP are past what a thumbnail needs"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A picture a phone takes is still thumbnailed.
+    let photo = ana.api.upload("photo.png", png(1600, 1200)).await.unwrap();
+    assert!(photo.thumbnail_url.is_some());
 }

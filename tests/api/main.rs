@@ -8,3 +8,5 @@ mod errors;
 mod files;
 mod messages;
 mod rooms;
+mod slowloris;
+mod throttle;

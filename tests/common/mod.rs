@@ -180,6 +180,11 @@ impl Setup {
         let mut config = Config::for_data_dir(data_dir.path());
         config.db_max_connections = 5;
         config.log = "warn".into();
+        // Every test client comes from loopback: the throttles are tested where they are meant.
+        config.registrations_per_hour = 1_000_000;
+        config.login_failures_per_address = 100_000;
+        config.send_burst = 100_000;
+        config.send_rate = 100_000;
         let db = match (self.backend, self.db) {
             (Backend::Postgres, Some(db)) => Some(db),
             (Backend::Postgres, None) => Some(Arc::new(TestDb::create().await)),
@@ -338,7 +343,21 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one and waits until it answers.
     pub async fn start() -> RedisServer {
-        let port = free_port();
+        RedisServer::spawn_on(free_port()).await
+    }
+
+    /// Kills it (SIGKILL) and starts a new one on the same port once it is gone; returns when
+    /// the new one answers. Whatever the old one held is lost, as in a crash.
+    pub async fn kill_and_restart(&mut self, down_for: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        tokio::time::sleep(down_for).await;
+        let restarted = RedisServer::spawn_on(self.port).await;
+        // The old one's process is already reaped: dropping it signals nothing.
+        drop(std::mem::replace(self, restarted));
+    }
+
+    async fn spawn_on(port: u16) -> RedisServer {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())

@@ -15,7 +15,8 @@ let browser;
 let page;
 
 before(async () => {
-  server = await startServer();
+  // The fixture posts 130 messages over HTTP at once: past the per-user send rate.
+  server = await startServer({ env: { CONFAB_SEND_BURST: '1000', CONFAB_SEND_RATE: '1000' } });
   browser = await launchBrowser();
   const ana = await ApiClient.register(server.url, 'ana', 'Ana Lima');
   const bo = await ApiClient.register(server.url, 'bob', 'Bo Chen');

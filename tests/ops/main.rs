@@ -184,6 +184,14 @@ async fn https_and_wss_with_a_self_signed_certificate() {
     let api = Api::with_client(http, &format!("https://localhost:{}", app.addr.port()));
     let (status, _) = api.call(Method::GET, "/healthz", None).await.unwrap();
     assert_eq!(status, 200);
+    let page = api.get_raw("/", &[]).await.unwrap();
+    assert_eq!(
+        page.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=63072000"),
+        "browsers are told to keep to HTTPS"
+    );
     let tokens = api.register("tls_user", "password-1").await.unwrap();
     // Plain HTTP to the TLS port is refused.
     assert!(
@@ -258,6 +266,9 @@ async fn admin_commands_manage_users_and_roles_beside_a_running_server() {
     assert!(ok, "{out}");
     let first = app.api.login("root_admin", "first-password").await.unwrap();
     assert_eq!(first.user.display_name, "Root");
+    let mut open = Socket::connect(&app.api.ws_url(), &first.access_token, None)
+        .await
+        .unwrap();
     let (ok, out) = confab_cli(
         &["admin", "create-user", "root_admin"],
         &dir,
@@ -282,6 +293,28 @@ async fn admin_commands_manage_users_and_roles_beside_a_running_server() {
             .code(),
         Some("invalid_refresh_token"),
         "reset signs the user out everywhere"
+    );
+    // The open socket of that login closes, and its access token stops working, within the
+    // nodes' revocation poll (the command runs beside the server, without its bus).
+    let closed = open.drain(Duration::from_secs(5)).await;
+    assert!(
+        closed.iter().any(|i| matches!(
+            i,
+            confab_testkit::Incoming::Closed {
+                code: Some(4001),
+                ..
+            }
+        )),
+        "{closed:?}"
+    );
+    assert_eq!(
+        app.api
+            .as_user(&first.access_token)
+            .me()
+            .await
+            .unwrap_err()
+            .code(),
+        Some("token_revoked")
     );
     let admin = app
         .api

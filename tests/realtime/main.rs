@@ -9,6 +9,7 @@ mod cluster;
 mod membership;
 mod presence;
 mod resume;
+mod revocation;
 mod sessions;
 mod voice;
 

@@ -13,7 +13,8 @@ use crate::{SOON, new_message};
 
 both_backends!(
     a_resumed_client_gets_exactly_what_it_missed,
-    sync_replays_then_reports_the_newest_seq
+    sync_replays_then_reports_the_newest_seq,
+    sync_past_the_end_acks_the_rooms_newest_seq,
 );
 
 async fn a_resumed_client_gets_exactly_what_it_missed(backend: Backend) {
@@ -166,4 +167,25 @@ async fn a_slow_reader_is_cut_off_while_the_room_keeps_up() {
         id: String::new(),
         result: Default::default(),
     };
+}
+
+async fn sync_past_the_end_acks_the_rooms_newest_seq(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.user("ana").await;
+    let room = ana.api.create_room("r").await.unwrap();
+    for i in 0..3 {
+        ana.api.send_text(room.id, &format!("m{i}")).await.unwrap();
+    }
+    let mut s = app.socket(&ana).await;
+    let ack = s
+        .request(ClientFrame::Sync {
+            room_id: room.id,
+            after_seq: Seq(i64::MAX / 2),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ack["last_seq"], 3,
+        "the room's newest, not the client's number"
+    );
 }

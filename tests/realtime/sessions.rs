@@ -152,8 +152,26 @@ async fn frames_over_64_kib_close_the_socket_with_1009() {
 }
 
 #[tokio::test]
-async fn sends_are_rate_limited_without_closing_the_session() {
+async fn a_frame_over_64_kib_before_auth_closes_with_1009() {
     let app = spawn_app(Backend::Sqlite).await;
+    let mut ws = raw_socket(&app).await;
+    let big = format!(r#"{{"type":"auth","token":"{}"}}"#, "x".repeat(70 * 1024));
+    let _ = ws.send(WsMessage::Text(big.into())).await;
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(1009)
+    );
+}
+
+#[tokio::test]
+async fn sends_are_rate_limited_without_closing_the_session() {
+    let app = Setup::new(Backend::Sqlite)
+        .tweak(|c| {
+            c.send_burst = 20;
+            c.send_rate = 10;
+        })
+        .start()
+        .await;
     let ana = app.user("ana").await;
     let room = ana.api.create_room("fast").await.unwrap();
     let mut s = app.socket(&ana).await;
@@ -250,4 +268,79 @@ async fn an_expired_token_ends_the_session_unless_renewed() {
         .request(ClientFrame::Ping)
         .await
         .expect("the renewed session lives on");
+}
+
+/// SDP-shaped text: lines an answer has, shuffled, repeated, cut or filled with junk.
+fn sdp_like() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let line = prop_oneof![
+        Just("v=0".to_owned()),
+        Just("o=- 1 2 IN IP4 127.0.0.1".to_owned()),
+        Just("s=-".to_owned()),
+        Just("t=0 0".to_owned()),
+        Just("a=group:BUNDLE 0 1".to_owned()),
+        "m=audio [0-9]{1,6} UDP/TLS/RTP/SAVPF [0-9 ]{0,12}",
+        Just("c=IN IP4 0.0.0.0".to_owned()),
+        "a=mid:[0-9a-z]{0,3}",
+        "a=ice-ufrag:[a-zA-Z0-9]{0,8}",
+        "a=ice-pwd:[a-zA-Z0-9]{0,24}",
+        "a=fingerprint:sha-256 [0-9A-F:]{0,95}",
+        "a=setup:(active|passive|actpass|x)",
+        "a=rtpmap:[0-9]{1,3} opus/48000/2",
+        "a=(sendrecv|recvonly|sendonly|inactive)",
+        "a=msid:.{0,20}",
+        ".{0,60}",
+    ];
+    prop::collection::vec(line, 0..24).prop_map(|lines| lines.join("\r\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbitrary_frames_and_sdp_answers_get_error_frames_and_the_session_lives() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let room = ana.api.create_room("fuzz").await.unwrap();
+    let mut s = app.socket(&ana).await;
+    s.request(ClientFrame::VoiceJoin { room_id: room.id })
+        .await
+        .unwrap();
+    let mut runner = TestRunner::deterministic();
+    let junk = proptest::string::string_regex(".{0,300}").unwrap();
+    for case in 0..150 {
+        let sdp = sdp_like().new_tree(&mut runner).unwrap().current();
+        let frame = serde_json::json!({
+            "type": "voice.answer", "id": format!("a{case}"), "room_id": room.id, "sdp": sdp,
+        });
+        s.send_raw(&frame.to_string()).await.unwrap();
+        let raw = junk.new_tree(&mut runner).unwrap().current();
+        s.send_raw(&raw).await.unwrap();
+        // Each answered (an error frame, or an ack for an answer that happened to be acceptable),
+        // and the session still serves requests.
+        let answered = s
+            .wait_for(crate::SOON, "an answer to the SDP", |f| match f {
+                ServerFrame::Ack { id, .. } if id == &format!("a{case}") => Some(None),
+                ServerFrame::Error {
+                    id: Some(id), code, ..
+                } if id == &format!("a{case}") => Some(Some(code.clone())),
+                _ => None,
+            })
+            .await
+            .unwrap();
+        if let Some(code) = answered {
+            assert!(
+                [
+                    "invalid_sdp",
+                    "no_offer_pending",
+                    "not_in_call",
+                    "invalid_frame"
+                ]
+                .contains(&code.as_str()),
+                "{code} for {sdp:?}"
+            );
+        }
+        s.request(ClientFrame::Ping)
+            .await
+            .unwrap_or_else(|e| panic!("after {raw:?}: {e}"));
+    }
 }

@@ -4,7 +4,8 @@
 // newest seq this client has (`resume`), so the server replays exactly what was missed. Drops are
 // retried with exponential backoff and jitter (0.5–1 s, 1–2 s, … up to 15–30 s), at once when the
 // browser comes back online or the tab becomes visible. Close 4001 means the token was refused:
-// refresh it, then reconnect. A fresh token from the session is re-sent as `auth` on the open
+// refresh it, then reconnect (unless the reason is "signed out": the login was revoked, and the
+// session ends). A fresh token from the session is re-sent as `auth` on the open
 // socket before the old one expires. An application ping every 25 s finds half-open connections.
 //
 // Frames are handed on in arrival order, a batch at a time (`onFrames`), so a replay of a hundred
@@ -197,6 +198,7 @@ export class Socket {
 
   async closed(ws, code, reason) {
     if (!this.detach(ws) || this.stopped) return;
+    if (code === 4001 && reason === 'signed out') return this.revoked();
     if (code === 4001) {
       this.unauthorizedInARow += 1;
       try {
@@ -224,6 +226,25 @@ export class Socket {
 
   signedOut() {
     this.stop();
+    this.onSignedOut?.();
+  }
+
+  /**
+   * The server signed this login out (another tab signed out, or the password was reset): no
+   * refresh can help. Another tab may be clearing the shared session this very moment; if so,
+   * its change tells the app what happened, else the session ends here.
+   */
+  async revoked() {
+    this.stop();
+    if (this.session.get()) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(done, 1000);
+        const off = this.session.onChange(() => { if (!this.session.get()) done(); });
+        function done() { clearTimeout(timer); off(); resolve(); }
+      });
+    }
+    if (!this.session.get()) return;
+    this.session.clear();
     this.onSignedOut?.();
   }
 

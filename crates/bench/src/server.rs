@@ -97,9 +97,11 @@ impl Servers {
                 .env("CONFAB_RTC_UDP_PORT", "0")
                 .env("CONFAB_RTC_BIND_IP", "127.0.0.1")
                 .env("CONFAB_NODE_ID", format!("bench-{node}"))
-                // The load is the point: the per-session send allowance would pace it.
+                // The load is the point: the per-user send allowance would pace it, and every
+                // simulated user registers from this one address.
                 .env("CONFAB_SEND_RATE", "100000")
                 .env("CONFAB_SEND_BURST", "100000")
+                .env("CONFAB_REGISTRATIONS_PER_HOUR", "1000000")
                 .env("CONFAB_VOICE_MAX_PARTICIPANTS", "1000")
                 .env_remove("DATABASE_URL")
                 .env_remove("REDIS_URL");

@@ -19,6 +19,7 @@ pub(super) struct Authed {
     pub request_id: Option<String>,
     pub resume: HashMap<RoomId, Seq>,
     pub expires: Instant,
+    pub login: Option<uuid::Uuid>,
 }
 
 /// Reads and checks the `auth` frame; on failure, says why and gives the close code.
@@ -56,6 +57,7 @@ pub(super) async fn authenticate(
         request_id: envelope.id,
         resume: resume.unwrap_or_default(),
         expires: expiry_instant(claims.exp),
+        login: claims.sid,
     })
 }
 
@@ -65,6 +67,9 @@ async fn first_text(hub: &Hub, socket: &mut WebSocket) -> Result<String, (u16, &
     loop {
         match timeout_at(deadline, socket.recv()).await {
             Err(_) => return Err((CLOSE_UNAUTHENTICATED, "authentication timed out")),
+            Ok(Some(Err(e))) if super::is_too_large(&e) => {
+                return Err((super::CLOSE_TOO_LARGE, "frame too large"));
+            }
             Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
                 return Err((1000, "closed"));
             }
@@ -107,6 +112,17 @@ impl Session {
         }
         self.token_expires = expiry_instant(claims.exp);
         Ok(self.session_ack())
+    }
+
+    /// The session's login was signed out (logout, a reused refresh token, a password reset):
+    /// say so and close, as for an expired token.
+    pub(super) async fn revoked(&mut self) {
+        let e = Error::Unauthenticated {
+            code: "token_revoked",
+            message: "this login was signed out; sign in again".into(),
+        };
+        self.send_error(None, &e).await;
+        super::close(&mut self.socket, CLOSE_UNAUTHENTICATED, "signed out").await;
     }
 
     /// What an `auth` is acknowledged with.

@@ -18,6 +18,12 @@ impl Session {
         if !self.hub.inner.registry.in_room(self.handle.id, room) {
             return Err(Error::not_found("room"));
         }
+        // The membership of this moment, not of the last event this session heard.
+        self.hub
+            .inner
+            .services
+            .require_member(room, self.user.id)
+            .await?;
         if self.call.is_some() {
             self.leave_call().await;
         }

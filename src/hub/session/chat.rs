@@ -52,7 +52,6 @@ impl Session {
         room: RoomId,
         req: SendMessageRequest,
     ) -> Result<Work, End> {
-        self.rate_limit()?;
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             let (message, _) = services.send_message(user, room, req).await?;
@@ -62,7 +61,6 @@ impl Session {
 
     /// `message.edit`.
     pub(super) fn edit_message(&mut self, id: MessageId, body: String) -> Result<Work, End> {
-        self.rate_limit()?;
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             let message = services.edit_message(user, id, &body).await?;
@@ -72,7 +70,6 @@ impl Session {
 
     /// `message.delete`.
     pub(super) fn delete_message(&mut self, id: MessageId) -> Result<Work, End> {
-        self.rate_limit()?;
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             services.delete_message(user, id).await?;
@@ -121,19 +118,18 @@ impl Session {
         if after.0 < 0 {
             return Err(Error::invalid("invalid_seq", "after_seq must not be negative").into());
         }
-        let last = self.replay(room, after).await?;
-        let newest = services.newest_seq(self.user.id, room).await?.max(last);
+        let sent = self.replay(room, after).await?;
+        // Read after the replay, so it covers everything sent; what the client claimed to have
+        // (`after`) is not the room's newest, however large.
+        let newest = services.newest_seq(self.user.id, room).await?;
+        let last_seq = if sent > after {
+            newest.max(sent)
+        } else {
+            newest
+        };
         Ok(Ack::Synced {
             room_id: room,
-            last_seq: newest,
+            last_seq,
         })
-    }
-
-    fn rate_limit(&mut self) -> Result<(), Error> {
-        self.limiter
-            .take(Instant::now())
-            .map_err(|wait| Error::RateLimited {
-                retry_after_ms: wait.as_millis().max(1) as u64,
-            })
     }
 }

@@ -31,7 +31,6 @@ use tracing::Instrument;
 
 use super::Hub;
 use super::outbox::{Outgoing, SessionHandle};
-use super::ratelimit::TokenBucket;
 use super::voice::Owner;
 use crate::protocol::api::User;
 use crate::protocol::cluster::VoiceRequest;
@@ -59,9 +58,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves a socket from its first frame to its close.
-pub(super) async fn run(hub: Hub, mut socket: WebSocket) {
+pub(super) async fn run(hub: Hub, mut socket: WebSocket, on_auth: Box<dyn FnOnce() + Send>) {
     let authed = match auth::authenticate(&hub, &mut socket).await {
-        Ok(a) => a,
+        Ok(a) => {
+            on_auth();
+            a
+        }
         Err((code, reason)) => {
             close(&mut socket, code, reason).await;
             return;
@@ -73,15 +75,14 @@ pub(super) async fn run(hub: Hub, mut socket: WebSocket) {
 
 async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
     let id = SessionId::new();
-    let (handle, rx, slow) = SessionHandle::new(id, authed.user.id, hub.inner.config.session_queue);
+    let (handle, rx, slow) = SessionHandle::new(
+        id,
+        (authed.user.id, authed.login),
+        hub.inner.config.session_queue,
+    );
     hub.inner.registry.add_session(handle.clone());
     tracing::info!(session_id = %id, "session opened");
     let mut session = Session {
-        limiter: TokenBucket::new(
-            hub.inner.config.send_burst,
-            hub.inner.config.send_rate,
-            Instant::now(),
-        ),
         hub,
         socket,
         handle,
@@ -183,8 +184,9 @@ struct Session {
     slow: CancellationToken,
     user: User,
     /// Per room, the newest seq sent to this client: live frames at or below it are skipped.
+    /// Its keys are the rooms the session hears, as membership changes reached it in the
+    /// order of its queue: frames of any other room are dropped.
     delivered: HashMap<RoomId, Seq>,
-    limiter: TokenBucket,
     token_expires: Instant,
     last_heard: Instant,
     /// The voice call this session is in, and the node that owns it.
@@ -309,6 +311,10 @@ impl Session {
         let mut item = Some(first);
         while let Some(current) = item.take() {
             match current {
+                // A room this session no longer hears (left, or a join it dropped): its frames
+                // queued meanwhile are not for this client.
+                Outgoing::Frame(frame)
+                    if frame.room.is_some_and(|r| !self.delivered.contains_key(&r)) => {}
                 Outgoing::Frame(frame) => {
                     let fresh = match frame.seq {
                         Some((room, seq)) => {
@@ -330,15 +336,25 @@ impl Session {
                         break;
                     }
                 }
-                Outgoing::Joined { room, view } => {
+                Outgoing::Joined { room } => {
                     self.send(std::mem::take(&mut batch)).await?;
-                    self.joined(room, *view).await?;
+                    self.joined(room).await?;
                 }
                 Outgoing::Left { room } => {
                     self.delivered.remove(&room);
+                    self.hub
+                        .inner
+                        .registry
+                        .leave_room(self.handle.id, room)
+                        .await;
                     batch.extend(self.left_room(room).await);
                 }
                 Outgoing::Voice(join, signal) => batch.extend(self.voice_signal(join, signal)),
+                Outgoing::Revoked => {
+                    self.send(std::mem::take(&mut batch)).await?;
+                    self.revoked().await;
+                    return Err(End::Closed);
+                }
             }
             item = self.rx.try_recv().ok();
         }

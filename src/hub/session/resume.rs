@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use axum::extract::ws::Message;
 
 use super::{End, Session, text};
-use crate::protocol::api::Room;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{PresenceStatus, RoomId, Seq};
 use crate::service::Services;
@@ -28,8 +27,19 @@ impl Session {
         for (room, _) in &rooms {
             self.hub.inner.registry.join_room(&self.handle, *room).await;
         }
-        // Read again now that every room is subscribed: anything newer will arrive live.
+        // Read again now that every room is subscribed: anything newer will arrive live, and a
+        // room left meanwhile is dropped again.
+        let subscribed = rooms;
         let rooms = services.rooms_with_seqs(self.user.id).await?;
+        for (room, _) in &subscribed {
+            if !rooms.iter().any(|(r, _)| r == room) {
+                self.hub
+                    .inner
+                    .registry
+                    .leave_room(self.handle.id, *room)
+                    .await;
+            }
+        }
         let mut replays = Vec::new();
         for (room, last) in rooms {
             match resume.get(&room) {
@@ -91,12 +101,30 @@ impl Session {
         Ok(cursor)
     }
 
-    /// The user was added to `room`: hear it, send the room, then what was posted since the view,
-    /// who of its members is online, and who is in its call. The room's members learn this user's
-    /// presence in turn (they may not have shared a room before).
-    pub(super) async fn joined(&mut self, room: RoomId, view: Room) -> Result<(), End> {
+    /// The user was added to `room`: hear it, then check they still belong to it (the addition
+    /// may have been undone while it waited in the queue: then the room is dropped again and the
+    /// client hears nothing of it). Then send the room as they see it now, what was posted since,
+    /// who of its members is online, and who is in its call. The room's members learn this
+    /// user's presence in turn (they may not have shared a room before).
+    pub(super) async fn joined(&mut self, room: RoomId) -> Result<(), End> {
         self.hub.inner.registry.join_room(&self.handle, room).await;
-        let after = view.last_seq;
+        // Read after subscribing: a removal committed before this read is seen here, and one
+        // committed after it reaches this session's queue (it now hears the room).
+        let view = match self.hub.inner.services.room(self.user.id, room).await {
+            Ok(view) => view,
+            Err(e) if Services::is_not_member(&e) => {
+                self.hub
+                    .inner
+                    .registry
+                    .leave_room(self.handle.id, room)
+                    .await;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let after = view
+            .last_seq
+            .max(self.delivered.get(&room).copied().unwrap_or(Seq::ZERO));
         self.delivered.insert(room, after);
         self.send(vec![text(&ServerFrame::RoomUpdated { room: view })])
             .await?;

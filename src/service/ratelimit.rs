@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Per-session send allowance.
+/// A send allowance.
 #[derive(Debug)]
 pub struct TokenBucket {
     burst: f64,
@@ -22,6 +22,12 @@ impl TokenBucket {
             tokens: f64::from(burst.max(1)),
             last: now,
         }
+    }
+
+    /// Whether the bucket has refilled to its burst by `now` (it may then be forgotten).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
     }
 
     /// Takes one token, or says how long until one is available.
