@@ -159,6 +159,12 @@ impl Core {
         self.by_user.get(&(room, user)).copied()
     }
 
+    /// Whether datagrams from `addr` reach a live participant: the I/O loop remembers which
+    /// local address such a peer wrote to (so replies leave from it) only while this holds.
+    pub(super) fn routes(&self, addr: SocketAddr) -> bool {
+        self.demux.routes(addr)
+    }
+
     // ----- hub requests -------------------------------------------------------------------
 
     /// The one place a request is taken apart; each variant's work is a method below.

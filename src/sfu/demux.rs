@@ -79,6 +79,11 @@ impl Demux {
         }
     }
 
+    /// Whether `addr` is a learned address of a live participant.
+    pub(super) fn routes(&self, addr: SocketAddr) -> bool {
+        self.by_addr.contains_key(&addr)
+    }
+
     /// Entries held, for leak tests: (ufrags, addresses).
     pub(super) fn len(&self) -> (usize, usize) {
         (self.by_ufrag.len(), self.by_addr.len())

@@ -15,11 +15,8 @@
 //! evicted; shutdown).
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -29,11 +26,10 @@ use super::error::SfuError;
 use super::request::{Reply, Request};
 use super::signal::{RoomEvent, Signal};
 use super::types::PeerId;
+use super::udp::MediaSocket;
 
 /// Datagrams read per wake-up before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;
-/// Largest datagram we accept; WebRTC keeps packets under the path MTU (~1200-1500 bytes).
-const MAX_DATAGRAM: usize = 2048;
 /// Capacity of each participant's signal channel. Offers are sequential (the next waits for
 /// the answer), so a consumer that keeps up holds at most an offer and a `Closed`; the rest
 /// is room for a hub that is briefly busy.
@@ -47,7 +43,7 @@ pub(super) struct Command {
 
 /// The loop's state besides the core: where each participant's signals go.
 struct Engine {
-    socket: UdpSocket,
+    socket: MediaSocket,
     core: Core,
     signals: HashMap<PeerId, mpsc::Sender<Signal>>,
     events: mpsc::Sender<RoomEvent>,
@@ -56,7 +52,7 @@ struct Engine {
 /// Runs the loop until `cancel` fires or every [`super::Sfu`] handle is dropped, then removes
 /// every participant (each gets `Signal::Closed`) and sends their goodbyes.
 pub(super) async fn run(
-    socket: UdpSocket,
+    socket: MediaSocket,
     core: Core,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<RoomEvent>,
@@ -69,7 +65,6 @@ pub(super) async fn run(
         signals: HashMap::new(),
         events,
     };
-    let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         if engine.core.poll_timeout() <= Instant::now() {
             engine.timeout();
@@ -83,14 +78,9 @@ pub(super) async fn run(
                 Some(cmd) => engine.command(cmd).await,
                 None => break,
             },
-            res = engine.socket.recv_from(&mut buf) => match res {
-                Ok((n, from)) => {
-                    engine.datagram(from, &buf[..n]);
-                    engine.drain_socket(&mut buf);
-                }
-                // Linux reports an earlier send's ICMP "port unreachable" on the next read;
-                // it concerns one client and is handled by that client's timeouts.
-                Err(e) => debug!("udp recv: {e}"),
+            res = engine.socket.readable() => match res {
+                Ok(()) => engine.drain_socket(),
+                Err(e) => debug!("udp readable: {e}"),
             },
             _ = tokio::time::sleep_until(deadline.into()) => engine.timeout(),
         }
@@ -101,21 +91,6 @@ pub(super) async fn run(
     let _ = stopped.send(true);
 }
 
-/// One `sendto`. A full socket buffer is waited out (rare: the kernel drains it at line
-/// rate); any other error drops the datagram, as the network would. Takes the socket alone so
-/// the future holds no reference to the (non-`Sync`) core.
-async fn send(socket: &UdpSocket, data: &[u8], to: std::net::SocketAddr) {
-    match socket.try_send_to(data, to) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-            if let Err(e) = socket.send_to(data, to).await {
-                debug!("udp send to {to}: {e}");
-            }
-        }
-        Err(e) => debug!("udp send to {to}: {e}"),
-    }
-}
-
 impl Engine {
     /// Hands the core an input that is not a request. Those always answer `Ok(Reply::Done)`;
     /// what they cause comes out of the core's poll methods.
@@ -123,27 +98,29 @@ impl Engine {
         let _ = self.core.handle(Instant::now(), input);
     }
 
-    /// One datagram from the socket; forwarding happens inside (see `Core::handle`).
-    fn datagram(&mut self, from: SocketAddr, data: &[u8]) {
-        self.input(Input::Datagram { from, data });
-    }
-
     fn timeout(&mut self) {
         self.input(Input::Timeout);
+        let core = &self.core;
+        self.socket.prune(Instant::now(), |peer| core.routes(peer));
     }
 
-    /// Reads the datagrams that are already waiting, without sleeping.
-    fn drain_socket(&mut self, buf: &mut [u8]) {
-        for _ in 1..RECV_BATCH {
-            match self.socket.try_recv_from(buf) {
-                Ok((n, from)) => self.datagram(from, &buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    debug!("udp recv: {e}");
-                    break;
-                }
+    /// Reads the datagrams that are already waiting, without sleeping, and hands each to the
+    /// core (forwarding happens inside, see `Core::handle`). Then the socket learns which
+    /// local address each new participant address wrote to, before the replies go out.
+    fn drain_socket(&mut self) {
+        let mut read = 0;
+        while read < RECV_BATCH {
+            let core = &mut self.core;
+            let n = self.socket.try_recv(|from, data| {
+                let _ = core.handle(Instant::now(), Input::Datagram { from, data });
+            });
+            if n == 0 {
+                break;
             }
+            read += n;
         }
+        let core = &self.core;
+        self.socket.confirm(|peer| core.routes(peer));
     }
 
     /// Sends queued datagrams and delivers queued outputs until both queues are empty
@@ -153,7 +130,7 @@ impl Engine {
             let mut idle = true;
             while let Some(t) = self.core.poll_transmit() {
                 idle = false;
-                send(&self.socket, &t.data, t.to).await;
+                self.socket.send(&t.data, t.to).await;
             }
             while let Some(out) = self.core.poll_output() {
                 idle = false;

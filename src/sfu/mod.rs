@@ -43,6 +43,7 @@ pub mod speaker;
 mod stats;
 pub mod turn;
 mod types;
+mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -158,6 +159,7 @@ impl Sfu {
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
         let (stopped_tx, stopped_rx) = watch::channel(false);
+        let socket = udp::MediaSocket::new(socket)?;
         tokio::spawn(engine::run(socket, core, cmd_rx, ev_tx, cancel, stopped_tx));
         Ok((
             Sfu {

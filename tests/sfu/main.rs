@@ -1,8 +1,9 @@
 //! The SFU driven directly through its API with real WebRTC clients over loopback UDP:
-//! forwarding, mute, renegotiation, speaker detection, errors, failure and teardown.
+//! forwarding (also from a socket bound to every address), mute, renegotiation, speaker detection, errors, failure and teardown.
 
 mod support;
 
+mod addresses;
 mod contract;
 mod errors;
 mod failure;

@@ -34,14 +34,18 @@ pub fn init_tracing() {
 }
 
 pub async fn spawn_sfu(max_participants: usize) -> TestSfu {
-    init_tracing();
-    let cancel = CancellationToken::new();
-    let cfg = SfuConfig {
+    spawn_sfu_with(SfuConfig {
         bind_ip: IpAddr::from([127, 0, 0, 1]),
         udp_port: 0,
         public_ip: None,
         max_participants,
-    };
+    })
+    .await
+}
+
+pub async fn spawn_sfu_with(cfg: SfuConfig) -> TestSfu {
+    init_tracing();
+    let cancel = CancellationToken::new();
     let (sfu, events) = Sfu::start(cfg, cancel.clone()).await.expect("sfu starts");
     TestSfu {
         sfu,

@@ -15,8 +15,9 @@
 //! publisher's user id read from the current offer's `a=msid` for their SSRC, so tests can
 //! check that each stream is who it claims to be.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -122,6 +123,7 @@ pub struct TestClient {
     /// The user this client joins as.
     pub user: Uuid,
     local_addr: SocketAddr,
+    sources: Arc<Mutex<BTreeSet<SocketAddr>>>,
     cmds: mpsc::Sender<Cmd>,
     packets: mpsc::Receiver<ReceivedPacket>,
     state: watch::Receiver<ClientState>,
@@ -138,10 +140,12 @@ impl TestClient {
         let (pkt_tx, pkt_rx) = mpsc::channel(4096);
         let (state_tx, state_rx) = watch::channel(ClientState::default());
         let (stop_tx, stop_rx) = oneshot::channel();
+        let sources = Arc::new(Mutex::new(BTreeSet::new()));
         let driver = Driver {
             user,
             socket,
             local_addr,
+            sources: sources.clone(),
             pc: None,
             mic: None,
             level_ext: None,
@@ -159,6 +163,7 @@ impl TestClient {
         Ok(TestClient {
             user,
             local_addr,
+            sources,
             cmds: cmd_tx,
             packets: pkt_rx,
             state: state_rx,
@@ -170,6 +175,11 @@ impl TestClient {
     /// The client's UDP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Every address a datagram reached this client from, so far.
+    pub fn sources(&self) -> BTreeSet<SocketAddr> {
+        self.sources.lock().expect("not poisoned").clone()
     }
 
     /// A cloneable handle for the signaling side (a task answering offers).
@@ -298,6 +308,7 @@ struct Driver {
     user: Uuid,
     socket: UdpSocket,
     local_addr: SocketAddr,
+    sources: Arc<Mutex<BTreeSet<SocketAddr>>>,
     pc: Option<RTCPeerConnection>,
     mic: Option<(RTCRtpSenderId, u32)>,
     level_ext: Option<u8>,
@@ -356,6 +367,9 @@ impl Driver {
                     None => return,
                 },
                 res = self.socket.recv_from(&mut buf) => {
+                    if let Ok((_, from)) = res {
+                        self.sources.lock().expect("not poisoned").insert(from);
+                    }
                     if let (Ok((n, from)), Some(pc)) = (res, self.pc.as_mut()) {
                         let _ = pc.handle_read(TaggedBytesMut {
                             now: Instant::now(),
