@@ -12,6 +12,7 @@ mod files;
 mod health;
 mod messages;
 mod rooms;
+mod search;
 pub mod server;
 mod users;
 mod web;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(rooms::router())
         .merge(messages::router())
+        .merge(search::router())
         .merge(files::router(state.services.max_upload()))
         .merge(ws::router())
         .fallback(not_found);

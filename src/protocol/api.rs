@@ -289,6 +289,55 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+/// `GET /search`: full-text search over the messages of the caller's rooms.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct SearchQuery {
+    /// Words (matched by stem and prefix) and `"quoted phrases"`; all must match.
+    #[serde(default)]
+    pub q: String,
+    /// Only this room.
+    #[serde(default)]
+    pub room_id: Option<RoomId>,
+    /// Only messages from this user.
+    #[serde(default)]
+    pub from: Option<UserId>,
+    /// `file`, `image` or `link`.
+    #[serde(default)]
+    pub has: Option<String>,
+    /// Only messages sent before this time (RFC 3339).
+    #[serde(default)]
+    pub before: Option<DateTime<Utc>>,
+    /// Only messages sent after this time (RFC 3339).
+    #[serde(default)]
+    pub after: Option<DateTime<Utc>>,
+    /// At most this many (1 to 50, default 20).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// One search result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResult {
+    /// The matching message, as history shows it.
+    pub message: Message,
+    /// `[start, end)` ranges of `message.body` that matched, in UTF-16 code units (the
+    /// indices of a JavaScript string), in order.
+    pub highlights: Vec<[usize; 2]>,
+}
+
+/// Answer of `GET /search`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// Newest first.
+    pub results: Vec<SearchResult>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
 /// The JSON body of every error answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -15,6 +15,7 @@ pub mod messages;
 pub mod ratelimit;
 pub mod roomlog;
 pub mod rooms;
+pub mod search;
 pub mod sessions;
 pub mod throttle;
 

@@ -15,6 +15,7 @@ mod files;
 mod messages;
 mod rooms;
 mod rows;
+mod search;
 mod users;
 
 use std::path::Path;
@@ -31,6 +32,7 @@ use crate::config::DatabaseUrl;
 pub use files::FileRecord;
 pub use messages::{HistoryRequest, NewMessage, SendOutcome};
 pub use rooms::NewRoom;
+pub use search::{Has, SearchPage, SearchRequest, Term};
 pub use users::{NewUser, RefreshOutcome};
 
 /// Why a store operation failed.

@@ -56,6 +56,11 @@ pub(crate) struct MessageColumns {
 }
 
 impl MessageColumns {
+    /// The message's id, if the row holds one.
+    pub(crate) fn id(&self) -> Option<MessageId> {
+        self.m_id
+    }
+
     /// How many files the message carries.
     pub(crate) fn attachment_count(&self) -> i32 {
         self.m_attachment_count.unwrap_or(0)

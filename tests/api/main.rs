@@ -8,5 +8,6 @@ mod errors;
 mod files;
 mod messages;
 mod rooms;
+mod search;
 mod slowloris;
 mod throttle;

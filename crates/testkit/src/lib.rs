@@ -25,7 +25,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use confab::protocol::api::{
-    Attachment, ErrorBody, HistoryPage, Message, Room, SendMessageRequest, TokenResponse, User,
+    Attachment, ErrorBody, HistoryPage, Message, Room, SearchResults, SendMessageRequest,
+    TokenResponse, User,
 };
 use confab::protocol::ws::{ClientFrame, ServerFrame};
 use confab::protocol::{RoomId, Seq, UserId};
@@ -317,6 +318,14 @@ impl Api {
             None,
         )
         .await
+    }
+
+    /// `GET /search` with these query parameters (encoded here).
+    pub async fn search(&self, params: &[(&str, &str)]) -> Result<SearchResults, ClientError> {
+        let url = reqwest::Url::parse_with_params("http://x/api/v1/search", params)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let path = format!("/api/v1/search?{}", url.query().unwrap_or_default());
+        self.json(Method::GET, &path, None).await
     }
 
     /// Uploads a file (multipart field `file`); returns the attachment object.
