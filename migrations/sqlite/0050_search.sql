@@ -3,7 +3,11 @@
 -- An FTS5 external-content table over `messages` (the text is stored once, in `messages`),
 -- kept in step by triggers, so the index changes in the same transaction as the message: a
 -- send is searchable once acknowledged, an edit is reindexed at once, a deletion leaves the
--- index. Tokens are stemmed (porter over unicode61), so `deploy` finds "deployed".
+-- index. Tokens are words as unicode61 splits them (case and diacritics folded); a search
+-- word matches as a prefix of itself and of its English stem (see src/store/search.rs), so
+-- `deploy` finds "deployed" and `release` finds "releasing". (FTS5's own porter tokenizer
+-- stems a query prefix too, and its stems of a word and of its inflections need not share a
+-- prefix: "deploy" becomes "deploi" but "deployment" "deploy".)
 --
 -- The index names messages by rowid. VACUUM may renumber the rowids of a table without an
 -- INTEGER PRIMARY KEY; Confab never vacuums, and after a manual VACUUM
@@ -15,7 +19,7 @@ ALTER TABLE messages ADD COLUMN search_names TEXT NOT NULL DEFAULT '';
 CREATE VIRTUAL TABLE message_search USING fts5(
     body, search_names,
     content = 'messages',
-    tokenize = 'porter unicode61 remove_diacritics 2'
+    tokenize = 'unicode61 remove_diacritics 2'
 );
 
 CREATE TRIGGER messages_search_insert AFTER INSERT ON messages WHEN new.deleted = 0 BEGIN

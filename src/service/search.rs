@@ -130,7 +130,8 @@ fn words(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
 }
 
 /// Finds, in a result's body, the words the query matched: a word whose stem is a query word's
-/// stem, or that starts with a query word of three letters or more (the engines' prefix match).
+/// stem, or that starts with a query word of three letters or more or with its stem (the
+/// engines' prefix match).
 struct Highlighter {
     stemmer: Stemmer,
     /// (query word, its stem, whether it matches as a prefix).
@@ -162,10 +163,12 @@ impl Highlighter {
         let mut out = Vec::new();
         for (at, word) in words(body) {
             let stem = self.stemmer.stem(&word);
-            let hit = self
-                .words
-                .iter()
-                .any(|(w, s, prefix)| *s == stem || (*prefix && word.starts_with(w.as_str())));
+            let hit = self.words.iter().any(|(w, s, prefix)| {
+                *s == stem
+                    || (*prefix
+                        && (word.starts_with(w.as_str())
+                            || (s.chars().count() >= 3 && word.starts_with(s.as_str()))))
+            });
             if hit {
                 let start = utf16_len(&body[..at]);
                 let len = body[at..]

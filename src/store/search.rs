@@ -8,6 +8,7 @@
 //! by an opaque cursor.
 
 use chrono::{DateTime, Utc};
+use rust_stemmers::{Algorithm, Stemmer};
 
 use super::rows::{MessageColumns, into_messages, message_columns, message_joins};
 use super::{Backend, Store, StoreError};
@@ -67,13 +68,24 @@ pub struct SearchPage {
     pub next_cursor: Option<String>,
 }
 
-/// FTS5 query text: a word `"deploy"*` (prefix, on the stemmed index), a phrase `"a b"`. The
-/// words are alphanumeric, so quoting them is all the escaping needed.
+/// FTS5 query text. The index holds plain words (unicode61), so stemming happens here: a word
+/// of three letters or more matches as a prefix of itself or of its English (Porter2) stem,
+/// `("deploy"* OR "deploy"*)`, `("release"* OR "releas"*)`; a shorter one matches exactly; a
+/// phrase `"a b"` matches those words in order. The words are alphanumeric, so quoting them is
+/// all the escaping needed.
 fn fts5_query(terms: &[Term]) -> String {
+    let stemmer = Stemmer::create(Algorithm::English);
     let parts: Vec<String> = terms
         .iter()
         .map(|t| match t {
-            Term::Word(w) if w.chars().count() >= 3 => format!("\"{w}\"*"),
+            Term::Word(w) if w.chars().count() >= 3 => {
+                let stem = stemmer.stem(w);
+                if stem.chars().count() >= 3 && stem != w.as_str() {
+                    format!("(\"{w}\"* OR \"{stem}\"*)")
+                } else {
+                    format!("\"{w}\"*")
+                }
+            }
             Term::Word(w) => format!("\"{w}\""),
             Term::Phrase(ws) => format!("\"{}\"", ws.join(" ")),
         })

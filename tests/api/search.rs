@@ -57,6 +57,7 @@ async fn words_match_by_stem_and_prefix_and_quotes_match_a_phrase(backend: Backe
         "notes on the next release",
         "Deploying tonight, after the review",
         "nothing to see here",
+        "the deployment is done",
     ] {
         ana.api.send_text(room.id, body).await.unwrap();
     }
@@ -65,12 +66,22 @@ async fn words_match_by_stem_and_prefix_and_quotes_match_a_phrase(backend: Backe
     assert_eq!(
         bodies(&r),
         [
+            "the deployment is done",
             "Deploying tonight, after the review",
             "We deployed the release notes 🚀 yesterday"
         ],
         "stems match, newest first"
     );
-    assert_eq!(marked(&r), [vec!["Deploying"], vec!["deployed"]]);
+    assert_eq!(
+        marked(&r),
+        [vec!["deployment"], vec!["Deploying"], vec!["deployed"]]
+    );
+    let r = q(&ana, "releasing").await;
+    assert_eq!(
+        r.results.len(),
+        2,
+        "a word finds the other forms of its stem"
+    );
     assert_eq!(r.results[0].message.room_id, room.id);
     assert!(r.next_cursor.is_none());
 

@@ -97,6 +97,10 @@ export class Api {
   searchUsers(q) {
     return this.request('GET', `/users?q=${encodeURIComponent(q)}`).then((r) => r.users);
   }
+  /** Message search: `params` are the query's fields (q, room_id, from, has, limit, cursor…). */
+  search(params) {
+    return this.request('GET', `/search?${new URLSearchParams(params)}`);
+  }
 
   // Rooms
   rooms() {

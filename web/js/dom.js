@@ -94,6 +94,7 @@ const ICONS = {
   stop: ['M6 6h12v12H6z'],
   check: ['M20 6 9 17l-5-5'],
   retry: ['M21 12a9 9 0 1 1-3-6.7L21 8', 'M21 3v5h-5'],
+  search: ['M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14Z', 'm21 21-4.35-4.35'],
 };
 
 /** An icon, hidden from assistive technology (the control carries the label). */

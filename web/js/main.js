@@ -32,6 +32,7 @@ import { clearDrafts } from './ui/composer.js';
 import { clearMediaCache } from './ui/attachments.js';
 import { startExtensions } from './extensions.js';
 import './ui/call.js';
+import './ui/search.js';
 
 const app = document.getElementById('app');
 const announcer = document.getElementById('announcer');
@@ -121,7 +122,7 @@ async function startApp() {
   shell = new Shell({ store, chat, sidebar, signOut });
   app.classList.add('signed-in');
   replaceChildren(app, shell.el);
-  stopExtensions = startExtensions({ chat, store, api, session, toast, shell, openRoom: (id) => openRoom(id) });
+  stopExtensions = startExtensions({ chat, store, api, session, toast, shell, openRoom: (id, messageId = null) => openRoom(id, { messageId }) });
   try {
     await chat.start();
   } catch (e) {

@@ -47,6 +47,11 @@ export class Shell {
     this.renderConnection();
   }
 
+  /** Puts a feature's control at the start of the top bar's tools (search does). */
+  addTool(el) {
+    this.el.querySelector('.topbar-tools').prepend(el);
+  }
+
   destroy() {
     this.unsubscribe.forEach((u) => u());
     clearInterval(this.countdown);
