@@ -6,6 +6,7 @@
 //! latency, by path only (no query strings, no headers, so no tokens).
 
 mod auth;
+mod config;
 pub mod error;
 pub mod extract;
 mod files;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
     });
     let api = Router::new()
         .merge(auth::router())
+        .merge(config::router())
         .merge(users::router())
         .merge(rooms::router())
         .merge(messages::router())
