@@ -197,6 +197,7 @@ function renderCurrent() {
     },
   });
   replaceChildren(shell.main, roomView.el);
+  roomView.attached();
 }
 
 function newRoom() {

@@ -11,8 +11,11 @@ import { h, icon } from '../dom.js';
 import { preview } from '../format.js';
 import { autoGrow } from './message.js';
 import { UploadTray } from './uploads.js';
+import { MAX_BODY_CHARS } from '../chat.js';
 
 const drafts = new Map();
+/** The counter shows from this many characters on, so the limit never comes as a surprise. */
+const COUNT_FROM = MAX_BODY_CHARS - 500;
 
 export class Composer {
   constructor(ctx) {
@@ -24,7 +27,6 @@ export class Composer {
       id: 'composer-input',
       class: 'composer-input',
       rows: '1',
-      maxlength: '4000',
       placeholder: `${label}`,
       'aria-label': label,
       autocomplete: 'off',
@@ -34,10 +36,14 @@ export class Composer {
     this.uploads = new UploadTray(ctx);
     this.attachmentSlot = h('div', { class: 'attachment-slot' }, this.uploads.buttons);
     this.sendButton = h('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, icon('send'));
+    // No maxlength: it would cut a long paste silently. The counter says how far over it is.
+    this.counter = h('p', { id: 'composer-count', class: 'composer-count', 'aria-live': 'polite', hidden: true });
+    this.input.setAttribute('aria-describedby', 'composer-count');
     this.el = h('form', { class: 'composer', 'aria-label': 'Send a message', onSubmit: (e) => this.submit(e) },
       this.replyBox,
       this.uploads.el,
-      h('div', { class: 'composer-row' }, this.attachmentSlot, this.input, this.sendButton));
+      h('div', { class: 'composer-row' }, this.attachmentSlot, this.input, this.sendButton),
+      this.counter);
 
     this.input.addEventListener('keydown', (e) => this.onKey(e));
     this.input.addEventListener('input', () => this.onInput());
@@ -48,8 +54,28 @@ export class Composer {
       e.preventDefault();
       this.attach(files);
     });
-    queueMicrotask(() => autoGrow(this.input));
     this.renderReply();
+    this.renderCount();
+  }
+
+  /** Sizes the box to its text; called once it is in the document (a detached box measures 0). */
+  attached() {
+    autoGrow(this.input);
+  }
+
+  /** Near the limit, how many characters there are; past it, that the message cannot be sent. */
+  renderCount(refused = false) {
+    const n = Array.from(this.input.value).length;
+    const over = n > MAX_BODY_CHARS;
+    this.counter.hidden = n < COUNT_FROM;
+    this.counter.classList.toggle('over', over);
+    this.counter.classList.toggle('refused', refused && over);
+    this.input.setAttribute('aria-invalid', String(over));
+    const count = `${n.toLocaleString('en')} / ${MAX_BODY_CHARS.toLocaleString('en')}`;
+    this.counter.textContent = over
+      ? `${count}: ${(n - MAX_BODY_CHARS).toLocaleString('en')} characters too long to send.`
+      : count;
+    return !over;
   }
 
   focus() {
@@ -95,6 +121,7 @@ export class Composer {
     const { chat, roomId } = this.ctx;
     drafts.set(roomId, this.input.value);
     autoGrow(this.input);
+    this.renderCount();
     chat.typing(roomId, this.input.value.trim().length > 0);
   }
 
@@ -123,16 +150,18 @@ export class Composer {
       return;
     }
     if (!body.trim() && !files.attachments.length) return;
-    if (Array.from(body).length > 4000) {
-      this.ctx.actions.toast('A message can hold at most 4,000 characters.');
+    if (!this.renderCount(true)) {
+      this.counter.setAttribute('role', 'alert');
       return;
     }
+    this.counter.removeAttribute('role');
     chat.typing(roomId, false);
     chat.send(roomId, body.trim() ? body : '', store.state.replyTo.get(roomId), files.attachments);
     store.removeUploads(roomId, files.keys);
     this.input.value = '';
     drafts.delete(roomId);
     autoGrow(this.input);
+    this.renderCount();
     this.ctx.actions.scrollToBottom();
     this.focus();
   }

@@ -83,6 +83,11 @@ export class RoomView {
     this.composer.focus();
   }
 
+  /** The view is in the document: what needs layout to measure can now do so. */
+  attached() {
+    this.composer.attached();
+  }
+
   tick() {
     this.timeline.tick();
     this.renderHeader();

@@ -31,7 +31,8 @@ export class Timeline {
     this.top = h('div', { class: 'history-top' }, this.topNote, this.olderButton);
     this.list = h('ol', { class: 'messages', 'aria-label': `Messages in ${ctx.store.roomName(room)}` });
     this.scroller = h('div', { class: 'timeline' }, this.top, this.list);
-    this.latestButton = h('button', { type: 'button', class: 'jump-latest', hidden: true, onClick: () => this.scrollToBottom(true) }, icon('down', 'icon-sm'), 'Jump to latest');
+    this.latestLabel = h('span', { text: 'Jump to latest' });
+    this.latestButton = h('button', { type: 'button', class: 'jump-latest', hidden: true, onClick: () => this.scrollToBottom(true) }, icon('down', 'icon-sm'), this.latestLabel);
     this.el = h('div', { class: 'timeline-wrap' }, this.scroller, this.latestButton);
 
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
@@ -45,6 +46,14 @@ export class Timeline {
     }, { root: this.scroller, rootMargin: '300px 0px 0px 0px' });
     this.topObserver.observe(this.top);
     this.readObserver = new IntersectionObserver((entries) => this.onVisibility(entries), { root: this.scroller, threshold: 0.5 });
+    // Kept at the bottom while what is there grows (pictures, fonts, a rebuilt message), until the
+    // reader scrolls up: `stuck` is set by scrolling to the bottom and cleared by scrolling up.
+    this.stuck = false;
+    this.lastTop = 0;
+    this.resizeObserver = new ResizeObserver(() => {
+      if (this.stuck && !this.isAtBottom(1)) this.scroller.scrollTop = this.scroller.scrollHeight;
+    });
+    this.resizeObserver.observe(this.list);
     this.onPageVisible = () => this.markRead();
     document.addEventListener('visibilitychange', this.onPageVisible);
     window.addEventListener('focus', this.onPageVisible);
@@ -53,6 +62,7 @@ export class Timeline {
   destroy() {
     this.topObserver.disconnect();
     this.readObserver.disconnect();
+    this.resizeObserver.disconnect();
     document.removeEventListener('visibilitychange', this.onPageVisible);
     window.removeEventListener('focus', this.onPageVisible);
   }
@@ -114,7 +124,7 @@ export class Timeline {
     return [
       m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(),
       store.displayName(m.sender_id),
-      m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}` : '',
+      m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}:${m.reply_to.body}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,
     ].join('|');
@@ -124,7 +134,7 @@ export class Timeline {
     const { store } = this.ctx;
     const tl = store.timeline(this.roomId);
     const sc = this.scroller;
-    const atBottom = this.isAtBottom();
+    const atBottom = this.stuck || this.isAtBottom();
     const anchor = this.firstVisible();
     const anchorKey = anchor && keyOf(anchor);
     const anchorOffset = anchor ? anchor.offsetTop - sc.scrollTop : 0;
@@ -173,8 +183,12 @@ export class Timeline {
       this.firstRender = false;
       // Open at the first unread message, or at the bottom when that shows it too.
       const marker = this.list.querySelector('.new-sep');
-      if (marker && marker.offsetTop < sc.scrollHeight - sc.clientHeight) sc.scrollTop = marker.offsetTop - 8;
-      else this.scrollToBottom();
+      if (marker && marker.offsetTop < sc.scrollHeight - sc.clientHeight) {
+        this.stuck = false;
+        sc.scrollTop = marker.offsetTop - 8;
+      } else {
+        this.scrollToBottom();
+      }
     } else if (atBottom) {
       this.scrollToBottom();
     } else if (anchorKey && this.records.get(anchorKey)) {
@@ -203,12 +217,13 @@ export class Timeline {
 
   // ---- scrolling ----
 
-  isAtBottom() {
+  isAtBottom(within = NEAR_BOTTOM) {
     const sc = this.scroller;
-    return sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_BOTTOM;
+    return sc.scrollHeight - sc.scrollTop - sc.clientHeight < within;
   }
 
   scrollToBottom(smooth = false) {
+    this.stuck = true;
     this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
     this.updateLatestButton();
   }
@@ -223,12 +238,20 @@ export class Timeline {
   }
 
   onScroll() {
+    // Growth below never lowers scrollTop; only the reader scrolling up does.
+    const top = this.scroller.scrollTop;
+    if (this.isAtBottom(2)) this.stuck = true;
+    else if (top < this.lastTop - 2) this.stuck = false;
+    this.lastTop = top;
     this.updateLatestButton();
   }
 
   updateLatestButton() {
     const sc = this.scroller;
     this.latestButton.hidden = sc.scrollHeight - sc.scrollTop - sc.clientHeight < 400;
+    const unread = this.ctx.store.room(this.roomId)?.unread_count || 0;
+    const text = unread ? `Jump to latest · ${unread.toLocaleString('en')} new` : 'Jump to latest';
+    if (this.latestLabel.textContent !== text) this.latestLabel.textContent = text;
   }
 
   async loadOlder() {
