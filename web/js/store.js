@@ -153,6 +153,21 @@ export class Store {
     return room.name;
   }
 
+  /**
+   * What tells a group room from others of the same name, for lists and pickers: its topic,
+   * else the day it was made. Empty when no other room shares its name (or for DMs).
+   */
+  roomDistinction(room) {
+    if (!room || room.kind === 'dm') return '';
+    const name = this.roomName(room).toLowerCase();
+    let twins = 0;
+    for (const r of this.state.rooms.values()) if (r.kind !== 'dm' && this.roomName(r).toLowerCase() === name) twins += 1;
+    if (twins < 2) return '';
+    if (room.topic) return room.topic;
+    const day = new Date(room.created_at).toLocaleDateString('en', { day: 'numeric', month: 'short', year: 'numeric' });
+    return `made ${day}`;
+  }
+
   role(roomId, userId) {
     return this.state.members.get(roomId)?.get(userId);
   }

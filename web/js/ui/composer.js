@@ -2,8 +2,9 @@
 //
 // Enter sends, Shift+Enter starts a new line, Esc drops the reply, ↑ in an empty box edits your
 // last message. Typing is announced while the text changes (renewed every ~3 s by chat.typing)
-// and withdrawn on send, on blur and when the box empties. Drafts survive switching rooms, and so
-// do files being attached (they live in the store). Files pasted into the box, dropped on the
+// and withdrawn on send, on blur and when the box empties. Drafts survive switching rooms and
+// reloads (localStorage, per user), and files being attached survive switching rooms (they live
+// in the store). The box grows with its text up to 40% of the screen. Files pasted into the box, dropped on the
 // room or picked with the paperclip go to the upload tray (uploads.js) and leave with the next
 // message, which may then have no text.
 
@@ -13,7 +14,6 @@ import { autoGrow } from './message.js';
 import { UploadTray } from './uploads.js';
 import { MAX_BODY_CHARS } from '../chat.js';
 
-const drafts = new Map();
 /** The counter shows from this many characters on, so the limit never comes as a surprise. */
 const COUNT_FROM = MAX_BODY_CHARS - 500;
 
@@ -31,7 +31,7 @@ export class Composer {
       'aria-label': label,
       autocomplete: 'off',
     });
-    this.input.value = drafts.get(roomId) || '';
+    this.input.value = drafts(store).get(roomId);
     this.replyBox = h('div', { class: 'reply-banner', hidden: true });
     this.uploads = new UploadTray(ctx);
     this.attachmentSlot = h('div', { class: 'attachment-slot' }, this.uploads.buttons);
@@ -119,7 +119,7 @@ export class Composer {
 
   onInput() {
     const { chat, roomId } = this.ctx;
-    drafts.set(roomId, this.input.value);
+    drafts(this.ctx.store).set(roomId, this.input.value);
     autoGrow(this.input);
     this.renderCount();
     chat.typing(roomId, this.input.value.trim().length > 0);
@@ -159,7 +159,7 @@ export class Composer {
     chat.send(roomId, body.trim() ? body : '', store.state.replyTo.get(roomId), files.attachments);
     store.removeUploads(roomId, files.keys);
     this.input.value = '';
-    drafts.delete(roomId);
+    drafts(store).set(roomId, '');
     autoGrow(this.input);
     this.renderCount();
     this.ctx.actions.scrollToBottom();
@@ -167,7 +167,64 @@ export class Composer {
   }
 }
 
-/** Forgets every draft (sign out). */
-export function clearDrafts() {
-  drafts.clear();
+/**
+ * Unsent text per room, kept in localStorage under the user's id so that it survives a reload
+ * (and a session that ended), in memory where storage is unavailable. Only signing out (this tab
+ * or another) forgets it.
+ */
+class Drafts {
+  constructor(userId) {
+    this.key = `confab.drafts.${userId}`;
+    this.memory = null;
+  }
+
+  all() {
+    if (this.memory) return this.memory;
+    try {
+      const parsed = JSON.parse(localStorage.getItem(this.key) || '{}');
+      return parsed && typeof parsed === 'object' ? parsed : {};
+    } catch {
+      return {};
+    }
+  }
+
+  get(roomId) {
+    const text = this.all()[roomId];
+    return typeof text === 'string' ? text : '';
+  }
+
+  set(roomId, text) {
+    const all = this.all();
+    if (text) all[roomId] = text;
+    else delete all[roomId];
+    try {
+      if (Object.keys(all).length) localStorage.setItem(this.key, JSON.stringify(all));
+      else localStorage.removeItem(this.key);
+    } catch {
+      this.memory = all;
+    }
+  }
+
+  clear() {
+    this.memory = null;
+    try {
+      localStorage.removeItem(this.key);
+    } catch {
+      // Nothing was stored.
+    }
+  }
+}
+
+const draftsByUser = new Map();
+
+function drafts(store) {
+  const id = store.me?.id;
+  if (!draftsByUser.has(id)) draftsByUser.set(id, new Drafts(id));
+  return draftsByUser.get(id);
+}
+
+/** Forgets every draft of a user (they signed out). */
+export function forgetDrafts(userId) {
+  (draftsByUser.get(userId) || new Drafts(userId)).clear();
+  draftsByUser.delete(userId);
 }
