@@ -10,3 +10,4 @@ mod messages;
 mod rooms;
 mod slowloris;
 mod throttle;
+mod web;
