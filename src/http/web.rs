@@ -135,7 +135,7 @@ fn serve_index(request: &HeaderMap) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    set_common(headers, &etag, "no-cache");
+    set_common(headers, &etag, "no-cache", true);
     response
 }
 
@@ -175,7 +175,10 @@ fn serve(path: &str, request: &HeaderMap, cache: &'static str) -> Response {
     if compressed.is_some() {
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
-    set_common(headers, &etag, cache);
+    // Scripts and styles are not documents: the page's policy governs them, and the
+    // document-only headers would only add bytes to each of them. SVG can be opened as one.
+    let document = matches!(file.metadata.mimetype(), "text/html" | "image/svg+xml");
+    set_common(headers, &etag, cache, document);
     response
 }
 
@@ -207,22 +210,28 @@ fn accepts(request: &HeaderMap, encoding: &str) -> bool {
     accepted(request).any(|e| e == encoding || e == "*")
 }
 
-fn set_common(headers: &mut HeaderMap, etag: &str, cache: &'static str) {
+/// The headers of every file; a `document` (a page, or an SVG opened as one) also gets the
+/// policies that only documents obey.
+fn set_common(headers: &mut HeaderMap, etag: &str, cache: &'static str, document: bool) {
     if let Ok(v) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, v);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Also for scripts and styles: the requests they make follow it.
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
+    );
+    if !document {
+        return;
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(

@@ -80,6 +80,9 @@ async fn the_page_is_revalidated_and_names_its_files_under_a_version() {
         !html.contains("=\"/js/") && !html.contains("=\"/css/"),
         "nothing left unversioned"
     );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
     // Revalidation is cheap: the same page answers 304.
     let etag = page.header("etag").unwrap().to_owned();
     let again = get(&app, "/", &[("if-none-match", &etag)]).await;
@@ -109,6 +112,12 @@ async fn versioned_files_are_immutable_and_go_out_in_the_best_accepted_encoding(
     );
     assert_eq!(br.header("content-type"), Some("text/javascript"));
     assert_eq!(br.decoded(), original);
+    assert_eq!(br.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        br.header("content-security-policy"),
+        None,
+        "a document's policy, not a script's"
+    );
     assert!(
         br.body.len() * 3 < original.len(),
         "compressed: {} of {}",
