@@ -100,6 +100,8 @@ test('the composer counts characters near the limit and refuses to send past it'
   assert.equal(await box.evaluate((el) => el.value.length), 4500, 'nothing was cut silently');
   const counter = bo.locator('.composer-count');
   await counter.getByText('4,500 / 4,000: 500 characters too long to send.').waitFor();
+  assert.equal(await box.getAttribute('aria-describedby'), 'composer-count', 'screen readers hear it too');
+  assert.equal(await box.getAttribute('aria-invalid'), 'true');
   await box.press('Enter');
   await counter.and(bo.getByRole('alert')).waitFor();
   assert.equal(await bo.locator('.messages li.msg.pending').count(), 0, 'nothing was sent');
@@ -111,6 +113,7 @@ test('the composer counts characters near the limit and refuses to send past it'
   await box.press('Enter');
   await ui.expectDelivered(bo, text);
   await counter.waitFor({ state: 'hidden' });
+  assert.equal(await box.getAttribute('aria-describedby'), null);
   assertClean(bo);
 });
 

@@ -38,7 +38,6 @@ export class Composer {
     this.sendButton = h('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, icon('send'));
     // No maxlength: it would cut a long paste silently. The counter says how far over it is.
     this.counter = h('p', { id: 'composer-count', class: 'composer-count', 'aria-live': 'polite', hidden: true });
-    this.input.setAttribute('aria-describedby', 'composer-count');
     this.el = h('form', { class: 'composer', 'aria-label': 'Send a message', onSubmit: (e) => this.submit(e) },
       this.replyBox,
       this.uploads.el,
@@ -68,6 +67,9 @@ export class Composer {
     const n = Array.from(this.input.value).length;
     const over = n > MAX_BODY_CHARS;
     this.counter.hidden = n < COUNT_FROM;
+    // Described by the count only while it shows: far from the limit it is noise.
+    if (this.counter.hidden) this.input.removeAttribute('aria-describedby');
+    else this.input.setAttribute('aria-describedby', 'composer-count');
     this.counter.classList.toggle('over', over);
     this.counter.classList.toggle('refused', refused && over);
     this.input.setAttribute('aria-invalid', String(over));
