@@ -89,13 +89,11 @@ async fn versioned(Path((wanted, path)): Path<(String, String)>, headers: Header
 fn version() -> String {
     // A debug build reads web/ from disk, so the version follows edits; a release build's files
     // are fixed, so it is computed once.
-    #[cfg(debug_assertions)]
-    return compute_version();
-    #[cfg(not(debug_assertions))]
-    {
-        static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        VERSION.get_or_init(compute_version).clone()
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if cfg!(debug_assertions) {
+        return compute_version();
     }
+    VERSION.get_or_init(compute_version).clone()
 }
 
 fn compute_version() -> String {
