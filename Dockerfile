@@ -5,7 +5,7 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 # The workspace's other members (test kit, bench) must be present for Cargo to read the
 # workspace, though only the server is built.

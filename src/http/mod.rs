@@ -2,10 +2,12 @@
 //!
 //! One router per resource, merged here; handlers translate between HTTP and the service layer
 //! and nothing else. Every failure leaves as a status with `{"error":{"code","message"}}` (see
-//! [`error`]); JSON bodies are capped at 64 KiB; each request is logged once with its status and
+//! [`error`]); JSON bodies are capped at 64 KiB; JSON answers and the client's files go out
+//! compressed when the request accepts it; each request is logged once with its status and
 //! latency, by path only (no query strings, no headers, so no tokens).
 
 mod auth;
+mod config;
 pub mod error;
 pub mod extract;
 mod files;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, header};
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -59,19 +62,24 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static(HSTS),
         )
     });
-    let api = Router::new()
+    // JSON answers are compressed as the request accepts (brotli or gzip); file downloads are
+    // not (they are media, or ranges of bytes), nor the WebSocket upgrade.
+    let json = Router::new()
         .merge(auth::router())
+        .merge(config::router())
         .merge(users::router())
         .merge(rooms::router())
         .merge(messages::router())
         .merge(search::router())
+        .layer(CompressionLayer::new());
+    let api = json
         .merge(files::router(state.services.max_upload()))
         .merge(ws::router())
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
-        .merge(web::router())
+        .merge(web::router().layer(CompressionLayer::new()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))

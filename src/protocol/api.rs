@@ -338,6 +338,20 @@ pub struct SearchResults {
     pub next_cursor: Option<String>,
 }
 
+/// Answer of `GET /config`: the limits a client checks before it sends, so that it can refuse at
+/// once what the server would refuse only after the bytes crossed the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// The largest file one upload may carry, in bytes (`CONFAB_MAX_UPLOAD_MB` MiB).
+    pub max_upload_bytes: u64,
+    /// What one user may keep in uploads, in bytes (`CONFAB_USER_QUOTA_MB` MiB).
+    pub user_quota_bytes: u64,
+    /// The longest message body, in characters.
+    pub max_message_chars: usize,
+    /// The most files one message may carry.
+    pub max_attachments: usize,
+}
+
 /// The JSON body of every error answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -105,6 +105,16 @@ impl Services {
         }
     }
 
+    /// The limits clients may check before sending (`GET /config`).
+    pub fn client_config(&self) -> crate::protocol::api::ServerConfig {
+        crate::protocol::api::ServerConfig {
+            max_upload_bytes: self.file_rules.max_upload,
+            user_quota_bytes: self.file_rules.quota,
+            max_message_chars: crate::protocol::MessageBody::MAX_CHARS,
+            max_attachments: messages::MAX_ATTACHMENTS,
+        }
+    }
+
     /// Password hashes being computed now (for `/metrics`).
     pub fn password_hashes_running(&self) -> usize {
         self.auth.running_hashes()

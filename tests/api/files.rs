@@ -21,6 +21,46 @@ both_backends!(
     an_upload_whose_record_cannot_be_stored_leaves_no_bytes_behind,
 );
 
+/// The limits do not depend on the store: one backend is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_advertises_its_limits_before_sign_in() {
+    let app = Setup::new(Backend::Sqlite)
+        .tweak(|c| {
+            c.max_upload_mb = 3;
+            c.user_quota_mb = 7;
+        })
+        .start()
+        .await;
+    let (status, body) = app
+        .api
+        .call(Method::GET, "/api/v1/config", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "max_upload_bytes": 3 * 1024 * 1024,
+            "user_quota_bytes": 7 * 1024 * 1024,
+            "max_message_chars": 4000,
+            "max_attachments": 10,
+        })
+    );
+    // What it advertises is what uploads are held to: one byte over is refused.
+    let ana = app.user("ana").await;
+    let over = vec![1u8; 3 * 1024 * 1024 + 1];
+    assert_eq!(
+        code(ana.api.upload("over.bin", over).await),
+        "file_too_large"
+    );
+    let (status, _) = app
+        .api
+        .call(Method::POST, "/api/v1/config", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 405, "the limits are read-only");
+}
+
 fn png(w: u32, h: u32) -> Vec<u8> {
     let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
         w,

@@ -11,3 +11,4 @@ mod rooms;
 mod search;
 mod slowloris;
 mod throttle;
+mod web;

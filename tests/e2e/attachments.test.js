@@ -80,7 +80,7 @@ test('files in messages', async (t) => {
 
     await ui.send(ana, 'Notes from today');
     const m = await ui.expectDelivered(ana, 'Notes from today');
-    await m.getByRole('button', { name: /^Download notes\.txt \(700 KB, Text\)$/ }).waitFor();
+    await m.getByRole('button', { name: /^Download notes\.txt \(700 KiB, Text\)$/ }).waitFor();
     await tray(ana).waitFor({ state: 'hidden' });
   });
 
@@ -172,12 +172,17 @@ test('files in messages', async (t) => {
     await note.getByRole('button', { name: 'Play voice note' }).waitFor({ timeout: 15_000 });
   });
 
-  await t.test('a file over the limit is refused with a clear message', async () => {
+  await t.test('a file over the limit is refused before it is sent, in the limit’s unit', async () => {
+    const uploads = [];
+    const watch = (r) => { if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/files') uploads.push(r.url()); };
+    ana.on('request', watch);
     const chooser = ana.waitForEvent('filechooser');
     await ana.getByRole('button', { name: 'Attach files' }).click();
     await (await chooser).setFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(1536 * 1024, 7) });
     const row = upload(ana, 'huge.bin');
-    await row.getByRole('alert').getByText('huge.bin is too large: files may be at most 1 MiB.').waitFor({ timeout: 15_000 });
+    await row.getByRole('alert').getByText('huge.bin is too large (1.5 MiB): files may be at most 1 MiB.').waitFor();
+    ana.off('request', watch);
+    assert.deepEqual(uploads, [], 'not one byte went up');
     assert.equal(await row.getByRole('button', { name: /^Upload huge\.bin again/ }).isVisible(), false, 'no point retrying');
     // Nothing else is held up: text still sends, and the failed file can be removed.
     await ui.send(ana, 'too big, sorry');

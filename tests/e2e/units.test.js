@@ -17,10 +17,11 @@ cpSync(fileURLToPath(new URL('../../web/js/', import.meta.url)), join(copy, 'js'
 writeFileSync(join(copy, 'package.json'), '{"type": "module"}');
 after(() => rmSync(copy, { recursive: true, force: true }));
 const load = (path) => import(pathToFileURL(join(copy, 'js', path)).href);
-const { typingText, nameList, safeHref, preview, messageTime, dayLabel, lastSeen, mentionsAny, presenceLabel, duration, fileKind, attachmentsSummary } = await load('format.js');
+const { typingText, nameList, safeHref, preview, messageTime, dayLabel, lastSeen, mentionsAny, presenceLabel, duration, fileKind, attachmentsSummary, fileSize } = await load('format.js');
 const { Store } = await load('store.js');
 const { mediaSections, microphoneError, endedText } = await load('voice.js');
-const { uploadError } = await load('chat.js');
+const { uploadError, tooLarge } = await load('chat.js');
+const { quotePreview } = await load('store.js');
 
 test('the typing line names one or two people and counts more', () => {
   assert.equal(typingText([]), '');
@@ -101,6 +102,25 @@ test('an offer\'s m-lines give the microphone slot and who each other slot carri
     { kind: 'audio', mid: '1', direction: 'sendonly', stream: 'user-b' },
     { kind: 'audio', mid: '2', direction: 'inactive', stream: '-' },
   ]);
+});
+
+test('sizes are said in the binary units the limits are set in', () => {
+  assert.equal(fileSize(512), '512 B');
+  assert.equal(fileSize(1536), '1.5 KiB');
+  assert.equal(fileSize(700 * 1024), '700 KiB');
+  assert.equal(fileSize(1024 * 1024), '1 MiB');
+  assert.equal(fileSize(1.5 * 1024 * 1024), '1.5 MiB');
+  assert.equal(fileSize(25 * 1024 * 1024), '25 MiB');
+  assert.equal(fileSize(27 * 1000 * 1000), '26 MiB');
+  assert.equal(fileSize(3 * 1024 ** 3), '3 GiB');
+  assert.equal(tooLarge({ name: 'film.mov', size: 27 * 1024 * 1024 }, 25 * 1024 * 1024), 'film.mov is too large (27 MiB): files may be at most 25 MiB.');
+});
+
+test('a quote is its original cut to 200 characters, as the server cuts it', () => {
+  assert.equal(quotePreview('short'), 'short');
+  assert.equal(quotePreview('é'.repeat(250)), 'é'.repeat(200));
+  assert.equal(quotePreview('😀'.repeat(201)).length, 400, 'counted in characters, not UTF-16 units');
+  assert.equal(quotePreview(''), '');
 });
 
 test('voice and upload failures are said in words', () => {

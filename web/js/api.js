@@ -79,6 +79,11 @@ export class Api {
     });
   }
 
+  /** The server's limits (`{max_upload_bytes, max_message_chars, …}`); needs no sign-in. */
+  config() {
+    return this.request('GET', '/config', { auth: false });
+  }
+
   // Accounts
   register(username, password, displayName) {
     const body = { username, password };

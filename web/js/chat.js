@@ -15,12 +15,17 @@
 import { SignedOut } from './session.js';
 import { Socket } from './socket.js';
 import { ApiError } from './api.js';
+import { fileSize } from './format.js';
 
 const TYPING_RENEW = 3000;
 const TYPING_SHOWN = 7000;
 const PAGE = 50;
+/** How far back the first view of a room may load to reach its first unread message. */
+const MARKER_REACH = 2000;
 /** The most files one message may carry (the server's limit). */
 export const MAX_ATTACHMENTS = 10;
+/** The longest message body, in characters (code points), as the server counts them. */
+export const MAX_BODY_CHARS = 4000;
 
 export class Chat {
   constructor({ store, api, session, onSignedOut, onEvent }) {
@@ -54,7 +59,11 @@ export class Chat {
 
   /** Signed in: load who we are and our rooms, then go live. */
   async start() {
+    // The limits are a courtesy (the server enforces them anyway): without them, files are
+    // checked by the server alone.
+    const config = this.api.config().catch(() => null);
     const me = await this.api.me();
+    this.limits = await config;
     this.store.setMe(me);
     this.store.setMyStatus(localStorage.getItem(`confab.status.${me.id}`) || 'online');
     this.loadOutbox();
@@ -196,7 +205,7 @@ export class Chat {
   async loadLatest(roomId) {
     this.store.setLoading(roomId, true);
     try {
-      const page = await this.api.history(roomId, { limit: PAGE });
+      const page = await this.historyFromMarker(roomId, await this.api.history(roomId, { limit: PAGE }));
       this.store.addPage(roomId, page.messages, { hasMore: page.has_more });
       const room = this.store.room(roomId);
       if (room && this.store.newestSeq(roomId) < room.last_seq) this.fillGap(roomId);
@@ -204,6 +213,23 @@ export class Chat {
       this.store.setLoading(roomId, false);
       this.onEvent?.('error', e);
     }
+  }
+
+  /**
+   * The first view of a room opens at its first unread message: when the newest page does not
+   * reach back to it, the pages before are fetched too (up to MARKER_REACH messages), so the
+   * "New messages" line sits at the reader's real position rather than above the oldest loaded.
+   */
+  async historyFromMarker(roomId, page) {
+    const marker = this.store.state.unreadMarker.get(roomId);
+    const messages = [...page.messages];
+    let hasMore = page.has_more;
+    while (marker != null && hasMore && messages.length && messages[0].seq > marker + 1 && messages.length < MARKER_REACH) {
+      const older = await this.api.history(roomId, { before: messages[0].seq, limit: 100 });
+      messages.unshift(...older.messages);
+      hasMore = older.has_more;
+    }
+    return { messages, has_more: hasMore };
   }
 
   async refreshLatest(roomId) {
@@ -446,9 +472,16 @@ export class Chat {
   /** Starts uploading a file for a room's next message; the store follows its progress. */
   upload(roomId, file) {
     const key = newClientId();
-    this.store.addUpload(roomId, {
+    const item = {
       key, file, name: file.name || 'file', size: file.size, type: file.type, progress: 0, state: 'uploading', attachment: null, error: null,
-    });
+    };
+    const max = this.limits?.max_upload_bytes;
+    if (max && file.size > max) {
+      // Refused here rather than after every byte went up only to meet a 413.
+      this.store.addUpload(roomId, { ...item, state: 'failed', error: tooLarge(file, max), retryable: false });
+      return;
+    }
+    this.store.addUpload(roomId, item);
     const task = this.api.upload(file, (progress) => this.store.updateUpload(roomId, key, { progress }));
     this.uploadTasks.set(key, task);
     task.done
@@ -515,6 +548,11 @@ export class Chat {
 }
 
 const NOT_RETRYABLE = new Set(['file_too_large', 'quota_exceeded', 'payload_too_large', 'empty_file', 'signed_out']);
+
+/** A file over the server's upload limit, said in the limit's own unit. */
+export function tooLarge(file, max) {
+  return `${file.name || 'The file'} is too large (${fileSize(file.size)}): files may be at most ${fileSize(max)}.`;
+}
 
 /** Why an upload failed, in words for people. */
 export function uploadError(e, file) {

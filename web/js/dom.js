@@ -117,6 +117,16 @@ export function iconButton(name, label, onClick, props = {}) {
   return h('button', { type: 'button', class: ['icon-button', props.class], 'aria-label': label, title: label, onClick, ...omit(props, 'class') }, icon(name));
 }
 
+/**
+ * A toolbar button with its word beside the icon (a door alone reads as "exit"): `label` is its
+ * accessible name and tooltip, `text` the shorter visible word within it. Narrow screens keep
+ * the icon and the tooltip only.
+ */
+export function labeledButton(name, label, text, onClick, props = {}) {
+  return h('button', { type: 'button', class: ['icon-button', 'labeled', props.class], 'aria-label': label, title: label, onClick, ...omit(props, 'class') },
+    icon(name), h('span', { class: 'button-label', 'aria-hidden': 'true', text }));
+}
+
 function omit(obj, key) {
   const copy = { ...obj };
   delete copy[key];

@@ -105,11 +105,21 @@ export function typingText(names) {
   return `${names.length} people are typing…`;
 }
 
-/** A byte count for people. */
+/**
+ * A byte count for people, in the binary units the server's limits are set in (KiB, MiB, GiB),
+ * so a file and the limit it is held to read in the same unit: "1.5 MiB", "25 MiB".
+ */
 export function fileSize(n) {
   if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const shown = value < 10 ? value.toFixed(1).replace(/\.0$/, '') : String(Math.round(value));
+  return `${shown} ${units[unit]}`;
 }
 
 /** A length of time for players: "0:07", "12:30", "1:02:03". */

@@ -28,7 +28,7 @@ import { Shell } from './ui/shell.js';
 import { RoomList } from './ui/roomlist.js';
 import { RoomView } from './ui/room.js';
 import { createRoomDialog, peopleDialog } from './ui/dialogs.js';
-import { clearDrafts } from './ui/composer.js';
+import { forgetDrafts } from './ui/composer.js';
 import { clearMediaCache } from './ui/attachments.js';
 import { startExtensions } from './extensions.js';
 import './ui/call.js';
@@ -102,7 +102,6 @@ function teardown() {
   stopExtensions = null;
   clearInterval(ticker);
   store.reset();
-  clearDrafts();
   clearMediaCache();
 }
 
@@ -174,8 +173,10 @@ function openRoom(roomId, { replace = false, messageId = null } = {}) {
   navigate(roomId, { replace });
   chat.openRoom(roomId);
   renderCurrent();
+  // Whatever brought the room up (a click, sign-in, a reload, the back button), typing goes
+  // to its composer, unless a message was asked for.
   if (roomId && messageId) roomView?.timeline.jumpTo(messageId);
-  else if (roomId && !replace) roomView?.focusComposer();
+  else if (roomId) roomView?.focusComposer();
 }
 
 function renderCurrent() {
@@ -198,6 +199,7 @@ function renderCurrent() {
     },
   });
   replaceChildren(shell.main, roomView.el);
+  roomView.attached();
 }
 
 function newRoom() {
@@ -225,8 +227,10 @@ function newDm() {
 
 async function signOut() {
   signingOut = true;
+  const me = store.me?.id;
   try {
     await chat?.signOut();
+    if (me) forgetDrafts(me);
   } finally {
     signingOut = false;
     showAuth('You signed out.');

@@ -6,7 +6,12 @@
 // browser comes back online or the tab becomes visible. Close 4001 means the token was refused:
 // refresh it, then reconnect (unless the reason is "signed out": the login was revoked, and the
 // session ends). A fresh token from the session is re-sent as `auth` on the open
-// socket before the old one expires. An application ping every 25 s finds half-open connections.
+// socket before the old one expires.
+//
+// A connection that is gone is noticed at once when the browser says it went offline, and
+// otherwise by its silence: the server pings every 30 s (and the client pings when the socket has
+// been quiet for a while, since browsers hide WebSocket pings from scripts), so a socket that has
+// heard nothing for SILENCE_LIMIT is given up on and the reconnection starts.
 //
 // Frames are handed on in arrival order, a batch at a time (`onFrames`), so a replay of a hundred
 // messages causes one render, not a hundred.
@@ -15,7 +20,12 @@ import { SignedOut } from './session.js';
 
 const BASE_DELAY = 1000;
 const MAX_DELAY = 30_000;
-const PING_EVERY = 25_000;
+/** A socket that heard nothing (frame, ack or pong) for this long is dead. */
+const SILENCE_LIMIT = 35_000;
+/** A quiet socket is pinged after this long, so a live one always has something to hear. */
+const PING_WHEN_QUIET = 15_000;
+/** How often the silence is measured. */
+const SILENCE_CHECK = 2_500;
 const REQUEST_TIMEOUT = 15_000;
 
 /** A request that failed: the server's error frame, or `disconnected`/`timeout`. */
@@ -50,6 +60,7 @@ export class Socket {
     this.status = { state: 'connecting' };
     this.everReady = false;
     this.onOnline = () => this.reconnectNow();
+    this.onOffline = () => this.giveUp('offline');
     this.onVisible = () => { if (document.visibilityState === 'visible' && !this.ws) this.reconnectNow(); };
   }
 
@@ -58,6 +69,7 @@ export class Socket {
     if (!this.stopped) return;
     this.stopped = false;
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
     document.addEventListener('visibilitychange', this.onVisible);
     this.connect();
   }
@@ -67,6 +79,7 @@ export class Socket {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
     document.removeEventListener('visibilitychange', this.onVisible);
     const ws = this.ws;
     this.detach(ws);
@@ -110,6 +123,7 @@ export class Socket {
     };
     ws.onmessage = (e) => {
       if (ws !== this.ws) return;
+      this.lastHeard = Date.now();
       let frame;
       try {
         frame = JSON.parse(e.data);
@@ -165,21 +179,35 @@ export class Socket {
     this.unauthorizedInARow = 0;
     this.setStatus({ state: 'online' });
     clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => this.heartbeat(), PING_EVERY);
+    this.lastHeard = Date.now();
+    this.pinging = false;
+    this.pingTimer = setInterval(() => this.heartbeat(), SILENCE_CHECK);
     this.onReady?.(ack);
   }
 
-  async heartbeat() {
-    const ws = this.ws;
-    try {
-      await this.request({ type: 'ping' }, { timeout: 10_000 });
-    } catch (e) {
-      if (e.code === 'timeout' && ws === this.ws) {
-        // A half-open connection: give up on it without waiting for a closing handshake.
-        this.closed(ws, 4000, 'heartbeat timeout');
-        ws.close();
-      }
+  /** Measures the socket's silence: pings a quiet one, gives up on a silent one. */
+  heartbeat() {
+    const quiet = Date.now() - this.lastHeard;
+    if (quiet >= SILENCE_LIMIT) {
+      this.giveUp('silent');
+    } else if (quiet >= PING_WHEN_QUIET && !this.pinging) {
+      this.pinging = true;
+      this.request({ type: 'ping' }, { timeout: SILENCE_LIMIT })
+        .catch(() => {})
+        .finally(() => { this.pinging = false; });
     }
+  }
+
+  /**
+   * The connection is gone (the browser went offline, or it fell silent): drop it without
+   * waiting for a closing handshake that cannot come, and start reconnecting.
+   */
+  giveUp(reason) {
+    const ws = this.ws;
+    if (!ws) return;
+    this.closed(ws, 4000, reason);
+    ws.onclose = null;
+    ws.close();
   }
 
   detach(ws) {

@@ -153,6 +153,21 @@ export class Store {
     return room.name;
   }
 
+  /**
+   * What tells a group room from others of the same name, for lists and pickers: its topic,
+   * else the day it was made. Empty when no other room shares its name (or for DMs).
+   */
+  roomDistinction(room) {
+    if (!room || room.kind === 'dm') return '';
+    const name = this.roomName(room).toLowerCase();
+    let twins = 0;
+    for (const r of this.state.rooms.values()) if (r.kind !== 'dm' && this.roomName(r).toLowerCase() === name) twins += 1;
+    if (twins < 2) return '';
+    if (room.topic) return room.topic;
+    const day = new Date(room.created_at).toLocaleDateString('en', { day: 'numeric', month: 'short', year: 'numeric' });
+    return `made ${day}`;
+  }
+
   role(roomId, userId) {
     return this.state.members.get(roomId)?.get(userId);
   }
@@ -324,6 +339,19 @@ export class Store {
     tl.seqOf.set(m.id, m.seq);
   }
 
+  /**
+   * Replies quote a preview of their original, taken when they were sent: when the original is
+   * edited or deleted, the loaded replies to it show the change at once, as a reload would.
+   */
+  requote(tl, originalId, patch) {
+    for (const [seq, m] of tl.bySeq) {
+      if (m.reply_to?.id !== originalId) continue;
+      const quote = { ...m.reply_to, ...patch };
+      if (quote.body === m.reply_to.body && !!quote.deleted === !!m.reply_to.deleted) continue;
+      tl.bySeq.set(seq, { ...m, reply_to: quote });
+    }
+  }
+
   /** A message, live or replayed. Returns false if it was already known. */
   messageNew(m) {
     const me = this.state.me?.id;
@@ -357,6 +385,7 @@ export class Store {
   messageEdited(m) {
     const tl = this.state.timelines.get(m.room_id);
     if (tl?.bySeq.has(m.seq)) this.put(tl, m);
+    if (tl) this.requote(tl, m.id, { body: quotePreview(m.body), deleted: false });
     const room = this.state.rooms.get(m.room_id);
     if (room?.last_message?.id === m.id) room.last_message = m;
     this.emit('rooms', `room:${m.room_id}`);
@@ -368,6 +397,7 @@ export class Store {
     const room = this.state.rooms.get(roomId);
     const known = old || (room?.last_message?.id === messageId ? room.last_message : null);
     if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reply_to: null });
+    if (tl) this.requote(tl, messageId, { body: '', deleted: true });
     if (room) {
       if (room.last_message?.id === messageId) room.last_message = { ...room.last_message, deleted: true, body: '' };
       if (known && !known.deleted && known.sender_id !== this.state.me?.id && seq > room.last_read_seq) {
@@ -600,6 +630,14 @@ export class Store {
     this.emit(`uploads:${roomId}`);
   }
 }
+
+/** The server's quote of a reply: the original's body cut to 200 characters. */
+export function quotePreview(body) {
+  const chars = Array.from(body || '');
+  return chars.length > QUOTE_CHARS ? chars.slice(0, QUOTE_CHARS).join('') : body || '';
+}
+
+const QUOTE_CHARS = 200;
 
 function activity(room) {
   const t = room.last_message?.created_at || room.created_at;

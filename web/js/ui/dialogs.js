@@ -189,6 +189,11 @@ export function membersDialog({ store, roomId, loadMembers, onAdd, onRemove }) {
 }
 
 /** Picks a room to forward a message to. */
+function pickDetail(store, room) {
+  const text = store.roomDistinction(room) || (room.kind === 'dm' ? '' : room.topic);
+  return text ? h('span', { class: 'room-pick-detail', text: ` · ${text}` }) : null;
+}
+
 export function forwardDialog({ store, message, forward }) {
   const filter = h('input', { id: `forward-filter-${++nextId}`, type: 'search', autocomplete: 'off', placeholder: 'Filter rooms' });
   const list = h('ul', { class: 'room-picker', 'aria-label': 'Rooms' });
@@ -204,7 +209,10 @@ export function forwardDialog({ store, message, forward }) {
           forward(r);
         },
       }, r.kind === 'dm' ? avatar(r.dm_user, 'sm') : h('span', { class: 'room-hash', 'aria-hidden': 'true' }, icon('hash', 'icon-sm')),
-      h('span', { text: `${r.kind === 'dm' ? '' : '#'}${store.roomName(r)}` })))));
+      h('span', { class: 'room-pick-text' },
+        h('span', { class: 'room-pick-name', text: `${r.kind === 'dm' ? '' : '#'}${store.roomName(r)}` }),
+        // The topic tells rooms apart, and two rooms of one name always get something that does.
+        pickDetail(store, r))))));
     if (!rooms.length) list.append(h('li', { class: 'hint', text: 'No room matches.' }));
   };
   filter.addEventListener('input', render);

@@ -110,7 +110,7 @@ function pendingStatus(ctx, p) {
 }
 
 function actions(ctx, m, own) {
-  const canDelete = own || ctx.canModerate;
+  const canDelete = own || ctx.canModerate();
   const bar = h('div', { class: 'msg-actions', role: 'toolbar', 'aria-label': 'Message actions' });
   const btn = (name, label, fn, cls) => h('button', {
     type: 'button', class: ['icon-button', cls], 'aria-label': label, title: label, dataset: { action: name }, onClick: fn,

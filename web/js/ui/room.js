@@ -5,7 +5,7 @@
 // `roomActionProviders` add header buttons (the call button) and `roomPanelProviders` add panels
 // under the header (the call panel). Files dropped anywhere on the room go to the composer.
 
-import { h, icon, iconButton, avatar } from '../dom.js';
+import { h, icon, iconButton, labeledButton, avatar } from '../dom.js';
 import { presenceLabel, typingText } from '../format.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
@@ -83,6 +83,11 @@ export class RoomView {
     this.composer.focus();
   }
 
+  /** The view is in the document: what needs layout to measure can now do so. */
+  attached() {
+    this.composer.attached();
+  }
+
   tick() {
     this.timeline.tick();
     this.renderHeader();
@@ -123,9 +128,9 @@ export class RoomView {
     this.actionsKey = key;
     const buttons = this.extraActions.map((x) => x.el);
     if (room.kind === 'group') {
-      if (this.ctx.canModerate()) buttons.push(iconButton('userPlus', 'Add people', () => this.addPeople()));
-      buttons.push(iconButton('users', 'Members', () => this.showMembers()));
-      buttons.push(iconButton('door', 'Leave room', () => this.leave()));
+      if (this.ctx.canModerate()) buttons.push(labeledButton('userPlus', 'Add people', 'Add', () => this.addPeople()));
+      buttons.push(labeledButton('users', 'Members', 'Members', () => this.showMembers()));
+      buttons.push(labeledButton('door', 'Leave room', 'Leave', () => this.leave()));
     }
     this.headerActions.replaceChildren(...buttons);
   }

@@ -80,6 +80,7 @@ export class RoomList {
     h('span', { class: 'room-item-main' },
       h('span', { class: 'room-item-top' },
         h('span', { class: 'room-item-name', text: name }),
+        this.distinction(room),
         h('span', { class: 'visually-hidden', text: presence }),
         this.callMark(room),
         when ? h('time', { class: 'room-item-time', datetime: last.created_at, title: fullTime(when), text: listTime(when) }) : null),
@@ -87,6 +88,12 @@ export class RoomList {
         h('span', { class: 'room-item-preview', text: this.previewText(room) }),
         unread > 0 ? h('span', { class: 'badge', text: unread > 99 ? '99+' : String(unread), 'aria-label': `${unread} unread` }) : null)));
     return h('li', {}, link);
+  }
+
+  /** Beside a name another room shares: what tells them apart. */
+  distinction(room) {
+    const text = this.store.roomDistinction(room);
+    return text ? h('span', { class: 'room-item-detail', text: `· ${text}` }) : null;
   }
 
   /** A speaker when the room's call has people in it. */

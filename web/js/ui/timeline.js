@@ -5,6 +5,13 @@
 // focus and scroll position survive live updates. Scrolling keeps the first visible message in
 // place when older pages are prepended and follows new messages only while you are at the bottom.
 //
+// The DOM is bounded: only a window of the loaded messages is rendered (at most MAX_RENDERED
+// messages and a step more, about 4,500 elements, however long the history). Scrolling near
+// either edge of the window renders the next WINDOW_STEP messages there (from the store, or the
+// server when the store has no more) and drops as many from the far side; the first visible message keeps its place on screen
+// through both, so nothing jumps. A window that does not reach the newest message no longer
+// follows live ones: "Jump to latest" brings the newest window back.
+//
 // Keyboard: the list is one tab stop (roving tabindex); ↑/↓, Home/End move between messages;
 // R replies, F forwards, E edits, Delete deletes; Tab reaches the focused message's actions.
 
@@ -14,6 +21,11 @@ import { messageView, seenText } from './message.js';
 
 const GROUP_WITHIN = 5 * 60_000;
 const NEAR_BOTTOM = 80;
+/** The most messages rendered at once, and how many a step of the window adds or drops. */
+const MAX_RENDERED = 150;
+const WINDOW_STEP = 50;
+/** How close (px) to an edge of the rendered window scrolling must come to move the window. */
+const NEAR_EDGE = 800;
 
 export class Timeline {
   constructor(ctx) {
@@ -24,14 +36,21 @@ export class Timeline {
     this.visible = new Set();
     this.firstRender = true;
     this.focusAfter = null;
+    // The rendered window, by seq: from `windowFrom` to `windowTo`, or to the newest (following
+    // live messages) while `windowTo` is null.
+    this.windowFrom = null;
+    this.windowTo = null;
 
     const room = ctx.store.room(this.roomId);
     this.topNote = h('p', { class: 'history-note' });
-    this.olderButton = h('button', { type: 'button', class: 'button ghost small', text: 'Load older messages', onClick: () => this.loadOlder() });
+    this.olderButton = h('button', { type: 'button', class: 'button ghost small', text: 'Load older messages', onClick: () => this.extendUp() });
     this.top = h('div', { class: 'history-top' }, this.topNote, this.olderButton);
     this.list = h('ol', { class: 'messages', 'aria-label': `Messages in ${ctx.store.roomName(room)}` });
-    this.scroller = h('div', { class: 'timeline' }, this.top, this.list);
-    this.latestButton = h('button', { type: 'button', class: 'jump-latest', hidden: true, onClick: () => this.scrollToBottom(true) }, icon('down', 'icon-sm'), 'Jump to latest');
+    // Below the list while the window stops short of the newest message.
+    this.bottom = h('div', { class: 'history-bottom', hidden: true }, h('p', { class: 'history-note', text: 'Newer messages below…' }));
+    this.scroller = h('div', { class: 'timeline' }, this.top, this.list, this.bottom);
+    this.latestLabel = h('span', { text: 'Jump to latest' });
+    this.latestButton = h('button', { type: 'button', class: 'jump-latest', hidden: true, onClick: () => this.jumpToLatest() }, icon('down', 'icon-sm'), this.latestLabel);
     this.el = h('div', { class: 'timeline-wrap' }, this.scroller, this.latestButton);
 
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
@@ -41,10 +60,18 @@ export class Timeline {
       if (li) this.setActive(keyOf(li));
     });
     this.topObserver = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) this.loadOlder();
+      if (entries.some((e) => e.isIntersecting)) this.extendUp();
     }, { root: this.scroller, rootMargin: '300px 0px 0px 0px' });
     this.topObserver.observe(this.top);
     this.readObserver = new IntersectionObserver((entries) => this.onVisibility(entries), { root: this.scroller, threshold: 0.5 });
+    // Kept at the bottom while what is there grows (pictures, fonts, a rebuilt message), until the
+    // reader scrolls up: `stuck` is set by scrolling to the bottom and cleared by scrolling up.
+    this.stuck = false;
+    this.lastTop = 0;
+    this.resizeObserver = new ResizeObserver(() => {
+      if (this.stuck && !this.isAtBottom(1)) this.scroller.scrollTop = this.scroller.scrollHeight;
+    });
+    this.resizeObserver.observe(this.list);
     this.onPageVisible = () => this.markRead();
     document.addEventListener('visibilitychange', this.onPageVisible);
     window.addEventListener('focus', this.onPageVisible);
@@ -53,6 +80,7 @@ export class Timeline {
   destroy() {
     this.topObserver.disconnect();
     this.readObserver.disconnect();
+    this.resizeObserver.disconnect();
     document.removeEventListener('visibilitychange', this.onPageVisible);
     window.removeEventListener('focus', this.onPageVisible);
   }
@@ -75,9 +103,10 @@ export class Timeline {
     }
     const seen = lastOwn && room ? seenText(store, room, store.readers(this.roomId, lastOwn.seq)) : '';
     const items = [];
-    let prev = null;
-    let day = null;
-    let markerPlaced = marker == null;
+    const [from, to] = this.windowRange(messages);
+    let prev = from > 0 ? messages[from - 1] : null;
+    let day = prev ? dayKey(new Date(prev.created_at)) : null;
+    let markerPlaced = marker == null || (from > 0 && messages[from - 1].seq > marker);
     const now = new Date();
     const pushDay = (d) => {
       const key = dayKey(d);
@@ -87,7 +116,7 @@ export class Timeline {
       items.push({ key: `day:${key}`, version: label, build: () => h('li', { class: 'day-sep', dataset: { day: key } }, h('span', { text: label })) });
       return true;
     };
-    for (const m of messages) {
+    for (const m of messages.slice(from, to)) {
       const d = new Date(m.created_at);
       if (pushDay(d)) prev = null;
       if (!markerPlaced && m.seq > marker && m.sender_id !== me) {
@@ -100,12 +129,90 @@ export class Timeline {
       items.push({ key: m.id, version: this.version(item), build: () => messageView(this.ctx, item) });
       prev = m;
     }
-    for (const p of store.pending(this.roomId)) {
+    // Pending sends come after the newest message: shown only while the window reaches it.
+    for (const p of this.windowTo == null ? store.pending(this.roomId) : []) {
       if (pushDay(new Date(p.created_at))) prev = null;
       const item = { pending: p, grouped: false };
       items.push({ key: `p:${p.client_id}`, version: `${p.state}|${p.error || ''}`, build: () => messageView(this.ctx, item) });
     }
     return items;
+  }
+
+  /** The indexes `[from, to)` of `messages` the window covers. */
+  windowRange(messages) {
+    const indexOf = (seq) => {
+      const i = messages.findIndex((m) => m.seq >= seq);
+      return i < 0 ? messages.length : i;
+    };
+    let to = this.windowTo == null ? messages.length : Math.min(messages.length, indexOf(this.windowTo + 1));
+    let from = this.windowFrom == null ? Math.max(0, to - MAX_RENDERED) : Math.min(indexOf(this.windowFrom), to);
+    if (to - from > MAX_RENDERED + WINDOW_STEP || (this.stuck && this.windowTo == null && to - from > MAX_RENDERED)) {
+      if (this.stuck && this.windowTo == null) {
+        // Following live messages at the bottom: the oldest rendered make way for new ones.
+        from = to - MAX_RENDERED;
+        this.windowFrom = messages[from].seq;
+      } else {
+        // Grown at the top (older pages) or below the reader: the far end goes.
+        to = from + MAX_RENDERED;
+        this.windowTo = messages[to - 1].seq;
+      }
+    }
+    return [from, to];
+  }
+
+  /** Sets the window to `[from, to)` of `messages` (to the newest when `to` reaches it). */
+  setWindow(messages, from, to) {
+    from = Math.max(0, from);
+    to = Math.min(messages.length, to);
+    // A window from the oldest loaded message takes older pages in as they arrive (seq 0 is
+    // below every message), so they render in the same pass that keeps the view in place.
+    this.windowFrom = from === 0 ? 0 : messages[from]?.seq ?? null;
+    this.windowTo = to >= messages.length ? null : messages[to - 1]?.seq ?? null;
+  }
+
+  /** Renders older messages above (from the store, else the server); drops far newer ones. */
+  async extendUp() {
+    const messages = this.ctx.store.messages(this.roomId);
+    const [from, to] = this.windowRange(messages);
+    // At the oldest loaded: what the server sends next renders as it arrives.
+    if (from === 0) return this.loadOlder();
+    const start = Math.max(0, from - WINDOW_STEP);
+    this.setWindow(messages, start, Math.min(to, start + MAX_RENDERED));
+    this.render();
+    return true;
+  }
+
+  /** Renders newer messages below; drops far older ones. */
+  extendDown() {
+    if (this.windowTo == null) return false;
+    const messages = this.ctx.store.messages(this.roomId);
+    const [from, to] = this.windowRange(messages);
+    const end = Math.min(messages.length, to + WINDOW_STEP);
+    this.setWindow(messages, Math.max(from, end - MAX_RENDERED), end);
+    this.stuck = false;
+    this.anchorNext = true;
+    this.render();
+    return true;
+  }
+
+  /** The first view: at the first unread message when there is one, else the newest. */
+  openWindow(messages, marker) {
+    const first = marker == null ? -1 : messages.findIndex((m) => m.seq > marker);
+    if (first < 0) {
+      this.setWindow(messages, messages.length - MAX_RENDERED, messages.length);
+    } else {
+      const from = Math.max(0, first - WINDOW_STEP / 2);
+      this.setWindow(messages, from, from + MAX_RENDERED);
+    }
+  }
+
+  /** Centres the window on a message of the store. */
+  showAround(messageId) {
+    const messages = this.ctx.store.messages(this.roomId);
+    const i = messages.findIndex((m) => m.id === messageId);
+    if (i < 0) return;
+    const from = Math.max(0, i - MAX_RENDERED / 2);
+    this.setWindow(messages, from, from + MAX_RENDERED);
   }
 
   version(item) {
@@ -114,7 +221,7 @@ export class Timeline {
     return [
       m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(),
       store.displayName(m.sender_id),
-      m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}` : '',
+      m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}:${m.reply_to.body}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,
     ].join('|');
@@ -124,7 +231,9 @@ export class Timeline {
     const { store } = this.ctx;
     const tl = store.timeline(this.roomId);
     const sc = this.scroller;
-    const atBottom = this.isAtBottom();
+    // A moved window keeps the reader's message in place, even at the bottom of what was shown.
+    const atBottom = !this.anchorNext && (this.stuck || this.isAtBottom());
+    this.anchorNext = false;
     const anchor = this.firstVisible();
     const anchorKey = anchor && keyOf(anchor);
     const anchorOffset = anchor ? anchor.offsetTop - sc.scrollTop : 0;
@@ -132,6 +241,7 @@ export class Timeline {
     const hadFocus = focusedEl ? keyOf(focusedEl.closest('li')) : null;
     const hadFocusIn = focusedEl?.tagName === 'TEXTAREA' ? 'textarea' : null;
 
+    if (this.firstRender && tl.loaded) this.openWindow(store.messages(this.roomId), store.state.unreadMarker.get(this.roomId));
     const items = this.items();
     const next = new Map();
     for (const item of items) {
@@ -161,20 +271,27 @@ export class Timeline {
 
     // Top of the history.
     const room = store.room(this.roomId);
-    this.olderButton.hidden = !tl.loaded || !tl.hasMore;
+    const atOldest = !(this.windowFrom > store.oldestSeq(this.roomId));
+    const olderLeft = tl.hasMore || !atOldest;
+    this.olderButton.hidden = !tl.loaded || !olderLeft;
     this.olderButton.disabled = tl.loading;
     this.olderButton.textContent = tl.loading ? 'Loading…' : 'Load older messages';
     this.topNote.textContent = !tl.loaded
       ? 'Loading messages…'
-      : tl.hasMore ? '' : room ? `This is the beginning of ${room.kind === 'dm' ? 'your conversation with ' : '#'}${store.roomName(room)}.` : '';
+      : olderLeft ? '' : room ? `This is the beginning of ${room.kind === 'dm' ? 'your conversation with ' : '#'}${store.roomName(room)}.` : '';
+    this.bottom.hidden = this.windowTo == null;
 
     // Scroll: first view at the unread marker or bottom; then keep the anchor or follow new ones.
     if (this.firstRender && tl.loaded) {
       this.firstRender = false;
       // Open at the first unread message, or at the bottom when that shows it too.
       const marker = this.list.querySelector('.new-sep');
-      if (marker && marker.offsetTop < sc.scrollHeight - sc.clientHeight) sc.scrollTop = marker.offsetTop - 8;
-      else this.scrollToBottom();
+      if (marker && marker.offsetTop < sc.scrollHeight - sc.clientHeight) {
+        this.stuck = false;
+        sc.scrollTop = marker.offsetTop - 8;
+      } else {
+        this.scrollToBottom();
+      }
     } else if (atBottom) {
       this.scrollToBottom();
     } else if (anchorKey && this.records.get(anchorKey)) {
@@ -189,7 +306,7 @@ export class Timeline {
     this.applyFocusAfter();
     this.updateLatestButton();
     // A short history leaves the top in view: keep paging until it fills the screen.
-    if (tl.loaded && tl.hasMore && !tl.loading && sc.scrollHeight <= sc.clientHeight + 20) this.loadOlder();
+    if (tl.loaded && olderLeft && !tl.loading && sc.scrollHeight <= sc.clientHeight + 20) this.extendUp();
     this.markRead();
   }
 
@@ -203,14 +320,28 @@ export class Timeline {
 
   // ---- scrolling ----
 
-  isAtBottom() {
+  isAtBottom(within = NEAR_BOTTOM) {
     const sc = this.scroller;
-    return sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_BOTTOM;
+    return sc.scrollHeight - sc.scrollTop - sc.clientHeight < within;
   }
 
   scrollToBottom(smooth = false) {
+    this.stuck = true;
     this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
     this.updateLatestButton();
+  }
+
+  /** Back to the newest messages: the newest window, scrolled to its bottom. */
+  jumpToLatest() {
+    if (this.windowTo == null) {
+      this.scrollToBottom(true);
+      return;
+    }
+    const messages = this.ctx.store.messages(this.roomId);
+    this.setWindow(messages, messages.length - MAX_RENDERED, messages.length);
+    this.stuck = true;
+    this.render();
+    this.scrollToBottom();
   }
 
   /** The first message at least partly in view: the anchor that must not move. */
@@ -223,23 +354,54 @@ export class Timeline {
   }
 
   onScroll() {
+    // Growth below never lowers scrollTop; only the reader scrolling up does.
+    const top = this.scroller.scrollTop;
+    if (this.isAtBottom(2)) this.stuck = true;
+    else if (top < this.lastTop - 2) this.stuck = false;
+    this.lastTop = top;
     this.updateLatestButton();
+    this.moveWindow();
+  }
+
+  /** Near an edge of the rendered window, renders the next messages there. */
+  moveWindow() {
+    if (this.moving) return;
+    const sc = this.scroller;
+    let step = null;
+    const tl = this.ctx.store.timeline(this.roomId);
+    if (sc.scrollTop < NEAR_EDGE && (this.windowFrom > 0 || (tl.hasMore && !tl.loading))) step = () => this.extendUp();
+    else if (sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_EDGE && this.windowTo != null) step = () => this.extendDown();
+    if (!step) return;
+    // One step per frame: a fling past many pages moves the window as it goes, not all at once.
+    this.moving = true;
+    requestAnimationFrame(async () => {
+      try {
+        await step();
+      } finally {
+        this.moving = false;
+      }
+    });
   }
 
   updateLatestButton() {
     const sc = this.scroller;
-    this.latestButton.hidden = sc.scrollHeight - sc.scrollTop - sc.clientHeight < 400;
+    this.latestButton.hidden = this.windowTo == null && sc.scrollHeight - sc.scrollTop - sc.clientHeight < 400;
+    const unread = this.ctx.store.room(this.roomId)?.unread_count || 0;
+    const text = unread ? `Jump to latest · ${unread.toLocaleString('en')} new` : 'Jump to latest';
+    if (this.latestLabel.textContent !== text) this.latestLabel.textContent = text;
   }
 
+  /** Fetches an older page into the store; resolves to whether it brought any. */
   async loadOlder() {
     const tl = this.ctx.store.timeline(this.roomId);
-    if (!tl.loaded || tl.loading || !tl.hasMore) return;
-    await this.ctx.chat.loadOlder(this.roomId);
+    if (!tl.loaded || tl.loading || !tl.hasMore) return false;
+    return this.ctx.chat.loadOlder(this.roomId);
   }
 
   /** Scrolls to a message (loading history as needed), highlights and focuses it. */
   async jumpTo(messageId) {
     const found = await this.ctx.chat.reveal(this.roomId, messageId);
+    this.showAround(messageId);
     this.render();
     const rec = this.records.get(messageId);
     if (!found || !rec) {
@@ -338,8 +500,7 @@ export class Timeline {
       case 'ArrowUp':
         e.preventDefault();
         if (i > 0) this.focusMessage(els[i - 1]);
-        else if (await this.ctx.chat.loadOlder(this.roomId)) {
-          this.render();
+        else if (await this.extendUp()) {
           const again = this.messageEls();
           this.focusMessage(again[again.indexOf(li) - 1]);
         }
@@ -347,7 +508,10 @@ export class Timeline {
       case 'ArrowDown':
         e.preventDefault();
         if (i < els.length - 1) this.focusMessage(els[i + 1]);
-        else this.ctx.actions.focusComposer();
+        else if (this.extendDown()) {
+          const again = this.messageEls();
+          this.focusMessage(again[again.indexOf(li) + 1]);
+        } else this.ctx.actions.focusComposer();
         break;
       case 'Home':
         e.preventDefault();
