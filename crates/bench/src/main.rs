@@ -15,6 +15,7 @@
 //! Every run is bounded: each step lasts `--secs`, and draining waits `--drain-secs` at most.
 
 mod report;
+mod search;
 mod server;
 mod text;
 mod voice;
@@ -53,6 +54,13 @@ enum Command {
         common: Common,
         #[command(flatten)]
         args: voice::VoiceArgs,
+    },
+    /// Message search over a large history: the first page's latency (no baseline).
+    Search {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: search::SearchArgs,
     },
     /// The baselines alone, with the same load shape as `text` or `voice`.
     Limit {
@@ -181,6 +189,10 @@ fn main() -> ExitCode {
             Command::Voice { common, args } => {
                 let systems = systems(&common);
                 let r = voice::run(&common, &args, systems).await?;
+                (common, r)
+            }
+            Command::Search { common, args } => {
+                let r = search::run(&common, &args).await?;
                 (common, r)
             }
             Command::Limit {

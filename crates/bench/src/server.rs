@@ -58,6 +58,11 @@ impl Servers {
         }
     }
 
+    /// The data directory of each server this run started.
+    pub fn data_dirs(&self) -> Vec<&std::path::Path> {
+        self._data.iter().map(|d| d.path()).collect()
+    }
+
     /// Process ids of the servers this run started.
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().filter_map(Child::id).collect()
