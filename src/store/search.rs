@@ -172,19 +172,21 @@ impl Store {
         };
         // With terms, FTS5 drives: it walks its matches newest rowid first, so a page stops
         // early. Without, the messages table is walked the same way.
-        let (from, matching) = if req.terms.is_empty() {
-            ("messages m", "$2 IS NULL")
+        // The order is named on the FTS table's own rowid, which FTS5 can deliver in order.
+        let (from, matching, order) = if req.terms.is_empty() {
+            ("messages m", "$2 IS NULL", "m.rowid")
         } else {
             (
                 "message_search s JOIN messages m ON m.rowid = s.rowid",
                 "message_search MATCH $2",
+                "s.rowid",
             )
         };
         let sql = format!(
             "SELECT m.rowid AS s_rowid, NULL AS s_at, {cols} FROM {from} \
              JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = $1 {joins} \
-             WHERE {matching} AND m.deleted = 0{FILTERS}{has} AND ($7 IS NULL OR m.rowid < $7) \
-             ORDER BY m.rowid DESC LIMIT $8",
+             WHERE {matching} AND m.deleted = 0{FILTERS}{has} AND ($7 IS NULL OR {order} < $7) \
+             ORDER BY {order} DESC LIMIT $8",
             cols = message_columns!(),
             joins = message_joins!(),
             has = has_clause(req.has),
