@@ -88,6 +88,27 @@ pub struct Message {
     pub forwarded_from: Option<ForwardedFrom>,
     /// Files it carries.
     pub attachments: Vec<Attachment>,
+    /// Its reactions, one entry per emoji in the order each was first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji: one Unicode emoji, or a custom `:name:`.
+    pub emoji: String,
+    /// How many people reacted with it (exact).
+    pub count: i64,
+    /// Who, in the order they reacted: at most [`Reaction::MAX_USER_IDS`] of them.
+    pub user_ids: Vec<UserId>,
+}
+
+impl Reaction {
+    /// How many reactors a reaction lists; `count` says how many there are.
+    pub const MAX_USER_IDS: usize = 50;
+    /// How many distinct emoji one message may carry.
+    pub const MAX_PER_MESSAGE: i64 = 20;
 }
 
 /// The quoted message of a reply, its body cut to a preview.

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod emoji;
 pub mod values;
 pub mod ws;
 
@@ -16,6 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use emoji::Emoji;
 pub use values::{DisplayName, MessageBody, Password, RoomName, RoomTopic, Username, ValueError};
 
 macro_rules! id_type {

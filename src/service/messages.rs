@@ -34,7 +34,8 @@ fn parse_client_id(raw: Option<String>) -> Result<Option<String>> {
     }
 }
 
-fn message_deleted() -> Error {
+/// `409 message_deleted`: the message is a tombstone now.
+pub(super) fn message_deleted() -> Error {
     Error::conflict("message_deleted", "that message was deleted")
 }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod messages;
 pub mod ratelimit;
+pub mod reactions;
 pub mod roomlog;
 pub mod rooms;
 pub mod sessions;

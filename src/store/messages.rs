@@ -176,6 +176,7 @@ impl Store {
                 reply_to: m.reply_to.clone(),
                 forwarded_from: m.forwarded_from.clone(),
                 attachments: m.attachments.clone(),
+                reactions: Vec::new(),
             }))
         })
     }
@@ -263,12 +264,24 @@ impl Store {
     /// One message from a row, with its attachments.
     async fn complete(&self, row: Option<MessageColumns>) -> Result<Option<Message>, StoreError> {
         let (mut messages, counts) = into_messages(row.into_iter().collect());
-        self.fill_attachments(&mut messages, &counts).await?;
+        self.fill_details(&mut messages, &counts).await?;
         Ok(messages.pop())
     }
 
-    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments; files it
-    /// carried that no other message carries expire now. Deleting twice is fine.
+    /// Fills what messages carry beside their row: attachments (`counts` says how many each
+    /// has) and reactions.
+    async fn fill_details(
+        &self,
+        messages: &mut [Message],
+        counts: &[i32],
+    ) -> Result<(), StoreError> {
+        self.fill_attachments(messages, counts).await?;
+        self.fill_reactions(messages).await
+    }
+
+    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments and no
+    /// reactions; files it carried that no other message carries expire now. Deleting twice is
+    /// fine.
     pub async fn delete_message(
         &self,
         id: MessageId,
@@ -283,6 +296,10 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
+            sqlx::query("DELETE FROM message_reactions WHERE message_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             let files: Vec<(crate::protocol::FileId,)> = sqlx::query_as(
                 "DELETE FROM message_attachments WHERE message_id = $1 RETURNING file_id",
             )
@@ -341,7 +358,7 @@ impl Store {
         let has_more = messages.len() as i64 > limit;
         messages.truncate(limit as usize);
         counts.truncate(limit as usize);
-        self.fill_attachments(&mut messages, &counts).await?;
+        self.fill_details(&mut messages, &counts).await?;
         if newest_first {
             messages.reverse();
         }
@@ -367,7 +384,7 @@ impl Store {
                 .await
         })?;
         let (mut messages, counts) = into_messages(rows);
-        self.fill_attachments(&mut messages, &counts).await?;
+        self.fill_details(&mut messages, &counts).await?;
         Ok(messages)
     }
 }

@@ -13,6 +13,7 @@
 
 mod files;
 mod messages;
+mod reactions;
 mod rooms;
 mod rows;
 mod users;
@@ -30,6 +31,7 @@ use crate::config::DatabaseUrl;
 
 pub use files::FileRecord;
 pub use messages::{HistoryRequest, NewMessage, SendOutcome};
+pub use reactions::ReactionOutcome;
 pub use rooms::NewRoom;
 pub use users::{NewUser, RefreshOutcome};
 

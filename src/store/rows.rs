@@ -108,6 +108,7 @@ impl MessageColumns {
             reply_to,
             forwarded_from,
             attachments: Vec::new(),
+            reactions: Vec::new(),
         })
     }
 }

@@ -8,6 +8,7 @@ mod chat;
 mod cluster;
 mod membership;
 mod presence;
+mod reactions;
 mod resume;
 mod revocation;
 mod sessions;

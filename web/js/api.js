@@ -140,6 +140,10 @@ export class Api {
   deleteMessage(id) {
     return this.request('DELETE', `/messages/${enc(id)}`);
   }
+  /** Reacts to a message with `emoji` (`add`), or takes the reaction back. */
+  react(id, emoji, add) {
+    return this.request(add ? 'PUT' : 'DELETE', `/messages/${enc(id)}/reactions/${enc(emoji)}`);
+  }
 
   /**
    * Uploads a file (`POST /files`, multipart field `file`). `onProgress(fraction)` follows the

@@ -133,6 +133,10 @@ export class Chat {
         case 'message.deleted':
           s.messageDeleted(f.room_id, f.message_id, f.seq);
           break;
+        case 'reaction.added':
+        case 'reaction.removed':
+          s.reaction(f.room_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added');
+          break;
         case 'typing':
           s.typing(f.room_id, f.user_id, f.active, Date.now() + TYPING_SHOWN);
           if (f.active) this.watchTyping();
@@ -434,6 +438,12 @@ export class Chat {
     const updated = await this.api.editMessage(message.id, body);
     this.store.messageEdited(updated);
     this.store.setEditing(null, message.room_id);
+  }
+
+  /** Adds or takes back the viewer's reaction; the store follows at once (the event echoes it). */
+  async react(message, emoji, add) {
+    await this.api.react(message.id, emoji, add);
+    this.store.reaction(message.room_id, message.id, emoji, this.store.me.id, add);
   }
 
   async remove(message) {

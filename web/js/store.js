@@ -362,12 +362,38 @@ export class Store {
     this.emit('rooms', `room:${m.room_id}`);
   }
 
+  /**
+   * Someone's reaction changed. Idempotent: our own change is applied when the call returns and
+   * again when its event arrives. A reactor beyond the listed first 50 is only counted.
+   */
+  reaction(roomId, messageId, emoji, userId, added) {
+    const tl = this.state.timelines.get(roomId);
+    const seq = tl?.seqOf.get(messageId);
+    const m = seq != null ? tl.bySeq.get(seq) : null;
+    if (!m || m.deleted) return;
+    const list = (m.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
+    let r = list.find((x) => x.emoji === emoji);
+    const listed = r?.user_ids.includes(userId);
+    if (added) {
+      if (listed) return;
+      if (!r) list.push(r = { emoji, count: 0, user_ids: [] });
+      r.count += 1;
+      if (r.user_ids.length < 50) r.user_ids.push(userId);
+    } else {
+      if (!r || (!listed && r.count <= r.user_ids.length)) return;
+      r.count -= 1;
+      r.user_ids = r.user_ids.filter((id) => id !== userId);
+    }
+    this.put(tl, { ...m, reactions: list.filter((x) => x.count > 0) });
+    this.emit(`room:${roomId}`);
+  }
+
   messageDeleted(roomId, messageId, seq) {
     const tl = this.state.timelines.get(roomId);
     const old = tl?.bySeq.get(seq);
     const room = this.state.rooms.get(roomId);
     const known = old || (room?.last_message?.id === messageId ? room.last_message : null);
-    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reply_to: null });
+    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reactions: [], reply_to: null });
     if (room) {
       if (room.last_message?.id === messageId) room.last_message = { ...room.last_message, deleted: true, body: '' };
       if (known && !known.deleted && known.sender_id !== this.state.me?.id && seq > room.last_read_seq) {

@@ -28,7 +28,7 @@ use confab::protocol::api::{
     Attachment, ErrorBody, HistoryPage, Message, Room, SendMessageRequest, TokenResponse, User,
 };
 use confab::protocol::ws::{ClientFrame, ServerFrame};
-use confab::protocol::{RoomId, Seq, UserId};
+use confab::protocol::{MessageId, RoomId, Seq, UserId};
 
 /// What went wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -352,6 +352,23 @@ impl Api {
         Ok(req.send().await?)
     }
 
+    /// Reacts to `message` with `emoji` (`PUT`), or takes the reaction back (`add` false:
+    /// `DELETE`). The emoji is percent-encoded into the path.
+    pub async fn react(
+        &self,
+        message: MessageId,
+        emoji: &str,
+        add: bool,
+    ) -> Result<(), ClientError> {
+        let method = if add { Method::PUT } else { Method::DELETE };
+        let path = format!(
+            "/api/v1/messages/{message}/reactions/{}",
+            percent_encode(emoji)
+        );
+        let _: Value = self.json(method, &path, None).await?;
+        Ok(())
+    }
+
     /// Marks `room` read up to `seq`.
     pub async fn mark_read(&self, room: RoomId, seq: Seq) -> Result<(), ClientError> {
         let _: Value = self
@@ -363,6 +380,19 @@ impl Api {
             .await?;
         Ok(())
     }
+}
+
+/// `s` with every byte but unreserved ASCII percent-encoded, for a path segment.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// What a [`Socket`] read.

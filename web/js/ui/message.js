@@ -8,6 +8,7 @@ import { h, avatar, icon, srOnly } from '../dom.js';
 import { richText, messageTime, fullTime, preview, nameList } from '../format.js';
 import { mentionNames } from '../notify.js';
 import { renderAttachments } from './attachments.js';
+import { reactionBar } from './reactions.js';
 
 /**
  * `item`: `{message, pending, grouped, seenBy, editing}` where `pending` is an outbox entry
@@ -56,6 +57,8 @@ export function messageView(ctx, item) {
       main.append(body);
     }
     if (m.attachments?.length) main.append(renderAttachments(ctx, m.attachments));
+    const reactions = pending ? null : reactionBar(ctx, m);
+    if (reactions) main.append(reactions);
   }
   if (item.grouped) main.append(h('span', { class: 'msg-hover-time' }, time));
 
@@ -115,6 +118,7 @@ function actions(ctx, m, own) {
   const btn = (name, label, fn, cls) => h('button', {
     type: 'button', class: ['icon-button', cls], 'aria-label': label, title: label, dataset: { action: name }, onClick: fn,
   }, icon(name === 'delete' ? 'trash' : name));
+  bar.append(btn('smile', 'Add reaction', () => ctx.actions.pickReaction(m)));
   bar.append(btn('reply', 'Reply', () => ctx.actions.reply(m)));
   bar.append(btn('forward', 'Forward', () => ctx.actions.forward(m)));
   if (own && !m.forwarded_from) bar.append(btn('edit', 'Edit', () => ctx.actions.edit(m)));

@@ -9,6 +9,7 @@ import { h, icon, iconButton, avatar } from '../dom.js';
 import { presenceLabel, typingText } from '../format.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
+import { reactionPicker } from './reactions.js';
 import { confirmDialog, forwardDialog, membersDialog, peopleDialog } from './dialogs.js';
 
 /**
@@ -209,6 +210,8 @@ export class RoomView {
           this.toast(`Could not delete: ${e.message}`);
         }
       },
+      react: (m, emoji, add) => chat.react(m, emoji, add).catch((e) => this.toast(`Could not react: ${e.message}`)),
+      pickReaction: (m) => reactionPicker({ pick: (emoji) => this.ctx.actions.react(m, emoji, true) }),
       retry: (clientId) => chat.retry(clientId),
       discard: (clientId) => chat.discard(clientId),
       jump: (targetRoom, messageId) => {

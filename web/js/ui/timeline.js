@@ -117,6 +117,7 @@ export class Timeline {
       m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,
+      (m.reactions || []).map((r) => `${r.emoji}${r.count}:${r.user_ids.join(',')}`).join(' '),
     ].join('|');
   }
 

@@ -1,0 +1,94 @@
+// What conversations are made of besides text: reactions with the picker (search by shortcode,
+// recently used first), seen live by the others in the room.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './helpers/server.js';
+import { ApiClient } from './helpers/api.js';
+import { launchBrowser, newPage, assertClean } from './helpers/browser.js';
+import * as ui from './helpers/ui.js';
+
+let server;
+let browser;
+let ana;
+let bo;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  const a = await ApiClient.register(server.url, 'ana', 'Ana Lima');
+  const b = await ApiClient.register(server.url, 'bob', 'Bo Chen');
+  const room = await a.createRoom('general');
+  await a.addMember(room.id, b.user.id);
+  await a.send(room.id, 'shall we ship it?');
+  ana = await newPage(browser, server);
+  bo = await newPage(browser, server);
+  await ui.signIn(ana, 'ana');
+  await ui.signIn(bo, 'bob');
+  for (const page of [ana, bo]) {
+    await ui.openRoom(page, 'general');
+    await ui.online(page);
+  }
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+/** The reaction toggle of `emoji` under message `text`. */
+function reaction(page, text, emoji) {
+  return ui.messages(page, text).locator('.reaction', { has: page.locator('.reaction-emoji', { hasText: emoji }) });
+}
+
+async function expectReaction(page, text, emoji, count, mine) {
+  const r = reaction(page, text, emoji);
+  await ui.eventually(async () => {
+    assert.equal(await r.locator('.reaction-count').textContent(), String(count));
+    assert.equal(await r.getAttribute('aria-pressed'), mine ? 'true' : 'false');
+  });
+}
+
+test('reactions', async (t) => {
+  await t.test('bo picks 👍 by searching its shortcode; ana sees it live', async () => {
+    await ui.messageAction(bo, 'shall we ship it?', 'Add reaction');
+    const picker = bo.getByRole('dialog', { name: 'Add a reaction' });
+    await picker.getByLabel('Search emoji').fill(':thumbs');
+    const options = picker.getByRole('option');
+    await ui.eventually(async () => assert.deepEqual(await options.allTextContents(), ['👍', '👎']));
+    await options.first().click();
+    await picker.waitFor({ state: 'detached' });
+    await expectReaction(bo, 'shall we ship it?', '👍', 1, true);
+    await expectReaction(ana, 'shall we ship it?', '👍', 1, false);
+  });
+
+  await t.test('ana joins the reaction with one click, and bo takes his back', async () => {
+    await reaction(ana, 'shall we ship it?', '👍').click();
+    await expectReaction(ana, 'shall we ship it?', '👍', 2, true);
+    await expectReaction(bo, 'shall we ship it?', '👍', 2, true);
+    await reaction(bo, 'shall we ship it?', '👍').click();
+    await expectReaction(bo, 'shall we ship it?', '👍', 1, false);
+    await expectReaction(ana, 'shall we ship it?', '👍', 1, true);
+    assert.match(await reaction(bo, 'shall we ship it?', '👍').getAttribute('title'), /^Ana Lima reacted/);
+  });
+
+  await t.test('the picker lists what bo used recently first', async () => {
+    await ui.messageAction(bo, 'shall we ship it?', 'Add reaction');
+    const picker = bo.getByRole('dialog', { name: 'Add a reaction' });
+    await picker.getByRole('option', { name: ':rocket:' }).click();
+    await expectReaction(ana, 'shall we ship it?', '🚀', 1, false);
+    await ui.messageAction(bo, 'shall we ship it?', 'Add reaction');
+    const options = bo.getByRole('dialog', { name: 'Add a reaction' }).getByRole('option');
+    assert.deepEqual((await options.allTextContents()).slice(0, 2), ['🚀', '👍']);
+    await bo.keyboard.press('Escape');
+  });
+
+  await t.test('reactions survive a reload, from history', async () => {
+    await ana.reload();
+    await ui.openRoom(ana, 'general');
+    await expectReaction(ana, 'shall we ship it?', '👍', 1, true);
+    await expectReaction(ana, 'shall we ship it?', '🚀', 1, false);
+  });
+
+  assertClean(ana, bo);
+});
