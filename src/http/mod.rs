@@ -11,6 +11,7 @@ pub mod extract;
 mod files;
 mod health;
 mod messages;
+mod pins;
 mod rooms;
 pub mod server;
 mod users;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(rooms::router())
         .merge(messages::router())
+        .merge(pins::router())
         .merge(files::router(state.services.max_upload()))
         .merge(ws::router())
         .fallback(not_found);

@@ -91,6 +91,9 @@ pub struct Message {
     /// Its reactions, one entry per emoji in the order each was first used.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// Whether it is pinned in its room.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// One emoji's reactions to a message.
@@ -109,6 +112,29 @@ impl Reaction {
     pub const MAX_USER_IDS: usize = 50;
     /// How many distinct emoji one message may carry.
     pub const MAX_PER_MESSAGE: i64 = 20;
+}
+
+/// A pinned message of a room, as `GET /rooms/{id}/pins` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pin {
+    /// The message.
+    pub message: Message,
+    /// Who pinned it (null if that account was deleted since).
+    pub pinned_by: Option<UserId>,
+    /// When.
+    pub pinned_at: DateTime<Utc>,
+}
+
+impl Pin {
+    /// How many messages one room may have pinned.
+    pub const MAX_PER_ROOM: i64 = 50;
+}
+
+/// Answer of `GET /rooms/{id}/pins`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PinList {
+    /// Newest pin first.
+    pub pins: Vec<Pin>,
 }
 
 /// The quoted message of a reply, its body cut to a preview.

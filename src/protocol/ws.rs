@@ -337,6 +337,26 @@ pub enum ServerFrame {
         /// Who.
         user_id: UserId,
     },
+    /// A message was pinned.
+    #[serde(rename = "pin.added")]
+    PinAdded {
+        /// Where.
+        room_id: RoomId,
+        /// Which message.
+        message_id: MessageId,
+        /// Who pinned it.
+        user_id: UserId,
+    },
+    /// A message was unpinned (by someone, or because it was deleted).
+    #[serde(rename = "pin.removed")]
+    PinRemoved {
+        /// Where.
+        room_id: RoomId,
+        /// Which message.
+        message_id: MessageId,
+        /// Who unpinned (or deleted) it.
+        user_id: UserId,
+    },
     /// Someone started or stopped typing.
     #[serde(rename = "typing")]
     Typing {

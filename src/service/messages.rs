@@ -286,7 +286,8 @@ impl Services {
         Ok(message)
     }
 
-    /// The author, or an owner or admin of the room, deletes a message. It stays as a tombstone.
+    /// The author, or an owner or admin of the room, deletes a message. It stays as a tombstone,
+    /// unpinned.
     pub async fn delete_message(&self, user: UserId, id: MessageId) -> Result<()> {
         self.throttle_send(user)?;
         let Some((m, Some(role))) = self.store.message_for(id, user).await? else {
@@ -302,7 +303,7 @@ impl Services {
             return Ok(());
         }
         let now = chrono::Utc::now().timestamp();
-        let (room, seq) = self.store.delete_message(id, now).await?;
+        let (room, seq, unpinned) = self.store.delete_message(id, now).await?;
         self.publish(Event::Room {
             room,
             frame: ServerFrame::MessageDeleted {
@@ -311,6 +312,16 @@ impl Services {
                 seq,
             },
         });
+        if unpinned {
+            self.publish(Event::Room {
+                room,
+                frame: ServerFrame::PinRemoved {
+                    room_id: room,
+                    message_id: id,
+                    user_id: user,
+                },
+            });
+        }
         Ok(())
     }
 }

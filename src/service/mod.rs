@@ -12,6 +12,7 @@ pub mod admin;
 pub mod error;
 pub mod files;
 pub mod messages;
+pub mod pins;
 pub mod ratelimit;
 pub mod reactions;
 pub mod roomlog;

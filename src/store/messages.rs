@@ -177,6 +177,7 @@ impl Store {
                 forwarded_from: m.forwarded_from.clone(),
                 attachments: m.attachments.clone(),
                 reactions: Vec::new(),
+                pinned: false,
             }))
         })
     }
@@ -270,7 +271,7 @@ impl Store {
 
     /// Fills what messages carry beside their row: attachments (`counts` says how many each
     /// has) and reactions.
-    async fn fill_details(
+    pub(crate) async fn fill_details(
         &self,
         messages: &mut [Message],
         counts: &[i32],
@@ -280,14 +281,14 @@ impl Store {
     }
 
     /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments and no
-    /// reactions; files it carried that no other message carries expire now. Deleting twice is
-    /// fine.
+    /// reactions, and unpinned (the answer says whether it was pinned); files it carried that no
+    /// other message carries expire now. Deleting twice is fine.
     pub async fn delete_message(
         &self,
         id: MessageId,
         now_secs: i64,
-    ) -> Result<(RoomId, Seq), StoreError> {
-        let row: Option<(RoomId, Seq)> = writer!(self, |p| {
+    ) -> Result<(RoomId, Seq, bool), StoreError> {
+        let row: Option<(RoomId, Seq, bool)> = writer!(self, |p| {
             let mut tx = p.begin().await?;
             let row: Option<(RoomId, Seq)> = sqlx::query_as(
                 "UPDATE messages SET deleted = TRUE, body = '', attachment_count = 0 \
@@ -300,6 +301,12 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            let unpinned = sqlx::query("DELETE FROM room_pins WHERE message_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
             let files: Vec<(crate::protocol::FileId,)> = sqlx::query_as(
                 "DELETE FROM message_attachments WHERE message_id = $1 RETURNING file_id",
             )
@@ -317,7 +324,7 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            row
+            row.map(|(room, seq)| (room, seq, unpinned))
         });
         row.ok_or(StoreError::NotFound)
     }

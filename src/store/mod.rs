@@ -13,6 +13,7 @@
 
 mod files;
 mod messages;
+mod pins;
 mod reactions;
 mod rooms;
 mod rows;

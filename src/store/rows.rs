@@ -3,7 +3,8 @@
 //! Every query that returns a message selects the same columns, under the same `m_`/`q_` names
 //! ([`message_columns!`]), from `messages m` left-joined to its quoted message `q`
 //! ([`message_joins!`]). One row type, [`MessageColumns`], reads them all, including the optional
-//! last message of a room listing, where every column may be NULL.
+//! last message of a room listing, where every column may be NULL. Whether a message is pinned is
+//! a subquery on `room_pins` (its unique index on `message_id` answers it).
 
 use chrono::{DateTime, Utc};
 
@@ -19,7 +20,8 @@ macro_rules! message_columns {
          m.fwd_message_id AS m_fwd_message_id, m.fwd_room_id AS m_fwd_room_id, \
          m.fwd_sender_id AS m_fwd_sender_id, m.fwd_created_at AS m_fwd_created_at, \
          q.id AS q_id, q.sender_id AS q_sender_id, substr(q.body, 1, 200) AS q_body, \
-         q.deleted AS q_deleted"
+         q.deleted AS q_deleted, \
+         EXISTS (SELECT 1 FROM room_pins pin WHERE pin.message_id = m.id) AS m_pinned"
     };
 }
 
@@ -53,6 +55,7 @@ pub(crate) struct MessageColumns {
     q_sender_id: Option<UserId>,
     q_body: Option<String>,
     q_deleted: Option<bool>,
+    m_pinned: Option<bool>,
 }
 
 impl MessageColumns {
@@ -109,6 +112,7 @@ impl MessageColumns {
             forwarded_from,
             attachments: Vec::new(),
             reactions: Vec::new(),
+            pinned: self.m_pinned.unwrap_or(false),
         })
     }
 }

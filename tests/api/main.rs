@@ -7,6 +7,7 @@ mod auth;
 mod errors;
 mod files;
 mod messages;
+mod pins;
 mod reactions;
 mod rooms;
 mod slowloris;

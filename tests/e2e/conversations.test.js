@@ -1,5 +1,5 @@
 // What conversations are made of besides text: reactions with the picker (search by shortcode,
-// recently used first), seen live by the others in the room.
+// recently used first) and pins with their panel, seen live by the others in the room.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -88,6 +88,41 @@ test('reactions', async (t) => {
     await ui.openRoom(ana, 'general');
     await expectReaction(ana, 'shall we ship it?', '👍', 1, true);
     await expectReaction(ana, 'shall we ship it?', '🚀', 1, false);
+  });
+
+  assertClean(ana, bo);
+});
+
+test('pins', async (t) => {
+  const text = 'the plan: ship on friday';
+  await t.test('the owner pins a message; bo, a member, sees it pinned live but cannot pin', async () => {
+    await ui.send(ana, text);
+    await ui.expectDelivered(bo, text);
+    await ui.messageAction(ana, text, 'Pin');
+    await ui.messages(bo, text).locator('.msg-pinned', { hasText: 'Pinned' }).waitFor();
+    await ui.messages(bo, text).hover();
+    assert.equal(await ui.messages(bo, text).getByRole('button', { name: 'Pin', exact: true }).count(), 0);
+  });
+
+  await t.test('the pins panel lists it and jumps to it', async () => {
+    await bo.getByRole('button', { name: 'Pinned messages' }).click();
+    const panel = bo.getByRole('dialog', { name: 'Pinned messages' });
+    const item = panel.locator('.pin-item');
+    await ui.eventually(async () => assert.equal(await item.count(), 1));
+    assert.equal(await item.locator('.pin-body').textContent(), text);
+    assert.equal(await item.getByRole('button', { name: 'Unpin' }).count(), 0);
+    await item.getByRole('button', { name: 'Jump' }).click();
+    await panel.waitFor({ state: 'detached' });
+    await ui.eventually(async () => assert.equal(await ui.messages(bo, text).evaluate((el) => el === document.activeElement), true));
+  });
+
+  await t.test('the owner unpins it from the panel; bo sees the mark go', async () => {
+    await ana.getByRole('button', { name: 'Pinned messages' }).click();
+    const panel = ana.getByRole('dialog', { name: 'Pinned messages' });
+    await panel.locator('.pin-item').getByRole('button', { name: 'Unpin' }).click();
+    await panel.getByText('Nothing is pinned yet.').waitFor();
+    await ana.keyboard.press('Escape');
+    await ui.eventually(async () => assert.equal(await ui.messages(bo, text).locator('.msg-pinned').count(), 0));
   });
 
   assertClean(ana, bo);

@@ -123,7 +123,7 @@ async fn users_on_three_nodes_hear_each_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reaction_events_cross_nodes() {
+async fn reaction_and_pin_events_cross_nodes() {
     let nodes = cluster(2).await;
     let (a, b) = (&nodes[0], &nodes[1]);
     let ana = a.user("ana").await;
@@ -167,6 +167,21 @@ async fn reaction_events_cross_nodes() {
         .await
         .unwrap();
     assert_eq!(removed, bo.id);
+
+    // Pins cross too.
+    ana.api.pin(room.id, m.id, true).await.unwrap();
+    let pinned = sb
+        .wait_for(SOON, "pin.added from node a", |f| match f {
+            ServerFrame::PinAdded {
+                message_id,
+                user_id,
+                ..
+            } => Some((*message_id, *user_id)),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pinned, (m.id, ana.id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ mod common;
 mod chat;
 mod cluster;
 mod membership;
+mod pins;
 mod presence;
 mod reactions;
 mod resume;

@@ -140,6 +140,14 @@ export class Api {
   deleteMessage(id) {
     return this.request('DELETE', `/messages/${enc(id)}`);
   }
+  /** A room's pins, newest first: `{pins: [{message, pinned_by, pinned_at}]}`. */
+  pins(roomId) {
+    return this.request('GET', `/rooms/${enc(roomId)}/pins`);
+  }
+  /** Pins a message of the room (`add`), or unpins it. */
+  pin(roomId, messageId, add) {
+    return this.request(add ? 'PUT' : 'DELETE', `/rooms/${enc(roomId)}/pins/${enc(messageId)}`);
+  }
   /** Reacts to a message with `emoji` (`add`), or takes the reaction back. */
   react(id, emoji, add) {
     return this.request(add ? 'PUT' : 'DELETE', `/messages/${enc(id)}/reactions/${enc(emoji)}`);

@@ -137,6 +137,10 @@ export class Chat {
         case 'reaction.removed':
           s.reaction(f.room_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added');
           break;
+        case 'pin.added':
+        case 'pin.removed':
+          s.pinned(f.room_id, f.message_id, f.type === 'pin.added');
+          break;
         case 'typing':
           s.typing(f.room_id, f.user_id, f.active, Date.now() + TYPING_SHOWN);
           if (f.active) this.watchTyping();
@@ -444,6 +448,18 @@ export class Chat {
   async react(message, emoji, add) {
     await this.api.react(message.id, emoji, add);
     this.store.reaction(message.room_id, message.id, emoji, this.store.me.id, add);
+  }
+
+  /** Pins or unpins a message; the store follows at once (the event echoes it). */
+  async pin(message, add) {
+    await this.api.pin(message.room_id, message.id, add);
+    this.store.pinned(message.room_id, message.id, add);
+  }
+
+  /** A room's pins, newest first. */
+  async pins(roomId) {
+    const { pins } = await this.api.pins(roomId);
+    return pins;
   }
 
   async remove(message) {

@@ -388,12 +388,22 @@ export class Store {
     this.emit(`room:${roomId}`);
   }
 
+  /** A message was pinned or unpinned. */
+  pinned(roomId, messageId, pinned) {
+    const tl = this.state.timelines.get(roomId);
+    const seq = tl?.seqOf.get(messageId);
+    const m = seq != null ? tl.bySeq.get(seq) : null;
+    if (!m || !!m.pinned === pinned) return;
+    this.put(tl, { ...m, pinned });
+    this.emit(`room:${roomId}`);
+  }
+
   messageDeleted(roomId, messageId, seq) {
     const tl = this.state.timelines.get(roomId);
     const old = tl?.bySeq.get(seq);
     const room = this.state.rooms.get(roomId);
     const known = old || (room?.last_message?.id === messageId ? room.last_message : null);
-    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reactions: [], reply_to: null });
+    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reactions: [], pinned: false, reply_to: null });
     if (room) {
       if (room.last_message?.id === messageId) room.last_message = { ...room.last_message, deleted: true, body: '' };
       if (known && !known.deleted && known.sender_id !== this.state.me?.id && seq > room.last_read_seq) {

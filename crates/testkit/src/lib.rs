@@ -25,7 +25,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use confab::protocol::api::{
-    Attachment, ErrorBody, HistoryPage, Message, Room, SendMessageRequest, TokenResponse, User,
+    Attachment, ErrorBody, HistoryPage, Message, Pin, PinList, Room, SendMessageRequest,
+    TokenResponse, User,
 };
 use confab::protocol::ws::{ClientFrame, ServerFrame};
 use confab::protocol::{MessageId, RoomId, Seq, UserId};
@@ -367,6 +368,27 @@ impl Api {
         );
         let _: Value = self.json(method, &path, None).await?;
         Ok(())
+    }
+
+    /// Pins `message` in `room` (`PUT`), or unpins it (`add` false: `DELETE`).
+    pub async fn pin(
+        &self,
+        room: RoomId,
+        message: MessageId,
+        add: bool,
+    ) -> Result<(), ClientError> {
+        let method = if add { Method::PUT } else { Method::DELETE };
+        let path = format!("/api/v1/rooms/{room}/pins/{message}");
+        let _: Value = self.json(method, &path, None).await?;
+        Ok(())
+    }
+
+    /// A room's pins, newest first.
+    pub async fn pins(&self, room: RoomId) -> Result<Vec<Pin>, ClientError> {
+        let list: PinList = self
+            .json(Method::GET, &format!("/api/v1/rooms/{room}/pins"), None)
+            .await?;
+        Ok(list.pins)
     }
 
     /// Marks `room` read up to `seq`.

@@ -41,6 +41,7 @@ export function messageView(ctx, item) {
     main.append(h('div', { class: 'msg-meta' }, h('span', { class: 'msg-sender', text: sender }), time));
   }
 
+  if (m.pinned && !m.deleted) main.append(h('p', { class: 'msg-pinned' }, icon('pin', 'icon-sm'), 'Pinned'));
   const forwarded = m.forwarded_from;
   if (forwarded && !m.deleted) main.append(forwardedLabel(ctx, forwarded));
   if (m.reply_to && !m.deleted) main.append(quote(ctx, m.reply_to));
@@ -121,6 +122,11 @@ function actions(ctx, m, own) {
   bar.append(btn('smile', 'Add reaction', () => ctx.actions.pickReaction(m)));
   bar.append(btn('reply', 'Reply', () => ctx.actions.reply(m)));
   bar.append(btn('forward', 'Forward', () => ctx.actions.forward(m)));
+  if (ctx.canPin()) {
+    bar.append(m.pinned
+      ? btn('pin', 'Unpin', () => ctx.actions.pin(m, false))
+      : btn('pin', 'Pin', () => ctx.actions.pin(m, true)));
+  }
   if (own && !m.forwarded_from) bar.append(btn('edit', 'Edit', () => ctx.actions.edit(m)));
   if (canDelete) bar.append(btn('delete', 'Delete', () => ctx.actions.remove(m), 'danger'));
   return bar;

@@ -112,7 +112,7 @@ export class Timeline {
     const { store, canModerate } = this.ctx;
     const m = item.message;
     return [
-      m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(),
+      m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(), !!m.pinned,
       store.displayName(m.sender_id),
       m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
