@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{FileId, MessageId, Role, RoomId, RoomKind, Seq, UserId};
+use super::{FileId, MessageId, NotifyLevel, Role, RoomId, RoomKind, Seq, UserId};
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,12 @@ pub struct Room {
     pub role: Role,
     /// For a DM, the other member (for presence and avatars); null for group rooms.
     pub dm_user: Option<User>,
+    /// Unread messages (as `unread_count` counts them) that mention this member.
+    #[serde(default)]
+    pub mention_count: i64,
+    /// This member's notification level for the room (their choice, or the default).
+    #[serde(default)]
+    pub notify: NotifyLevel,
 }
 
 /// One member of a room.
@@ -94,6 +100,12 @@ pub struct Message {
     /// Whether it is pinned in its room.
     #[serde(default)]
     pub pinned: bool,
+    /// Members it mentions by `@username`, in order of first mention.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    /// It says `@room` (from an owner or admin): it mentions everyone.
+    #[serde(default)]
+    pub mentions_room: bool,
 }
 
 /// One emoji's reactions to a message.
@@ -263,6 +275,13 @@ pub struct UpdateRoomRequest {
     /// New topic, if changing.
     #[serde(default)]
     pub topic: Option<String>,
+}
+
+/// `PATCH /rooms/{id}/settings`: the viewer's own settings for a room.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RoomSettingsRequest {
+    /// `all`, `mentions` or `none`.
+    pub notify: String,
 }
 
 /// `POST /dms` and `POST /rooms/{id}/members`.

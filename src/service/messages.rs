@@ -9,7 +9,7 @@ use crate::protocol::api::{
 };
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId};
-use crate::store::{HistoryRequest, NewMessage, SendOutcome, StoreError};
+use crate::store::{HistoryRequest, Mentions, NewMessage, SendOutcome, StoreError};
 
 use super::{Error, Result, Services};
 
@@ -95,7 +95,7 @@ impl Services {
                 "a message can reply or forward, not both",
             ));
         }
-        self.require_member(room, user).await?;
+        let (_, role) = self.require_member(room, user).await?;
         let mut attachments = match req.attachments {
             Some(ids) if !ids.is_empty() => self.own_attachments(user, &ids).await?,
             _ => Vec::new(),
@@ -127,6 +127,12 @@ impl Services {
         if body.is_empty() && forwarded_from.is_none() && attachments.is_empty() {
             return Err(Error::invalid("empty_message", "a message needs a body"));
         }
+        // A forward repeats someone else's words: it mentions no one.
+        let mentions = if forwarded_from.is_some() {
+            Mentions::default()
+        } else {
+            self.mentions_in(room, role, &body).await?
+        };
 
         let outcome = self
             .store
@@ -139,6 +145,7 @@ impl Services {
                 reply_to,
                 forwarded_from,
                 attachments,
+                mentions,
                 created_at: crate::store::now(),
             })
             .await
@@ -146,6 +153,11 @@ impl Services {
                 StoreError::NotFound => Error::not_found("room"),
                 e => e.into(),
             })?;
+        self.announce_send(room, outcome)
+    }
+
+    /// Publishes a message stored now; answers a repeated `client_id` with the first message.
+    fn announce_send(&self, room: RoomId, outcome: SendOutcome) -> Result<(Message, bool)> {
         match outcome {
             SendOutcome::Created(message) => {
                 tracing::debug!(room_id = %room, seq = %message.seq, "message stored");
@@ -248,7 +260,7 @@ impl Services {
     pub async fn edit_message(&self, user: UserId, id: MessageId, body: &str) -> Result<Message> {
         self.throttle_send(user)?;
         let body = MessageBody::parse(body)?;
-        let Some((m, Some(_))) = self.store.message_for(id, user).await? else {
+        let Some((m, Some(role))) = self.store.message_for(id, user).await? else {
             return Err(Error::not_found("message"));
         };
         if m.sender_id != user {
@@ -269,9 +281,10 @@ impl Services {
         if body.is_empty() && m.attachments.is_empty() {
             return Err(Error::invalid("empty_message", "a message needs a body"));
         }
+        let mentions = self.mentions_in(m.room_id, role, &body).await?;
         let message = self
             .store
-            .edit_message(id, &body, crate::store::now())
+            .edit_message(id, &body, &mentions, crate::store::now())
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => message_deleted(),

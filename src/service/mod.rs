@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod admin;
 pub mod error;
 pub mod files;
+pub mod mentions;
 pub mod messages;
 pub mod pins;
 pub mod ratelimit;

@@ -31,7 +31,7 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub use files::FileRecord;
-pub use messages::{HistoryRequest, NewMessage, SendOutcome};
+pub use messages::{HistoryRequest, Mentions, NewMessage, SendOutcome};
 pub use reactions::ReactionOutcome;
 pub use rooms::NewRoom;
 pub use users::{NewUser, RefreshOutcome};

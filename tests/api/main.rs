@@ -6,6 +6,7 @@ mod common;
 mod auth;
 mod errors;
 mod files;
+mod mentions;
 mod messages;
 mod pins;
 mod reactions;

@@ -1,5 +1,6 @@
 // What conversations are made of besides text: reactions with the picker (search by shortcode,
-// recently used first) and pins with their panel, seen live by the others in the room.
+// recently used first), pins with their panel, and mentions: autocomplete after `@`, the
+// highlight and the sidebar's mention badge, and the per-room notification level.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ before(async () => {
   const room = await a.createRoom('general');
   await a.addMember(room.id, b.user.id);
   await a.send(room.id, 'shall we ship it?');
+  await a.createRoom('random');
   ana = await newPage(browser, server);
   bo = await newPage(browser, server);
   await ui.signIn(ana, 'ana');
@@ -127,3 +129,50 @@ test('pins', async (t) => {
 
   assertClean(ana, bo);
 });
+
+test('mentions', async (t) => {
+  await t.test('bo types @an and picks Ana from the suggestions', async () => {
+    await ui.openRoom(ana, 'random');
+    await ui.composer(bo).fill('');
+    await ui.composer(bo).pressSequentially('@an');
+    const list = bo.getByRole('listbox', { name: 'People to mention' });
+    await list.getByRole('option', { name: /@ana/ }).waitFor();
+    assert.equal(await list.getByRole('option').count(), 1);
+    await ui.composer(bo).press('Enter');
+    assert.equal(await ui.composer(bo).inputValue(), '@ana ');
+    assert.equal(await list.isVisible(), false);
+    await ui.composer(bo).pressSequentially('can you review?');
+    await ui.composer(bo).press('Enter');
+    await ui.expectDelivered(bo, '@ana can you review?');
+  });
+
+  await t.test('ana, in another room, gets a mention badge; the message is highlighted for her', async () => {
+    await ui.roomLink(ana, 'general').locator('.mention-badge').waitFor();
+    await ui.openRoom(ana, 'general');
+    const m = await ui.expectDelivered(ana, '@ana can you review?');
+    assert.match(await m.getAttribute('class'), /\bmention\b/);
+    const plain = ui.messages(ana, 'shall we ship it?');
+    assert.doesNotMatch(await plain.getAttribute('class'), /\bmention\b/);
+    await ui.openRoom(ana, 'random');
+    await ui.eventually(async () => assert.equal(await ui.roomLink(ana, 'general').locator('.badge').count(), 0));
+  });
+
+  await t.test('with notifications set to "Nothing", new messages show no badge', async () => {
+    await ui.openRoom(ana, 'general');
+    await ana.getByRole('button', { name: 'Notifications for this room' }).click();
+    const dialog = ana.getByRole('dialog', { name: 'Notifications for this room' });
+    assert.equal(await dialog.getByRole('radio', { name: /All messages/ }).isChecked(), true);
+    await dialog.getByRole('radio', { name: /Nothing/ }).check();
+    const asAna = await ApiClient.login(server.url, 'ana');
+    await ui.eventually(async () => assert.equal((await asAna.rooms()).find((r) => r.name === 'general').notify, 'none'));
+    await ana.keyboard.press('Escape');
+    await ui.openRoom(ana, 'random');
+    await ui.send(bo, 'quiet news');
+    await ui.expectDelivered(bo, 'quiet news');
+    await ui.roomLink(ana, 'general').getByText('Bo Chen: quiet news').waitFor();
+    assert.equal(await ui.roomLink(ana, 'general').locator('.badge').count(), 0);
+  });
+
+  assertClean(ana, bo);
+});
+

@@ -7,6 +7,7 @@ mod common;
 mod chat;
 mod cluster;
 mod membership;
+mod mentions;
 mod pins;
 mod presence;
 mod reactions;

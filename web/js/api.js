@@ -140,6 +140,10 @@ export class Api {
   deleteMessage(id) {
     return this.request('DELETE', `/messages/${enc(id)}`);
   }
+  /** The viewer's own settings for a room (`{notify}`); answers the room. */
+  roomSettings(roomId, settings) {
+    return this.request('PATCH', `/rooms/${enc(roomId)}/settings`, { body: settings });
+  }
   /** A room's pins, newest first: `{pins: [{message, pinned_by, pinned_at}]}`. */
   pins(roomId) {
     return this.request('GET', `/rooms/${enc(roomId)}/pins`);

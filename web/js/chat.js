@@ -456,6 +456,11 @@ export class Chat {
     this.store.pinned(message.room_id, message.id, add);
   }
 
+  /** Sets the viewer's notification level for a room: `all`, `mentions` or `none`. */
+  async setNotify(roomId, notify) {
+    this.store.upsertRoom(await this.api.roomSettings(roomId, { notify }));
+  }
+
   /** A room's pins, newest first. */
   async pins(roomId) {
     const { pins } = await this.api.pins(roomId);

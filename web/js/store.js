@@ -164,8 +164,21 @@ export class Store {
 
   totalUnread() {
     let n = 0;
-    for (const r of this.state.rooms.values()) n += r.unread_count || 0;
+    for (const r of this.state.rooms.values()) n += this.shownUnread(r);
     return n;
+  }
+
+  /** The unread count a room shows, by the viewer's level: all, only mentions, or nothing. */
+  shownUnread(room) {
+    if (room.notify === 'none') return 0;
+    if (room.notify === 'mentions') return room.mention_count || 0;
+    return room.unread_count || 0;
+  }
+
+  /** Whether message `m` (by someone else, live) mentions the viewer, by name or @room. */
+  mentionsMe(m) {
+    const me = this.state.me?.id;
+    return !!me && m.sender_id !== me && !m.deleted && (!!m.mentions_room || (m.mentions || []).includes(me));
   }
 
   // ---- session ----
@@ -338,6 +351,7 @@ export class Store {
           this.readUpTo(room, m.seq);
         } else if (!m.deleted && m.seq > room.last_read_seq) {
           room.unread_count = (room.unread_count || 0) + 1;
+          if (this.mentionsMe(m)) room.mention_count = (room.mention_count || 0) + 1;
         }
       } else if (room.last_message?.id === m.id) {
         room.last_message = m;
@@ -408,6 +422,7 @@ export class Store {
       if (room.last_message?.id === messageId) room.last_message = { ...room.last_message, deleted: true, body: '' };
       if (known && !known.deleted && known.sender_id !== this.state.me?.id && seq > room.last_read_seq) {
         room.unread_count = Math.max(0, (room.unread_count || 0) - 1);
+        if (this.mentionsMe(known)) room.mention_count = Math.max(0, (room.mention_count || 0) - 1);
       }
     }
     if (this.state.editingId === messageId) this.state.editingId = null;
@@ -433,10 +448,14 @@ export class Store {
     const me = this.state.me?.id;
     if (room.last_read_seq >= room.last_seq) {
       room.unread_count = 0;
+      room.mention_count = 0;
     } else if (list.length && list[0].seq <= room.last_read_seq + 1) {
-      room.unread_count = list.filter((m) => m.seq > room.last_read_seq && !m.deleted && m.sender_id !== me).length;
+      const unread = list.filter((m) => m.seq > room.last_read_seq && !m.deleted && m.sender_id !== me);
+      room.unread_count = unread.length;
+      room.mention_count = unread.filter((m) => this.mentionsMe(m)).length;
     } else {
       room.unread_count = Math.min(room.unread_count || 0, room.last_seq - room.last_read_seq);
+      room.mention_count = Math.min(room.mention_count || 0, room.unread_count);
     }
   }
 

@@ -248,3 +248,24 @@ export function pinsDialog({ store, pins, canUnpin, jump, unpin }) {
   render();
   return dlg;
 }
+
+/** Which of a room's messages count as unread and notify: all, only mentions, or nothing. */
+export function notifyDialog({ current, choose }) {
+  const levels = [
+    ['all', 'All messages', 'Every new message counts as unread.'],
+    ['mentions', 'Mentions only', 'Only messages that mention you (or @room) count.'],
+    ['none', 'Nothing', 'No unread count and no notifications from this room.'],
+  ];
+  const name = `notify-${++nextId}`;
+  const options = levels.map(([value, label, hint]) => {
+    const input = h('input', { type: 'radio', name, value, checked: value === current });
+    input.addEventListener('change', () => {
+      if (input.checked) choose(value);
+    });
+    return h('label', { class: 'notify-option' }, input, h('span', {}, h('strong', { text: label }), h('span', { class: 'hint', text: hint })));
+  });
+  const group = h('div', { class: 'notify-options', role: 'radiogroup', 'aria-label': 'Notify me about' }, options);
+  const dlg = modal({ title: 'Notifications for this room', content: group });
+  group.querySelector('input:checked')?.focus();
+  return dlg;
+}

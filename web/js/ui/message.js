@@ -23,7 +23,7 @@ export function messageView(ctx, item) {
   const senderId = pending ? me.id : m.sender_id;
   const sender = store.displayName(senderId);
   const created = new Date(m.created_at);
-  const mentioned = !own && !m.deleted && mentionNames(me).some((n) => (m.body || '').toLowerCase().includes(`@${n}`));
+  const mentioned = !own && !pending && store.mentionsMe(m);
 
   const li = h('li', {
     class: ['msg', item.grouped && 'grouped', own && 'own', pending && 'pending', pending?.state === 'failed' && 'failed', m.deleted && 'deleted', mentioned && 'mention'],

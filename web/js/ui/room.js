@@ -10,7 +10,7 @@ import { presenceLabel, typingText } from '../format.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { reactionPicker } from './reactions.js';
-import { confirmDialog, forwardDialog, membersDialog, peopleDialog, pinsDialog } from './dialogs.js';
+import { confirmDialog, forwardDialog, membersDialog, notifyDialog, peopleDialog, pinsDialog } from './dialogs.js';
 
 /**
  * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
@@ -125,6 +125,7 @@ export class RoomView {
     if (this.actionsKey === key) return;
     this.actionsKey = key;
     const buttons = this.extraActions.map((x) => x.el);
+    buttons.push(this.notifyButton());
     buttons.push(iconButton('pin', 'Pinned messages', () => this.showPins()));
     if (room.kind === 'group') {
       if (this.ctx.canModerate()) buttons.push(iconButton('userPlus', 'Add people', () => this.addPeople()));
@@ -244,6 +245,15 @@ export class RoomView {
         return 'Added';
       },
     });
+  }
+
+  /** The button that opens the viewer's notification level for this room. */
+  notifyButton() {
+    return iconButton('bell', 'Notifications for this room', () => notifyDialog({
+      current: this.store.room(this.roomId)?.notify || 'all',
+      choose: (level) => this.chat.setNotify(this.roomId, level)
+        .catch((e) => this.toast(`Could not change notifications: ${e.message}`)),
+    }));
   }
 
   async showPins() {
