@@ -32,7 +32,7 @@ async fn history(
 ) -> Result<axum::Json<HistoryPage>, ApiError> {
     let page = state
         .services
-        .history(user, room, q.before, q.after, q.limit)
+        .history(user, room, q.before, q.after, q.around, q.limit)
         .await?;
     Ok(axum::Json(page))
 }

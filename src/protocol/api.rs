@@ -341,6 +341,9 @@ pub struct HistoryQuery {
     /// Oldest messages above this seq.
     #[serde(default)]
     pub after: Option<i64>,
+    /// Messages centred on this seq (a permalink's target).
+    #[serde(default)]
+    pub around: Option<i64>,
     /// At most this many (1 to 100, default 50).
     #[serde(default)]
     pub limit: Option<i64>,
@@ -351,8 +354,11 @@ pub struct HistoryQuery {
 pub struct HistoryPage {
     /// Oldest first.
     pub messages: Vec<Message>,
-    /// True when more exist beyond this page in the direction asked.
+    /// True when more exist beyond this page in the direction asked (for `around`: older ones).
     pub has_more: bool,
+    /// For `around` only: true when newer messages exist beyond this page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_newer: Option<bool>,
 }
 
 /// The JSON body of every error answer.

@@ -47,6 +47,7 @@ impl Services {
         room: RoomId,
         before: Option<i64>,
         after: Option<i64>,
+        around: Option<i64>,
         limit: Option<i64>,
     ) -> Result<HistoryPage> {
         let limit = limit.unwrap_or(DEFAULT_PAGE);
@@ -55,6 +56,16 @@ impl Services {
                 "invalid_limit",
                 format!("limit must be 1 to {MAX_PAGE}"),
             ));
+        }
+        if let Some(seq) = around {
+            if before.is_some() || after.is_some() || seq < 0 {
+                return Err(Error::invalid(
+                    "invalid_query",
+                    "around takes neither before nor after, and must not be negative",
+                ));
+            }
+            self.require_member(room, user).await?;
+            return self.history_around(room, Seq(seq), limit).await;
         }
         let page = match (before, after) {
             (Some(_), Some(_)) => {
@@ -75,7 +86,43 @@ impl Services {
         };
         self.require_member(room, user).await?;
         let (messages, has_more) = self.store.history(room, page, limit).await?;
-        Ok(HistoryPage { messages, has_more })
+        Ok(HistoryPage {
+            messages,
+            has_more,
+            has_newer: None,
+        })
+    }
+
+    /// `limit` messages centred on `seq` (it and the older half, then the newer half), oldest
+    /// first: two pages of the same queries as paging.
+    async fn history_around(&self, room: RoomId, seq: Seq, limit: i64) -> Result<HistoryPage> {
+        let newer_wanted = limit / 2;
+        let (mut messages, has_more) = self
+            .store
+            .history(
+                room,
+                HistoryRequest::Before(Some(Seq(seq.0.saturating_add(1)))),
+                limit - newer_wanted,
+            )
+            .await?;
+        let has_newer = if newer_wanted > 0 {
+            let (newer, more) = self
+                .store
+                .history(room, HistoryRequest::After(seq), newer_wanted)
+                .await?;
+            messages.extend(newer);
+            more
+        } else {
+            self.store
+                .room_last_seq(room)
+                .await?
+                .is_some_and(|last| last > seq)
+        };
+        Ok(HistoryPage {
+            messages,
+            has_more,
+            has_newer: Some(has_newer),
+        })
     }
 
     /// Posts a message: text, a reply, a forward or attachments. Returns the message and whether it
