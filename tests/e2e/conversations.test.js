@@ -1,6 +1,7 @@
 // What conversations are made of besides text: reactions with the picker (search by shortcode,
 // recently used first), pins with their panel, and mentions: autocomplete after `@`, the
-// highlight and the sidebar's mention badge, and the per-room notification level.
+// highlight and the sidebar's mention badge, and the per-room notification level; and the
+// Markdown subset, which a body of <script> and javascript: links cannot turn into script.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -176,3 +177,76 @@ test('mentions', async (t) => {
   assertClean(ana, bo);
 });
 
+
+test('formatting', async (t) => {
+  const body = [
+    'a **bold** move, *really* _quite_ ~~not~~ `code **here**` and ||the ending||',
+    '```',
+    '<script>alert(1)</script> **not bold**',
+    '```',
+    '> quoted <img src=x onerror=alert(2)>',
+    '- first',
+    '- [x](javascript:alert(3)) javascript:alert(4)',
+    '3. third',
+    '4. fourth https://example.com/a_b_c_',
+    'snake_case_name stays',
+  ].join('\n');
+  let msg;
+  await t.test('the subset renders as elements built from text', async () => {
+    await ui.openRoom(ana, 'general');
+    await ui.composer(bo).fill(body);
+    await ui.composer(bo).press('Enter');
+    msg = ana.locator('.messages li.msg').filter({ has: ana.locator('.md-code') }).last();
+    await msg.waitFor();
+    const shape = await msg.locator('.msg-body').evaluate((el) => ({
+      strong: [...el.querySelectorAll(':scope > .md-text strong')].map((x) => x.textContent),
+      em: [...el.querySelectorAll('em')].map((x) => x.textContent),
+      del: [...el.querySelectorAll('del')].map((x) => x.textContent),
+      code: [...el.querySelectorAll('.md-inline-code')].map((x) => x.textContent),
+      pre: el.querySelector('pre code')?.textContent,
+      quote: el.querySelector('blockquote')?.textContent,
+      bullets: [...el.querySelectorAll('ul > li')].map((x) => x.textContent),
+      numbered: [...el.querySelectorAll('ol > li')].map((x) => x.textContent),
+      start: el.querySelector('ol')?.getAttribute('start'),
+      links: [...el.querySelectorAll('a')].map((a) => [a.textContent, a.href, a.target, a.rel]),
+      last: el.lastElementChild.textContent,
+      injected: el.querySelectorAll('script, img, [onerror]').length,
+    }));
+    assert.deepEqual(shape, {
+      strong: ['bold'],
+      em: ['really', 'quite'],
+      del: ['not'],
+      code: ['code **here**'],
+      pre: '<script>alert(1)</script> **not bold**',
+      quote: 'quoted <img src=x onerror=alert(2)>',
+      bullets: ['first', '[x](javascript:alert(3)) javascript:alert(4)'],
+      numbered: ['third', 'fourth https://example.com/a_b_c_'],
+      start: '3',
+      links: [['https://example.com/a_b_c_', 'https://example.com/a_b_c_', '_blank', 'noopener noreferrer nofollow']],
+      last: 'snake_case_name stays',
+      injected: 0,
+    });
+  });
+
+  await t.test('a spoiler hides its text until activated', async () => {
+    const spoiler = msg.locator('.spoiler');
+    assert.equal(await spoiler.getAttribute('aria-pressed'), 'false');
+    assert.equal(await spoiler.evaluate((el) => getComputedStyle(el).color), 'rgba(0, 0, 0, 0)');
+    await spoiler.click();
+    assert.equal(await spoiler.getAttribute('aria-pressed'), 'true');
+    assert.notEqual(await spoiler.evaluate((el) => getComputedStyle(el).color), 'rgba(0, 0, 0, 0)');
+  });
+
+  await t.test('an edit re-renders', async () => {
+    const mine = bo.locator('.messages li.msg.own').filter({ has: bo.locator('.md-code') }).last();
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit', exact: true }).click();
+    await bo.getByLabel('Edit message').fill('now **just** this');
+    await bo.getByLabel('Edit message').press('Enter');
+    const edited = ana.locator('.messages li.msg').filter({ has: ana.locator('.msg-body strong', { hasText: 'just' }) });
+    await edited.waitFor();
+    assert.equal(await edited.locator('.md-code').count(), 0);
+  });
+
+  assertClean(ana, bo);
+});

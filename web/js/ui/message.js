@@ -5,7 +5,8 @@
 // permissions and the action callbacks. The timeline decides grouping, "seen by" and editing.
 
 import { h, avatar, icon, srOnly } from '../dom.js';
-import { richText, messageTime, fullTime, preview, nameList } from '../format.js';
+import { renderMarkdown } from '../markdown.js';
+import { messageTime, fullTime, preview, nameList } from '../format.js';
 import { mentionNames } from '../notify.js';
 import { renderAttachments } from './attachments.js';
 import { reactionBar } from './reactions.js';
@@ -53,7 +54,9 @@ export function messageView(ctx, item) {
   } else {
     // A message may carry only files: then there is no text line, unless an edit emptied it.
     if (m.body || m.edited_at || !m.attachments?.length) {
-      const body = h('p', { class: 'msg-body' }, richText(m.body || '', mentionNames(me)));
+      // A plain line stays a paragraph; blocks (code, quotes, lists) need a block container.
+      const md = renderMarkdown(m.body || '', mentionNames(me));
+      const body = h(md.inline ? 'p' : 'div', { class: ['msg-body', !md.inline && 'md'] }, md.nodes);
       if (m.edited_at) body.append(' ', h('span', { class: 'msg-edited', title: `Edited ${fullTime(new Date(m.edited_at))}`, text: '(edited)' }));
       main.append(body);
     }
