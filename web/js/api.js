@@ -125,10 +125,11 @@ export class Api {
   }
 
   // Messages
-  history(roomId, { before, after, limit = 50 } = {}) {
+  history(roomId, { before, after, around, limit = 50 } = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (before != null) q.set('before', String(before));
     if (after != null) q.set('after', String(after));
+    if (around != null) q.set('around', String(around));
     return this.request('GET', `/rooms/${enc(roomId)}/messages?${q}`);
   }
   sendMessage(roomId, fields) {

@@ -260,6 +260,36 @@ export class Chat {
   }
 
   /** Loads history until the message is in the timeline; resolves to whether it was found. */
+  /**
+   * Makes the message at `seq` loaded: the page around it (`?around=`), joined to what is loaded
+   * when they touch, else in place of it and then filled forward to the newest, so the timeline
+   * stays one unbroken run. Resolves to the message's id, or null if there is none.
+   */
+  async revealSeq(roomId, seq) {
+    for (let i = 0; i < 200 && this.store.timeline(roomId).loading; i++) await new Promise((r) => setTimeout(r, 50));
+    const known = this.store.timeline(roomId).bySeq.get(seq);
+    if (known) return known.id;
+    let page;
+    try {
+      page = await this.api.history(roomId, { around: seq, limit: PAGE });
+    } catch (e) {
+      this.onEvent?.('error', e);
+      return null;
+    }
+    const target = page.messages.find((m) => m.seq === seq);
+    if (!target) return null;
+    const tl = this.store.timeline(roomId);
+    const newest = page.messages[page.messages.length - 1].seq;
+    if (tl.loaded && tl.bySeq.size && newest >= this.store.oldestSeq(roomId) - 1) {
+      this.store.addPage(roomId, page.messages, { hasMore: page.has_more, older: true });
+    } else {
+      this.store.resetTimeline(roomId);
+      this.store.addPage(roomId, page.messages, { hasMore: page.has_more, older: true });
+      if (page.has_newer) await this.fillGap(roomId);
+    }
+    return target.id;
+  }
+
   async reveal(roomId, messageId) {
     for (let i = 0; i < 100; i++) {
       if (this.store.message(roomId, messageId)) return true;

@@ -317,6 +317,11 @@ export class Store {
     this.emit(`room:${roomId}`);
   }
 
+  /** Forgets a room's loaded messages, for a page far from them (a permalink's). */
+  resetTimeline(roomId) {
+    this.state.timelines.set(roomId, newTimeline());
+  }
+
   /** Replaces a timeline's newest messages with a fresh page (after a reconnection). */
   refreshPage(roomId, messages) {
     const tl = this.timeline(roomId);

@@ -9,6 +9,7 @@ import { renderMarkdown } from '../markdown.js';
 import { messageTime, fullTime, preview, nameList } from '../format.js';
 import { mentionNames } from '../notify.js';
 import { renderAttachments } from './attachments.js';
+import { permalinkOf } from '../router.js';
 import { reactionBar } from './reactions.js';
 
 /**
@@ -33,7 +34,9 @@ export function messageView(ctx, item) {
     dataset: pending ? { clientId: pending.client_id } : { id: m.id, seq: String(m.seq) },
   });
 
-  const time = h('time', { datetime: m.created_at, title: fullTime(created), dataset: { rel: 'message' }, text: messageTime(created) });
+  const stamp = h('time', { datetime: m.created_at, title: fullTime(created), dataset: { rel: 'message' }, text: messageTime(created) });
+  // The time is the message's permalink (copy it to link here).
+  const time = pending ? stamp : h('a', { class: 'msg-permalink', tabindex: '-1', href: permalinkOf(m.room_id, m.seq), 'aria-label': `${messageTime(created)}, link to this message` }, stamp);
   const gutter = h('div', { class: 'msg-gutter' }, item.grouped ? null : avatar(store.user(senderId) || { id: senderId, display_name: sender }));
   const main = h('div', { class: 'msg-main' });
   if (item.grouped) {

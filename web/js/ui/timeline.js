@@ -241,6 +241,17 @@ export class Timeline {
   /** Scrolls to a message (loading history as needed), highlights and focuses it. */
   async jumpTo(messageId) {
     const found = await this.ctx.chat.reveal(this.roomId, messageId);
+    this.highlight(found ? messageId : null);
+  }
+
+  /** Scrolls to the message at `seq` (a permalink's), loading the history around it. */
+  async jumpToSeq(seq) {
+    this.highlight(await this.ctx.chat.revealSeq(this.roomId, seq));
+  }
+
+  /** Scrolls to a loaded message, flashes and focuses it (or says it is gone). */
+  highlight(messageId) {
+    const found = !!messageId;
     this.render();
     const rec = this.records.get(messageId);
     if (!found || !rec) {
@@ -294,7 +305,9 @@ export class Timeline {
       if (el.dataset.active === String(on)) continue;
       el.dataset.active = String(on);
       el.tabIndex = on ? 0 : -1;
-      for (const c of el.querySelectorAll('button, a, textarea')) c.tabIndex = on ? 0 : -1;
+      // The time's permalink stays out of the tab order: Shift+Tab from the composer lands on
+      // the message itself.
+      for (const c of el.querySelectorAll('button, a:not(.msg-permalink), textarea')) c.tabIndex = on ? 0 : -1;
     }
   }
 
