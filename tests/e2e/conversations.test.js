@@ -16,7 +16,8 @@ let ana;
 let bo;
 
 before(async () => {
-  server = await startServer();
+  // The last test posts a screenful of messages over HTTP at once: past the per-user send rate.
+  server = await startServer({ env: { CONFAB_SEND_BURST: '1000', CONFAB_SEND_RATE: '1000' } });
   browser = await launchBrowser();
   const a = await ApiClient.register(server.url, 'ana', 'Ana Lima');
   const b = await ApiClient.register(server.url, 'bob', 'Bo Chen');
@@ -248,5 +249,38 @@ test('formatting', async (t) => {
     assert.equal(await edited.locator('.md-code').count(), 0);
   });
 
+  assertClean(ana, bo);
+});
+
+test('the unread marker, grouping and jump to latest', async () => {
+  await ui.openRoom(ana, 'random');
+  await ui.send(bo, 'unread one');
+  await ui.expectDelivered(bo, 'unread one');
+  await ui.send(bo, 'unread two');
+  await ui.expectDelivered(bo, 'unread two');
+  await ui.roomLink(ana, 'general').getByText('Bo Chen: unread two').waitFor();
+  await ui.openRoom(ana, 'general');
+  await ui.expectDelivered(ana, 'unread two');
+  // The marker sits at ana's read position: right before the first message she had not read.
+  const order = await ana.locator('.messages > li').evaluateAll((lis) => lis.map((li) => (li.classList.contains('new-sep') ? 'NEW' : li.querySelector('.msg-body')?.textContent)));
+  const at = order.indexOf('NEW');
+  assert.deepEqual(order.slice(at, at + 3), ['NEW', 'unread one', 'unread two']);
+  assert.equal(await ana.locator('.day-sep').count(), 1, 'one day, one separator');
+  // Bo's two messages a moment apart are one group: the second shows no name of its own.
+  assert.equal(await ui.messages(ana, 'unread two').locator('.msg-sender').count(), 0);
+  assert.match(await ui.messages(ana, 'unread two').getAttribute('class'), /\bgrouped\b/);
+
+  // Scrolled up, "Jump to latest" appears and brings the newest back.
+  const asBo = await ApiClient.login(server.url, 'bob');
+  const general = (await asBo.rooms()).find((r) => r.name === 'general');
+  for (let i = 1; i <= 40; i++) await asBo.send(general.id, `filler ${i}`);
+  await ui.expectDelivered(ana, 'filler 40');
+  const scroller = ana.locator('.timeline');
+  await scroller.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+  const jump = ana.getByRole('button', { name: 'Jump to latest' });
+  await jump.waitFor();
+  await jump.click();
+  await ui.eventually(async () => assert.ok(await scroller.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 80)));
+  await jump.waitFor({ state: 'hidden' });
   assertClean(ana, bo);
 });
