@@ -1,9 +1,9 @@
-//! Room history and `/messages/{id}`.
+//! Room history, `/messages/{id}` and its reactions.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, put};
 
 use super::AppState;
 use super::error::ApiError;
@@ -18,6 +18,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/rooms/{id}/messages", get(history).post(send))
         .route("/messages/{id}", patch(edit).delete(remove))
+        .route(
+            "/messages/{id}/reactions/{emoji}",
+            put(react).delete(unreact),
+        )
 }
 
 async fn history(
@@ -28,7 +32,7 @@ async fn history(
 ) -> Result<axum::Json<HistoryPage>, ApiError> {
     let page = state
         .services
-        .history(user, room, q.before, q.after, q.limit)
+        .history(user, room, q.before, q.after, q.around, q.limit)
         .await?;
     Ok(axum::Json(page))
 }
@@ -62,5 +66,25 @@ async fn remove(
     Path(id): Path<MessageId>,
 ) -> Result<StatusCode, ApiError> {
     state.services.delete_message(user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 204 whether the reaction is new or was there already: the request is idempotent.
+async fn react(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((id, emoji)): Path<(MessageId, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.add_reaction(user, id, &emoji).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 204 whether there was such a reaction or not.
+async fn unreact(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((id, emoji)): Path<(MessageId, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.remove_reaction(user, id, &emoji).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,6 +13,7 @@ pub mod extract;
 mod files;
 mod health;
 mod messages;
+mod pins;
 mod rooms;
 mod search;
 pub mod server;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(rooms::router())
         .merge(messages::router())
+        .merge(pins::router())
         .merge(search::router())
         .layer(CompressionLayer::new());
     let api = json

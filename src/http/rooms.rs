@@ -3,14 +3,15 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json, Path};
 use crate::protocol::api::{
-    CreateRoomRequest, ReadRequest, Room, SetRoleRequest, UpdateRoomRequest, UserRef,
+    CreateRoomRequest, ReadRequest, Room, RoomSettingsRequest, SetRoleRequest, UpdateRoomRequest,
+    UserRef,
 };
 use crate::protocol::{RoomId, UserId};
 
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
             delete(remove_member).patch(set_role),
         )
         .route("/rooms/{id}/read", post(mark_read))
+        .route("/rooms/{id}/settings", patch(settings))
 }
 
 async fn list(
@@ -129,4 +131,16 @@ async fn mark_read(
 ) -> Result<StatusCode, ApiError> {
     state.services.mark_read(user, id, req.seq).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The viewer's own settings for the room; answers the room as they see it now.
+async fn settings(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<RoomId>,
+    Json(req): Json<RoomSettingsRequest>,
+) -> Result<axum::Json<Room>, ApiError> {
+    Ok(axum::Json(
+        state.services.set_notify(user, id, &req.notify).await?,
+    ))
 }

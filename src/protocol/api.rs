@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{FileId, MessageId, Role, RoomId, RoomKind, Seq, UserId};
+use super::{FileId, MessageId, NotifyLevel, Role, RoomId, RoomKind, Seq, UserId};
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,12 @@ pub struct Room {
     pub role: Role,
     /// For a DM, the other member (for presence and avatars); null for group rooms.
     pub dm_user: Option<User>,
+    /// Unread messages (as `unread_count` counts them) that mention this member.
+    #[serde(default)]
+    pub mention_count: i64,
+    /// This member's notification level for the room (their choice, or the default).
+    #[serde(default)]
+    pub notify: NotifyLevel,
 }
 
 /// One member of a room.
@@ -88,6 +94,59 @@ pub struct Message {
     pub forwarded_from: Option<ForwardedFrom>,
     /// Files it carries.
     pub attachments: Vec<Attachment>,
+    /// Its reactions, one entry per emoji in the order each was first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// Whether it is pinned in its room.
+    #[serde(default)]
+    pub pinned: bool,
+    /// Members it mentions by `@username`, in order of first mention.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    /// It says `@room` (from an owner or admin): it mentions everyone.
+    #[serde(default)]
+    pub mentions_room: bool,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji: one Unicode emoji, or a custom `:name:`.
+    pub emoji: String,
+    /// How many people reacted with it (exact).
+    pub count: i64,
+    /// Who, in the order they reacted: at most [`Reaction::MAX_USER_IDS`] of them.
+    pub user_ids: Vec<UserId>,
+}
+
+impl Reaction {
+    /// How many reactors a reaction lists; `count` says how many there are.
+    pub const MAX_USER_IDS: usize = 50;
+    /// How many distinct emoji one message may carry.
+    pub const MAX_PER_MESSAGE: i64 = 20;
+}
+
+/// A pinned message of a room, as `GET /rooms/{id}/pins` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pin {
+    /// The message.
+    pub message: Message,
+    /// Who pinned it (null if that account was deleted since).
+    pub pinned_by: Option<UserId>,
+    /// When.
+    pub pinned_at: DateTime<Utc>,
+}
+
+impl Pin {
+    /// How many messages one room may have pinned.
+    pub const MAX_PER_ROOM: i64 = 50;
+}
+
+/// Answer of `GET /rooms/{id}/pins`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PinList {
+    /// Newest pin first.
+    pub pins: Vec<Pin>,
 }
 
 /// The quoted message of a reply, its body cut to a preview.
@@ -218,6 +277,13 @@ pub struct UpdateRoomRequest {
     pub topic: Option<String>,
 }
 
+/// `PATCH /rooms/{id}/settings`: the viewer's own settings for a room.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RoomSettingsRequest {
+    /// `all`, `mentions` or `none`.
+    pub notify: String,
+}
+
 /// `POST /dms` and `POST /rooms/{id}/members`.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct UserRef {
@@ -275,6 +341,9 @@ pub struct HistoryQuery {
     /// Oldest messages above this seq.
     #[serde(default)]
     pub after: Option<i64>,
+    /// Messages centred on this seq (a permalink's target).
+    #[serde(default)]
+    pub around: Option<i64>,
     /// At most this many (1 to 100, default 50).
     #[serde(default)]
     pub limit: Option<i64>,
@@ -285,8 +354,11 @@ pub struct HistoryQuery {
 pub struct HistoryPage {
     /// Oldest first.
     pub messages: Vec<Message>,
-    /// True when more exist beyond this page in the direction asked.
+    /// True when more exist beyond this page in the direction asked (for `around`: older ones).
     pub has_more: bool,
+    /// For `around` only: true when newer messages exist beyond this page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_newer: Option<bool>,
 }
 
 /// `GET /search`: full-text search over the messages of the caller's rooms.

@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod cluster;
+pub mod emoji;
+pub mod mentions;
 pub mod values;
 pub mod ws;
 
@@ -16,6 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use emoji::Emoji;
 pub use values::{DisplayName, MessageBody, Password, RoomName, RoomTopic, Username, ValueError};
 
 macro_rules! id_type {
@@ -139,6 +142,57 @@ impl FromStr for Role {
             _ => Err(ValueError::new(
                 "invalid_role",
                 "role must be owner, admin or member",
+            )),
+        }
+    }
+}
+
+/// How much of a room's activity a member wants to hear of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    /// Every message counts as unread and may notify.
+    #[default]
+    All,
+    /// Only messages that mention the member.
+    Mentions,
+    /// Nothing.
+    None,
+}
+
+impl NotifyLevel {
+    /// Rooms with more members than this default to [`NotifyLevel::Mentions`].
+    pub const BUSY_ROOM: i64 = 20;
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::None => "none",
+        }
+    }
+
+    /// The level of a member who chose none, in a room of `members` people.
+    pub fn default_for(members: i64) -> NotifyLevel {
+        if members > Self::BUSY_ROOM {
+            NotifyLevel::Mentions
+        } else {
+            NotifyLevel::All
+        }
+    }
+}
+
+impl FromStr for NotifyLevel {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(NotifyLevel::All),
+            "mentions" => Ok(NotifyLevel::Mentions),
+            "none" => Ok(NotifyLevel::None),
+            _ => Err(ValueError::new(
+                "invalid_notify",
+                "notify must be all, mentions or none",
             )),
         }
     }

@@ -60,6 +60,22 @@ pub enum ClientFrame {
         /// Which.
         message_id: MessageId,
     },
+    /// React to a message: `PUT /messages/{id}/reactions/{emoji}`.
+    #[serde(rename = "reaction.add")]
+    ReactionAdd {
+        /// Which message.
+        message_id: MessageId,
+        /// One Unicode emoji or a custom `:name:`.
+        emoji: String,
+    },
+    /// Take a reaction back: `DELETE /messages/{id}/reactions/{emoji}`.
+    #[serde(rename = "reaction.remove")]
+    ReactionRemove {
+        /// Which message.
+        message_id: MessageId,
+        /// The emoji reacted with.
+        emoji: String,
+    },
     /// Started or stopped typing.
     #[serde(rename = "typing")]
     Typing {
@@ -210,6 +226,8 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
     "message.send",
     "message.edit",
     "message.delete",
+    "reaction.add",
+    "reaction.remove",
     "typing",
     "read",
     "sync",
@@ -294,6 +312,50 @@ pub enum ServerFrame {
         message_id: MessageId,
         /// Its seq.
         seq: Seq,
+    },
+    /// Someone reacted to a message.
+    #[serde(rename = "reaction.added")]
+    ReactionAdded {
+        /// Where.
+        room_id: RoomId,
+        /// Which message.
+        message_id: MessageId,
+        /// With what (canonical spelling).
+        emoji: String,
+        /// Who.
+        user_id: UserId,
+    },
+    /// Someone took a reaction back.
+    #[serde(rename = "reaction.removed")]
+    ReactionRemoved {
+        /// Where.
+        room_id: RoomId,
+        /// Which message.
+        message_id: MessageId,
+        /// The emoji.
+        emoji: String,
+        /// Who.
+        user_id: UserId,
+    },
+    /// A message was pinned.
+    #[serde(rename = "pin.added")]
+    PinAdded {
+        /// Where.
+        room_id: RoomId,
+        /// Which message.
+        message_id: MessageId,
+        /// Who pinned it.
+        user_id: UserId,
+    },
+    /// A message was unpinned (by someone, or because it was deleted).
+    #[serde(rename = "pin.removed")]
+    PinRemoved {
+        /// Where.
+        room_id: RoomId,
+        /// Which message.
+        message_id: MessageId,
+        /// Who unpinned (or deleted) it.
+        user_id: UserId,
     },
     /// Someone started or stopped typing.
     #[serde(rename = "typing")]
@@ -405,10 +467,11 @@ pub enum Ack {
         /// This session's id.
         session_id: SessionId,
     },
-    /// `message.send` and `message.edit`: the message as stored.
+    /// `message.send` and `message.edit`: the message as stored (boxed: a message is several
+    /// times larger than every other ack).
     Message {
         /// The message.
-        message: Message,
+        message: Box<Message>,
     },
     /// `sync`: the replay is done up to the room's newest seq.
     Synced {
@@ -480,6 +543,7 @@ mod tests {
             "forward_of",
             "attachments",
             "message_id",
+            "emoji",
             "active",
             "seq",
             "after_seq",

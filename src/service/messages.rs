@@ -9,7 +9,7 @@ use crate::protocol::api::{
 };
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId};
-use crate::store::{HistoryRequest, NewMessage, SendOutcome, StoreError};
+use crate::store::{HistoryRequest, Mentions, NewMessage, SendOutcome, StoreError};
 
 use super::{Error, Result, Services};
 
@@ -34,7 +34,8 @@ fn parse_client_id(raw: Option<String>) -> Result<Option<String>> {
     }
 }
 
-fn message_deleted() -> Error {
+/// `409 message_deleted`: the message is a tombstone now.
+pub(super) fn message_deleted() -> Error {
     Error::conflict("message_deleted", "that message was deleted")
 }
 
@@ -46,6 +47,7 @@ impl Services {
         room: RoomId,
         before: Option<i64>,
         after: Option<i64>,
+        around: Option<i64>,
         limit: Option<i64>,
     ) -> Result<HistoryPage> {
         let limit = limit.unwrap_or(DEFAULT_PAGE);
@@ -54,6 +56,16 @@ impl Services {
                 "invalid_limit",
                 format!("limit must be 1 to {MAX_PAGE}"),
             ));
+        }
+        if let Some(seq) = around {
+            if before.is_some() || after.is_some() || seq < 0 {
+                return Err(Error::invalid(
+                    "invalid_query",
+                    "around takes neither before nor after, and must not be negative",
+                ));
+            }
+            self.require_member(room, user).await?;
+            return self.history_around(room, Seq(seq), limit).await;
         }
         let page = match (before, after) {
             (Some(_), Some(_)) => {
@@ -74,7 +86,43 @@ impl Services {
         };
         self.require_member(room, user).await?;
         let (messages, has_more) = self.store.history(room, page, limit).await?;
-        Ok(HistoryPage { messages, has_more })
+        Ok(HistoryPage {
+            messages,
+            has_more,
+            has_newer: None,
+        })
+    }
+
+    /// `limit` messages centred on `seq` (it and the older half, then the newer half), oldest
+    /// first: two pages of the same queries as paging.
+    async fn history_around(&self, room: RoomId, seq: Seq, limit: i64) -> Result<HistoryPage> {
+        let newer_wanted = limit / 2;
+        let (mut messages, has_more) = self
+            .store
+            .history(
+                room,
+                HistoryRequest::Before(Some(Seq(seq.0.saturating_add(1)))),
+                limit - newer_wanted,
+            )
+            .await?;
+        let has_newer = if newer_wanted > 0 {
+            let (newer, more) = self
+                .store
+                .history(room, HistoryRequest::After(seq), newer_wanted)
+                .await?;
+            messages.extend(newer);
+            more
+        } else {
+            self.store
+                .room_last_seq(room)
+                .await?
+                .is_some_and(|last| last > seq)
+        };
+        Ok(HistoryPage {
+            messages,
+            has_more,
+            has_newer: Some(has_newer),
+        })
     }
 
     /// Posts a message: text, a reply, a forward or attachments. Returns the message and whether it
@@ -94,7 +142,7 @@ impl Services {
                 "a message can reply or forward, not both",
             ));
         }
-        self.require_member(room, user).await?;
+        let (_, role) = self.require_member(room, user).await?;
         let mut attachments = match req.attachments {
             Some(ids) if !ids.is_empty() => self.own_attachments(user, &ids).await?,
             _ => Vec::new(),
@@ -126,6 +174,12 @@ impl Services {
         if body.is_empty() && forwarded_from.is_none() && attachments.is_empty() {
             return Err(Error::invalid("empty_message", "a message needs a body"));
         }
+        // A forward repeats someone else's words: it mentions no one.
+        let mentions = if forwarded_from.is_some() {
+            Mentions::default()
+        } else {
+            self.mentions_in(room, role, &body).await?
+        };
 
         let outcome = self
             .store
@@ -138,6 +192,7 @@ impl Services {
                 reply_to,
                 forwarded_from,
                 attachments,
+                mentions,
                 created_at: crate::store::now(),
             })
             .await
@@ -145,6 +200,11 @@ impl Services {
                 StoreError::NotFound => Error::not_found("room"),
                 e => e.into(),
             })?;
+        self.announce_send(room, outcome)
+    }
+
+    /// Publishes a message stored now; answers a repeated `client_id` with the first message.
+    fn announce_send(&self, room: RoomId, outcome: SendOutcome) -> Result<(Message, bool)> {
         match outcome {
             SendOutcome::Created(message) => {
                 tracing::debug!(room_id = %room, seq = %message.seq, "message stored");
@@ -247,7 +307,7 @@ impl Services {
     pub async fn edit_message(&self, user: UserId, id: MessageId, body: &str) -> Result<Message> {
         self.throttle_send(user)?;
         let body = MessageBody::parse(body)?;
-        let Some((m, Some(_))) = self.store.message_for(id, user).await? else {
+        let Some((m, Some(role))) = self.store.message_for(id, user).await? else {
             return Err(Error::not_found("message"));
         };
         if m.sender_id != user {
@@ -268,9 +328,10 @@ impl Services {
         if body.is_empty() && m.attachments.is_empty() {
             return Err(Error::invalid("empty_message", "a message needs a body"));
         }
+        let mentions = self.mentions_in(m.room_id, role, &body).await?;
         let message = self
             .store
-            .edit_message(id, &body, crate::store::now())
+            .edit_message(id, &body, &mentions, crate::store::now())
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => message_deleted(),
@@ -285,7 +346,8 @@ impl Services {
         Ok(message)
     }
 
-    /// The author, or an owner or admin of the room, deletes a message. It stays as a tombstone.
+    /// The author, or an owner or admin of the room, deletes a message. It stays as a tombstone,
+    /// unpinned.
     pub async fn delete_message(&self, user: UserId, id: MessageId) -> Result<()> {
         self.throttle_send(user)?;
         let Some((m, Some(role))) = self.store.message_for(id, user).await? else {
@@ -301,7 +363,7 @@ impl Services {
             return Ok(());
         }
         let now = chrono::Utc::now().timestamp();
-        let (room, seq) = self.store.delete_message(id, now).await?;
+        let (room, seq, unpinned) = self.store.delete_message(id, now).await?;
         self.publish(Event::Room {
             room,
             frame: ServerFrame::MessageDeleted {
@@ -310,6 +372,16 @@ impl Services {
                 seq,
             },
         });
+        if unpinned {
+            self.publish(Event::Room {
+                room,
+                frame: ServerFrame::PinRemoved {
+                    room_id: room,
+                    message_id: id,
+                    user_id: user,
+                },
+            });
+        }
         Ok(())
     }
 }

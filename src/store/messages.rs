@@ -31,8 +31,28 @@ pub struct NewMessage {
     pub forwarded_from: Option<ForwardedFrom>,
     /// Files carried, in order; the service checked the sender may attach them.
     pub attachments: Vec<Attachment>,
+    /// Members it mentions, checked by the service.
+    pub mentions: Mentions,
     /// Now.
     pub created_at: DateTime<Utc>,
+}
+
+/// Whom a message mentions: members by id, and everyone (`@room`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// Members named, in order of first mention.
+    pub users: Vec<UserId>,
+    /// `@room` by someone allowed to say it.
+    pub room: bool,
+}
+
+/// The insert of a message's mention rows: `($1, $2, 0), ($1, $3, 1), …` for `n` users.
+fn mention_insert_sql(n: usize) -> String {
+    let rows: Vec<String> = (0..n).map(|i| format!("($1, ${}, {i})", i + 2)).collect();
+    format!(
+        "INSERT INTO message_mentions (message_id, user_id, position) VALUES {}",
+        rows.join(", ")
+    )
 }
 
 /// What a send did.
@@ -118,8 +138,8 @@ impl Store {
             let fwd = m.forwarded_from.as_ref();
             sqlx::query(
                 "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at, client_id, \
-                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, attachment_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, attachment_count, \
+                 mentions_room) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(m.id)
             .bind(m.room_id)
@@ -134,8 +154,17 @@ impl Store {
             .bind(fwd.map(|f| f.sender_id))
             .bind(fwd.map(|f| f.created_at))
             .bind(m.attachments.len() as i32)
+            .bind(m.mentions.room)
             .execute(&mut *tx)
             .await?;
+            if !m.mentions.users.is_empty() {
+                let sql = mention_insert_sql(m.mentions.users.len());
+                let mut q = sqlx::query(&sql).bind(m.id);
+                for u in &m.mentions.users {
+                    q = q.bind(*u);
+                }
+                q.execute(&mut *tx).await?;
+            }
             for (position, a) in m.attachments.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO message_attachments (message_id, file_id, room_id, seq, position) \
@@ -176,6 +205,10 @@ impl Store {
                 reply_to: m.reply_to.clone(),
                 forwarded_from: m.forwarded_from.clone(),
                 attachments: m.attachments.clone(),
+                reactions: Vec::new(),
+                pinned: false,
+                mentions: m.mentions.users.clone(),
+                mentions_room: m.mentions.room,
             }))
         })
     }
@@ -228,27 +261,42 @@ impl Store {
         Ok(self.complete(Some(row.message)).await?.map(|m| (m, role)))
     }
 
-    /// Replaces a live message's text. `NotFound` if it is gone or deleted.
+    /// Replaces a live message's text and whom it mentions. `NotFound` if it is gone or deleted.
     pub async fn edit_message(
         &self,
         id: MessageId,
         body: &MessageBody,
+        mentions: &Mentions,
         now: DateTime<Utc>,
     ) -> Result<Message, StoreError> {
         let sql = format!("{SELECT_MESSAGE} WHERE m.id = $1");
         let row: Option<MessageColumns> = writer!(self, |p| {
             let mut tx = p.begin().await?;
             let changed = sqlx::query(
-                "UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1 AND deleted = FALSE",
+                "UPDATE messages SET body = $2, edited_at = $3, mentions_room = $4 \
+                 WHERE id = $1 AND deleted = FALSE",
             )
             .bind(id)
             .bind(body.as_str())
             .bind(now)
+            .bind(mentions.room)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if changed == 0 {
                 return Err(StoreError::NotFound);
+            }
+            sqlx::query("DELETE FROM message_mentions WHERE message_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if !mentions.users.is_empty() {
+                let insert = mention_insert_sql(mentions.users.len());
+                let mut q = sqlx::query(&insert).bind(id);
+                for u in &mentions.users {
+                    q = q.bind(*u);
+                }
+                q.execute(&mut *tx).await?;
             }
             let row = sqlx::query_as(&sql)
                 .bind(id)
@@ -263,26 +311,86 @@ impl Store {
     /// One message from a row, with its attachments.
     async fn complete(&self, row: Option<MessageColumns>) -> Result<Option<Message>, StoreError> {
         let (mut messages, counts) = into_messages(row.into_iter().collect());
-        self.fill_attachments(&mut messages, &counts).await?;
+        self.fill_details(&mut messages, &counts).await?;
         Ok(messages.pop())
     }
 
-    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments; files it
-    /// carried that no other message carries expire now. Deleting twice is fine.
+    /// Fills what messages carry beside their row: attachments (`counts` says how many each
+    /// has) and reactions.
+    pub(crate) async fn fill_details(
+        &self,
+        messages: &mut [Message],
+        counts: &[i32],
+    ) -> Result<(), StoreError> {
+        self.fill_attachments(messages, counts).await?;
+        self.fill_mentions(messages).await?;
+        self.fill_reactions(messages).await
+    }
+
+    /// Fills each message's `mentions`, in one query for all of them.
+    async fn fill_mentions(&self, messages: &mut [Message]) -> Result<(), StoreError> {
+        let wanted: Vec<MessageId> = messages
+            .iter()
+            .filter(|m| !m.deleted)
+            .map(|m| m.id)
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT message_id, user_id FROM message_mentions WHERE message_id IN ({}) \
+             ORDER BY message_id, position",
+            super::files::placeholders(1, wanted.len())
+        );
+        let rows: Vec<(MessageId, UserId)> = reader!(self, |p| {
+            let mut q = sqlx::query_as(&sql);
+            for id in &wanted {
+                q = q.bind(*id);
+            }
+            q.fetch_all(p).await
+        })?;
+        let mut by_message: std::collections::HashMap<MessageId, Vec<UserId>> =
+            std::collections::HashMap::new();
+        for (message, user) in rows {
+            by_message.entry(message).or_default().push(user);
+        }
+        for m in messages.iter_mut() {
+            if let Some(list) = by_message.remove(&m.id) {
+                m.mentions = list;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments and no
+    /// reactions, and unpinned (the answer says whether it was pinned); files it carried that no
+    /// other message carries expire now. Deleting twice is fine.
     pub async fn delete_message(
         &self,
         id: MessageId,
         now_secs: i64,
-    ) -> Result<(RoomId, Seq), StoreError> {
-        let row: Option<(RoomId, Seq)> = writer!(self, |p| {
+    ) -> Result<(RoomId, Seq, bool), StoreError> {
+        let row: Option<(RoomId, Seq, bool)> = writer!(self, |p| {
             let mut tx = p.begin().await?;
             let row: Option<(RoomId, Seq)> = sqlx::query_as(
-                "UPDATE messages SET deleted = TRUE, body = '', attachment_count = 0 \
-                 WHERE id = $1 RETURNING room_id, seq",
+                "UPDATE messages SET deleted = TRUE, body = '', attachment_count = 0, \
+                 mentions_room = FALSE WHERE id = $1 RETURNING room_id, seq",
             )
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
+            for table in ["message_reactions", "message_mentions"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE message_id = $1"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let unpinned = sqlx::query("DELETE FROM room_pins WHERE message_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
             let files: Vec<(crate::protocol::FileId,)> = sqlx::query_as(
                 "DELETE FROM message_attachments WHERE message_id = $1 RETURNING file_id",
             )
@@ -300,7 +408,7 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            row
+            row.map(|(room, seq)| (room, seq, unpinned))
         });
         row.ok_or(StoreError::NotFound)
     }
@@ -341,7 +449,7 @@ impl Store {
         let has_more = messages.len() as i64 > limit;
         messages.truncate(limit as usize);
         counts.truncate(limit as usize);
-        self.fill_attachments(&mut messages, &counts).await?;
+        self.fill_details(&mut messages, &counts).await?;
         if newest_first {
             messages.reverse();
         }
@@ -367,7 +475,7 @@ impl Store {
                 .await
         })?;
         let (mut messages, counts) = into_messages(rows);
-        self.fill_attachments(&mut messages, &counts).await?;
+        self.fill_details(&mut messages, &counts).await?;
         Ok(messages)
     }
 }

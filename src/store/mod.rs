@@ -13,6 +13,8 @@
 
 mod files;
 mod messages;
+mod pins;
+mod reactions;
 mod rooms;
 mod rows;
 mod search;
@@ -30,7 +32,8 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub use files::FileRecord;
-pub use messages::{HistoryRequest, NewMessage, SendOutcome};
+pub use messages::{HistoryRequest, Mentions, NewMessage, SendOutcome};
+pub use reactions::ReactionOutcome;
 pub use rooms::NewRoom;
 pub use search::{Has, SearchPage, SearchRequest, Term};
 pub use users::{NewUser, RefreshOutcome};

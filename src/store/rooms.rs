@@ -12,7 +12,7 @@ use sqlx::Row;
 use super::rows::{RoomRow, UserRow, message_columns, message_joins};
 use super::{Store, StoreError, is_unique_violation, reader, writer};
 use crate::protocol::api::{Member, Message, Room, User};
-use crate::protocol::{Role, RoomId, RoomKind, Seq, UserId};
+use crate::protocol::{NotifyLevel, Role, RoomId, RoomKind, Seq, UserId};
 
 /// A group room to create.
 #[derive(Debug)]
@@ -37,6 +37,10 @@ macro_rules! room_select {
              rm.last_read_seq, rm.role, \
              (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
                 AND u.sender_id <> rm.user_id AND u.deleted = FALSE) AS unread_count, \
+             (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
+                AND u.sender_id <> rm.user_id AND u.deleted = FALSE AND (u.mentions_room = TRUE \
+                OR EXISTS (SELECT 1 FROM message_mentions mm WHERE mm.message_id = u.id \
+                AND mm.user_id = rm.user_id))) AS mention_count, rm.notify, \
              (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count, \
              du.id AS dm_user_id, du.username AS dm_username, du.display_name AS dm_display_name, ",
             message_columns!(),
@@ -424,6 +428,52 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    /// Sets `user`'s notification level in `room`. `NotFound` if they are not a member.
+    pub async fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
+    ) -> Result<(), StoreError> {
+        let changed = writer!(self, |p| {
+            sqlx::query("UPDATE room_members SET notify = $3 WHERE room_id = $1 AND user_id = $2")
+                .bind(room)
+                .bind(user)
+                .bind(level.as_str())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The members of `room` among lower-cased usernames `keys`, as `(key, id)`.
+    pub async fn members_named(
+        &self,
+        room: RoomId,
+        keys: &[String],
+    ) -> Result<Vec<(String, UserId)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT u.username_key, u.id FROM room_members rm JOIN users u ON u.id = rm.user_id \
+             WHERE rm.room_id = $1 AND u.username_key IN ({})",
+            super::files::placeholders(2, keys.len())
+        );
+        reader!(self, |p| {
+            let mut q = sqlx::query_as(&sql).bind(room);
+            for k in keys {
+                q = q.bind(k);
+            }
+            q.fetch_all(p).await
+        })
+        .map_err(StoreError::from)
     }
 
     /// Moves `user`'s read position in `room` forward to `seq` (never back, never past the newest

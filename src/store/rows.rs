@@ -3,12 +3,13 @@
 //! Every query that returns a message selects the same columns, under the same `m_`/`q_` names
 //! ([`message_columns!`]), from `messages m` left-joined to its quoted message `q`
 //! ([`message_joins!`]). One row type, [`MessageColumns`], reads them all, including the optional
-//! last message of a room listing, where every column may be NULL.
+//! last message of a room listing, where every column may be NULL. Whether a message is pinned is
+//! a subquery on `room_pins` (its unique index on `message_id` answers it).
 
 use chrono::{DateTime, Utc};
 
 use crate::protocol::api::{ForwardedFrom, Message, ReplyPreview, Room, User};
-use crate::protocol::{MessageId, Role, RoomId, RoomKind, Seq, UserId};
+use crate::protocol::{MessageId, NotifyLevel, Role, RoomId, RoomKind, Seq, UserId};
 
 /// The columns of a message and of its reply preview, as `m_*` and `q_*`.
 macro_rules! message_columns {
@@ -19,7 +20,9 @@ macro_rules! message_columns {
          m.fwd_message_id AS m_fwd_message_id, m.fwd_room_id AS m_fwd_room_id, \
          m.fwd_sender_id AS m_fwd_sender_id, m.fwd_created_at AS m_fwd_created_at, \
          q.id AS q_id, q.sender_id AS q_sender_id, substr(q.body, 1, 200) AS q_body, \
-         q.deleted AS q_deleted"
+         q.deleted AS q_deleted, \
+         EXISTS (SELECT 1 FROM room_pins pin WHERE pin.message_id = m.id) AS m_pinned, \
+         m.mentions_room AS m_mentions_room"
     };
 }
 
@@ -53,6 +56,8 @@ pub(crate) struct MessageColumns {
     q_sender_id: Option<UserId>,
     q_body: Option<String>,
     q_deleted: Option<bool>,
+    m_pinned: Option<bool>,
+    m_mentions_room: Option<bool>,
 }
 
 impl MessageColumns {
@@ -113,6 +118,10 @@ impl MessageColumns {
             reply_to,
             forwarded_from,
             attachments: Vec::new(),
+            reactions: Vec::new(),
+            pinned: self.m_pinned.unwrap_or(false),
+            mentions: Vec::new(),
+            mentions_room: self.m_mentions_room.unwrap_or(false),
         })
     }
 }
@@ -148,6 +157,8 @@ pub(crate) struct RoomRow {
     pub last_read_seq: Seq,
     pub role: String,
     pub unread_count: i64,
+    pub mention_count: i64,
+    pub notify: Option<String>,
     pub members_count: i64,
     pub dm_user_id: Option<UserId>,
     pub dm_username: Option<String>,
@@ -186,6 +197,11 @@ impl RoomRow {
             members_count: self.members_count,
             role: self.role.parse().unwrap_or(Role::Member),
             dm_user,
+            mention_count: self.mention_count,
+            notify: self
+                .notify
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(NotifyLevel::default_for(self.members_count)),
         };
         (self.viewer_id, room, attachments)
     }

@@ -151,7 +151,7 @@ impl Store {
         let (hits, next_cursor) = result?;
         let rows = hits.into_iter().map(|h| h.message).collect();
         let (mut messages, counts) = into_messages(rows);
-        self.fill_attachments(&mut messages, &counts).await?;
+        self.fill_details(&mut messages, &counts).await?;
         Ok(SearchPage {
             messages,
             next_cursor,

@@ -18,6 +18,7 @@ both_backends!(
     authors_and_admins_delete_leaving_a_tombstone,
     bodies_are_checked,
     history_pages_by_seq_in_both_directions,
+    history_around_a_seq_is_centred_on_it,
     history_survives_a_restart,
 );
 
@@ -398,4 +399,56 @@ async fn history_survives_a_restart(backend: Backend) {
         ["before restart 1", "before restart 2", "before restart 3"]
     );
     assert_eq!(api.send_text(room.id, "after").await.unwrap().seq, Seq(4));
+}
+
+async fn history_around_a_seq_is_centred_on_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.user("ana").await;
+    let eve = app.user("eve").await;
+    let room = app.room_with(&ana, &[]).await;
+    for i in 1..=10 {
+        ana.api.send_text(room.id, &format!("m{i}")).await.unwrap();
+    }
+    let seqs = |page: &confab::protocol::api::HistoryPage| -> Vec<i64> {
+        page.messages.iter().map(|m| m.seq.0).collect()
+    };
+    let page = ana.api.history(room.id, "around=5&limit=5").await.unwrap();
+    assert_eq!(seqs(&page), [3, 4, 5, 6, 7]);
+    assert_eq!((page.has_more, page.has_newer), (true, Some(true)));
+    let page = ana.api.history(room.id, "around=10&limit=4").await.unwrap();
+    assert_eq!(
+        seqs(&page),
+        [9, 10],
+        "the newer half would lie past the newest"
+    );
+    assert_eq!((page.has_more, page.has_newer), (true, Some(false)));
+    let page = ana.api.history(room.id, "around=1&limit=4").await.unwrap();
+    assert_eq!(seqs(&page), [1, 2, 3]);
+    assert_eq!((page.has_more, page.has_newer), (false, Some(true)));
+    let page = ana.api.history(room.id, "around=5&limit=1").await.unwrap();
+    assert_eq!((seqs(&page), page.has_newer), (vec![5], Some(true)));
+    // Paging without `around` says nothing of newer messages.
+    let (_, raw) = ana
+        .api
+        .call(
+            Method::GET,
+            &format!("/api/v1/rooms/{}/messages", room.id),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(raw.get("has_newer").is_none());
+
+    assert_eq!(
+        code(ana.api.history(room.id, "around=5&before=3").await),
+        "invalid_query"
+    );
+    assert_eq!(
+        code(ana.api.history(room.id, "around=-1").await),
+        "invalid_query"
+    );
+    assert_eq!(
+        code(eve.api.history(room.id, "around=5").await),
+        "room_not_found"
+    );
 }

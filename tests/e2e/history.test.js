@@ -1,5 +1,6 @@
-// Long histories: the newest page first, older pages as you scroll up, and a reply's quote that
-// brings its original into view even when it is many pages back.
+// Long histories: the newest page first, older pages as you scroll up, a reply's quote that
+// brings its original into view even when it is many pages back, and a permalink that opens the
+// room at its message.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ const COUNT = 130;
 let server;
 let browser;
 let page;
+let room;
 
 before(async () => {
   // The fixture posts 130 messages over HTTP at once: past the per-user send rate.
@@ -20,7 +22,7 @@ before(async () => {
   browser = await launchBrowser();
   const ana = await ApiClient.register(server.url, 'ana', 'Ana Lima');
   const bo = await ApiClient.register(server.url, 'bob', 'Bo Chen');
-  const room = await ana.createRoom('archive');
+  room = await ana.createRoom('archive');
   await ana.addMember(room.id, bo.user.id);
   const sent = [];
   for (let i = 1; i <= COUNT; i++) {
@@ -77,5 +79,31 @@ test('clicking a quote loads history back to the original and focuses it', async
   const view = await page.locator('.timeline').boundingBox();
   assert.ok(box.y >= view.y && box.y + box.height <= view.y + view.height, 'the original is in view');
   assert.equal((await shown()).length, COUNT + 1);
+  assertClean(page);
+});
+
+test('a permalink opens the room at its message, loading the history around it', async () => {
+  const asked = [];
+  const note = (req) => asked.push(new URL(req.url()).search);
+  page.on('request', note);
+  await page.goto(`/#/room/${room.id}/5`);
+  const target = ui.messages(page, 'message 5');
+  await ui.eventually(async () => assert.equal(await target.evaluate((el) => el === document.activeElement), true), { timeout: 15_000 });
+  const box = await target.boundingBox();
+  const view = await page.locator('.timeline').boundingBox();
+  assert.ok(box.y >= view.y && box.y + box.height <= view.y + view.height, 'the message is in view');
+  // The address becomes the room's; the history is one run from the start to the newest.
+  assert.equal(new URL(page.url()).pathname, `/r/${room.id}`);
+  assert.equal(new URL(page.url()).hash, '');
+  await ui.eventually(async () => assert.deepEqual(await shown(), [...expected(1, COUNT), 'about that second one']));
+  page.off('request', note);
+  assert.ok(asked.some((q) => /[?&]around=5\b/.test(q)), `history around the message was asked for: ${asked}`);
+
+  // Every message's time is its permalink; following one moves there.
+  const link = ui.messages(page, 'message 7').locator('a.msg-permalink');
+  assert.equal(await link.getAttribute('href'), `#/room/${room.id}/7`);
+  await link.click();
+  const seventh = ui.messages(page, 'message 7');
+  await ui.eventually(async () => assert.equal(await seventh.evaluate((el) => el === document.activeElement), true));
   assertClean(page);
 });

@@ -123,6 +123,68 @@ async fn users_on_three_nodes_hear_each_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaction_and_pin_events_cross_nodes() {
+    let nodes = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let ana = a.user("ana").await;
+    let bo = b.user("bo").await;
+    let room = a.room_with(&ana, &[&bo]).await;
+    let mut sa = a.socket(&ana).await;
+    let mut sb = b.socket(&bo).await;
+    let m = sa
+        .send_text(room.id, "react on the other node")
+        .await
+        .unwrap();
+    sb.wait_for(SOON, "message", message_with(m.id))
+        .await
+        .unwrap();
+
+    sb.request(ClientFrame::ReactionAdd {
+        message_id: m.id,
+        emoji: "🚀".into(),
+    })
+    .await
+    .unwrap();
+    let added = sa
+        .wait_for(SOON, "reaction.added from node b", |f| match f {
+            ServerFrame::ReactionAdded {
+                message_id,
+                emoji,
+                user_id,
+                ..
+            } if *message_id == m.id => Some((emoji.clone(), *user_id)),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(added, ("🚀".to_owned(), bo.id));
+    bo.api.react(m.id, "🚀", false).await.unwrap();
+    let removed = sa
+        .wait_for(SOON, "reaction.removed from node b", |f| match f {
+            ServerFrame::ReactionRemoved { user_id, .. } => Some(*user_id),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(removed, bo.id);
+
+    // Pins cross too.
+    ana.api.pin(room.id, m.id, true).await.unwrap();
+    let pinned = sb
+        .wait_for(SOON, "pin.added from node a", |f| match f {
+            ServerFrame::PinAdded {
+                message_id,
+                user_id,
+                ..
+            } => Some((*message_id, *user_id)),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pinned, (m.id, ana.id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_redis_connection_loses_nothing() {
     let redis = RedisServer::start().await;
     let prefix = redis_prefix();

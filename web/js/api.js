@@ -134,10 +134,11 @@ export class Api {
   }
 
   // Messages
-  history(roomId, { before, after, limit = 50 } = {}) {
+  history(roomId, { before, after, around, limit = 50 } = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (before != null) q.set('before', String(before));
     if (after != null) q.set('after', String(after));
+    if (around != null) q.set('around', String(around));
     return this.request('GET', `/rooms/${enc(roomId)}/messages?${q}`);
   }
   sendMessage(roomId, fields) {
@@ -148,6 +149,22 @@ export class Api {
   }
   deleteMessage(id) {
     return this.request('DELETE', `/messages/${enc(id)}`);
+  }
+  /** The viewer's own settings for a room (`{notify}`); answers the room. */
+  roomSettings(roomId, settings) {
+    return this.request('PATCH', `/rooms/${enc(roomId)}/settings`, { body: settings });
+  }
+  /** A room's pins, newest first: `{pins: [{message, pinned_by, pinned_at}]}`. */
+  pins(roomId) {
+    return this.request('GET', `/rooms/${enc(roomId)}/pins`);
+  }
+  /** Pins a message of the room (`add`), or unpins it. */
+  pin(roomId, messageId, add) {
+    return this.request(add ? 'PUT' : 'DELETE', `/rooms/${enc(roomId)}/pins/${enc(messageId)}`);
+  }
+  /** Reacts to a message with `emoji` (`add`), or takes the reaction back. */
+  react(id, emoji, add) {
+    return this.request(add ? 'PUT' : 'DELETE', `/messages/${enc(id)}/reactions/${enc(emoji)}`);
   }
 
   /**

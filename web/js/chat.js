@@ -142,6 +142,14 @@ export class Chat {
         case 'message.deleted':
           s.messageDeleted(f.room_id, f.message_id, f.seq);
           break;
+        case 'reaction.added':
+        case 'reaction.removed':
+          s.reaction(f.room_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added');
+          break;
+        case 'pin.added':
+        case 'pin.removed':
+          s.pinned(f.room_id, f.message_id, f.type === 'pin.added');
+          break;
         case 'typing':
           s.typing(f.room_id, f.user_id, f.active, Date.now() + TYPING_SHOWN);
           if (f.active) this.watchTyping();
@@ -278,6 +286,36 @@ export class Chat {
   }
 
   /** Loads history until the message is in the timeline; resolves to whether it was found. */
+  /**
+   * Makes the message at `seq` loaded: the page around it (`?around=`), joined to what is loaded
+   * when they touch, else in place of it and then filled forward to the newest, so the timeline
+   * stays one unbroken run. Resolves to the message's id, or null if there is none.
+   */
+  async revealSeq(roomId, seq) {
+    for (let i = 0; i < 200 && this.store.timeline(roomId).loading; i++) await new Promise((r) => setTimeout(r, 50));
+    const known = this.store.timeline(roomId).bySeq.get(seq);
+    if (known) return known.id;
+    let page;
+    try {
+      page = await this.api.history(roomId, { around: seq, limit: PAGE });
+    } catch (e) {
+      this.onEvent?.('error', e);
+      return null;
+    }
+    const target = page.messages.find((m) => m.seq === seq);
+    if (!target) return null;
+    const tl = this.store.timeline(roomId);
+    const newest = page.messages[page.messages.length - 1].seq;
+    if (tl.loaded && tl.bySeq.size && newest >= this.store.oldestSeq(roomId) - 1) {
+      this.store.addPage(roomId, page.messages, { hasMore: page.has_more, older: true });
+    } else {
+      this.store.resetTimeline(roomId);
+      this.store.addPage(roomId, page.messages, { hasMore: page.has_more, older: true });
+      if (page.has_newer) await this.fillGap(roomId);
+    }
+    return target.id;
+  }
+
   async reveal(roomId, messageId) {
     for (let i = 0; i < 100; i++) {
       if (this.store.message(roomId, messageId)) return true;
@@ -460,6 +498,29 @@ export class Chat {
     const updated = await this.api.editMessage(message.id, body);
     this.store.messageEdited(updated);
     this.store.setEditing(null, message.room_id);
+  }
+
+  /** Adds or takes back the viewer's reaction; the store follows at once (the event echoes it). */
+  async react(message, emoji, add) {
+    await this.api.react(message.id, emoji, add);
+    this.store.reaction(message.room_id, message.id, emoji, this.store.me.id, add);
+  }
+
+  /** Pins or unpins a message; the store follows at once (the event echoes it). */
+  async pin(message, add) {
+    await this.api.pin(message.room_id, message.id, add);
+    this.store.pinned(message.room_id, message.id, add);
+  }
+
+  /** Sets the viewer's notification level for a room: `all`, `mentions` or `none`. */
+  async setNotify(roomId, notify) {
+    this.store.upsertRoom(await this.api.roomSettings(roomId, { notify }));
+  }
+
+  /** A room's pins, newest first. */
+  async pins(roomId) {
+    const { pins } = await this.api.pins(roomId);
+    return pins;
   }
 
   async remove(message) {

@@ -21,7 +21,7 @@ import { Store } from './store.js';
 import { Chat } from './chat.js';
 import { h, replaceChildren } from './dom.js';
 import { attachmentsSummary, preview } from './format.js';
-import { currentRoute, navigate, onRouteChange } from './router.js';
+import { currentPermalink, currentRoute, navigate, onPermalink, onRouteChange } from './router.js';
 import { maybeNotify, updateTitle } from './notify.js';
 import { authView } from './ui/auth.js';
 import { Shell } from './ui/shell.js';
@@ -142,7 +142,9 @@ async function startApp() {
     sidebar?.render();
     roomView?.tick();
   }, 30_000);
-  openRoom(currentRoute(), { replace: true });
+  const link = currentPermalink();
+  if (link) openRoom(link.roomId, { replace: true, seq: link.seq });
+  else openRoom(currentRoute(), { replace: true });
 }
 
 function renderStartError(e) {
@@ -168,14 +170,16 @@ function onChatEvent(kind, payload) {
 }
 
 /** Opens a room (null: none), optionally scrolling to a message in it. */
-function openRoom(roomId, { replace = false, messageId = null } = {}) {
+function openRoom(roomId, { replace = false, messageId = null, seq = null } = {}) {
   if (roomId && !store.room(roomId)) roomId = null;
+  if (seq != null && location.hash) history.replaceState(null, '', location.pathname);
   navigate(roomId, { replace });
   chat.openRoom(roomId);
   renderCurrent();
   // Whatever brought the room up (a click, sign-in, a reload, the back button), typing goes
   // to its composer, unless a message was asked for.
-  if (roomId && messageId) roomView?.timeline.jumpTo(messageId);
+  if (roomId && seq != null) roomView?.timeline.jumpToSeq(seq);
+  else if (roomId && messageId) roomView?.timeline.jumpTo(messageId);
   else if (roomId) roomView?.focusComposer();
 }
 
@@ -261,6 +265,10 @@ for (const type of ['dragover', 'drop']) {
 
 onRouteChange((roomId) => {
   if (chat) openRoom(roomId, { replace: true });
+});
+
+onPermalink(({ roomId, seq }) => {
+  if (chat) openRoom(roomId, { seq });
 });
 
 if (session.get()) {

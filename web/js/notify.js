@@ -1,10 +1,11 @@
 // Attention: the tab title's unread count and optional desktop notifications.
 //
-// Desktop notifications are for DMs and mentions of you, only while you are not looking at that
+// Desktop notifications are for DMs and mentions of you (as the server found them: `@you` of a
+// member, `@room` from an owner or admin), never in a room set to "nothing", only while you are not looking at that
 // room, never while your status is "do not disturb", and only if you turned them on: the
 // permission is asked from a button press (browsers refuse it otherwise).
 
-import { attachmentsSummary, mentionsAny, preview } from './format.js';
+import { attachmentsSummary, preview } from './format.js';
 
 const PREF = 'confab.notifications';
 
@@ -58,7 +59,8 @@ export function maybeNotify(store, message, openRoom) {
   // Replays after a long disconnection are history, not news.
   if (Date.now() - Date.parse(message.created_at) > 120_000) return;
   const isDm = room.kind === 'dm';
-  if (!isDm && !mentionsAny(message.body, mentionNames(me))) return;
+  if (room.notify === 'none') return;
+  if (!store.mentionsMe(message) && (!isDm || room.notify === 'mentions')) return;
   const sender = store.displayName(message.sender_id);
   const title = isDm ? sender : `${sender} in #${store.roomName(room)}`;
   try {

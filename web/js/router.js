@@ -1,5 +1,7 @@
 // The address bar: `/` is the room list, `/r/<room id>` a room. Uses the History API; the server
-// answers any extensionless path with the app, so a reload lands where you were.
+// answers any extensionless path with the app, so a reload lands where you were. A message's
+// permalink is `#/room/<room id>/<seq>`: opening it opens the room at that message (the room's
+// path then replaces the link, so following the same link again works).
 
 const ROOM = /^\/r\/([0-9a-fA-F-]{36})\/?$/;
 
@@ -15,6 +17,27 @@ export function navigate(roomId, { replace = false } = {}) {
   if (location.pathname === path) return;
   if (replace) history.replaceState(null, '', path);
   else history.pushState(null, '', path);
+}
+
+const PERMALINK = /^#\/room\/([0-9a-fA-F-]{36})\/(\d{1,15})$/;
+
+/** The permalink of a message. */
+export function permalinkOf(roomId, seq) {
+  return `#/room/${roomId}/${seq}`;
+}
+
+/** The `{roomId, seq}` the address's permalink names, or null. */
+export function currentPermalink() {
+  const m = PERMALINK.exec(location.hash);
+  return m ? { roomId: m[1], seq: Number(m[2]) } : null;
+}
+
+/** Calls `fn({roomId, seq})` when a permalink is followed within the page. */
+export function onPermalink(fn) {
+  window.addEventListener('hashchange', () => {
+    const link = currentPermalink();
+    if (link) fn(link);
+  });
 }
 
 /** Calls `fn(roomId)` when the user moves through history. */

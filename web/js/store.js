@@ -179,8 +179,21 @@ export class Store {
 
   totalUnread() {
     let n = 0;
-    for (const r of this.state.rooms.values()) n += r.unread_count || 0;
+    for (const r of this.state.rooms.values()) n += this.shownUnread(r);
     return n;
+  }
+
+  /** The unread count a room shows, by the viewer's level: all, only mentions, or nothing. */
+  shownUnread(room) {
+    if (room.notify === 'none') return 0;
+    if (room.notify === 'mentions') return room.mention_count || 0;
+    return room.unread_count || 0;
+  }
+
+  /** Whether message `m` (by someone else, live) mentions the viewer, by name or @room. */
+  mentionsMe(m) {
+    const me = this.state.me?.id;
+    return !!me && m.sender_id !== me && !m.deleted && (!!m.mentions_room || (m.mentions || []).includes(me));
   }
 
   // ---- session ----
@@ -319,6 +332,11 @@ export class Store {
     this.emit(`room:${roomId}`);
   }
 
+  /** Forgets a room's loaded messages, for a page far from them (a permalink's). */
+  resetTimeline(roomId) {
+    this.state.timelines.set(roomId, newTimeline());
+  }
+
   /** Replaces a timeline's newest messages with a fresh page (after a reconnection). */
   refreshPage(roomId, messages) {
     const tl = this.timeline(roomId);
@@ -366,6 +384,7 @@ export class Store {
           this.readUpTo(room, m.seq);
         } else if (!m.deleted && m.seq > room.last_read_seq) {
           room.unread_count = (room.unread_count || 0) + 1;
+          if (this.mentionsMe(m)) room.mention_count = (room.mention_count || 0) + 1;
         }
       } else if (room.last_message?.id === m.id) {
         room.last_message = m;
@@ -391,17 +410,54 @@ export class Store {
     this.emit('rooms', `room:${m.room_id}`);
   }
 
+  /**
+   * Someone's reaction changed. Idempotent: our own change is applied when the call returns and
+   * again when its event arrives. A reactor beyond the listed first 50 is only counted.
+   */
+  reaction(roomId, messageId, emoji, userId, added) {
+    const tl = this.state.timelines.get(roomId);
+    const seq = tl?.seqOf.get(messageId);
+    const m = seq != null ? tl.bySeq.get(seq) : null;
+    if (!m || m.deleted) return;
+    const list = (m.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
+    let r = list.find((x) => x.emoji === emoji);
+    const listed = r?.user_ids.includes(userId);
+    if (added) {
+      if (listed) return;
+      if (!r) list.push(r = { emoji, count: 0, user_ids: [] });
+      r.count += 1;
+      if (r.user_ids.length < 50) r.user_ids.push(userId);
+    } else {
+      if (!r || (!listed && r.count <= r.user_ids.length)) return;
+      r.count -= 1;
+      r.user_ids = r.user_ids.filter((id) => id !== userId);
+    }
+    this.put(tl, { ...m, reactions: list.filter((x) => x.count > 0) });
+    this.emit(`room:${roomId}`);
+  }
+
+  /** A message was pinned or unpinned. */
+  pinned(roomId, messageId, pinned) {
+    const tl = this.state.timelines.get(roomId);
+    const seq = tl?.seqOf.get(messageId);
+    const m = seq != null ? tl.bySeq.get(seq) : null;
+    if (!m || !!m.pinned === pinned) return;
+    this.put(tl, { ...m, pinned });
+    this.emit(`room:${roomId}`);
+  }
+
   messageDeleted(roomId, messageId, seq) {
     const tl = this.state.timelines.get(roomId);
     const old = tl?.bySeq.get(seq);
     const room = this.state.rooms.get(roomId);
     const known = old || (room?.last_message?.id === messageId ? room.last_message : null);
-    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reply_to: null });
+    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reactions: [], pinned: false, reply_to: null });
     if (tl) this.requote(tl, messageId, { body: '', deleted: true });
     if (room) {
       if (room.last_message?.id === messageId) room.last_message = { ...room.last_message, deleted: true, body: '' };
       if (known && !known.deleted && known.sender_id !== this.state.me?.id && seq > room.last_read_seq) {
         room.unread_count = Math.max(0, (room.unread_count || 0) - 1);
+        if (this.mentionsMe(known)) room.mention_count = Math.max(0, (room.mention_count || 0) - 1);
       }
     }
     if (this.state.editingId === messageId) this.state.editingId = null;
@@ -427,10 +483,14 @@ export class Store {
     const me = this.state.me?.id;
     if (room.last_read_seq >= room.last_seq) {
       room.unread_count = 0;
+      room.mention_count = 0;
     } else if (list.length && list[0].seq <= room.last_read_seq + 1) {
-      room.unread_count = list.filter((m) => m.seq > room.last_read_seq && !m.deleted && m.sender_id !== me).length;
+      const unread = list.filter((m) => m.seq > room.last_read_seq && !m.deleted && m.sender_id !== me);
+      room.unread_count = unread.length;
+      room.mention_count = unread.filter((m) => this.mentionsMe(m)).length;
     } else {
       room.unread_count = Math.min(room.unread_count || 0, room.last_seq - room.last_read_seq);
+      room.mention_count = Math.min(room.mention_count || 0, room.unread_count);
     }
   }
 

@@ -25,11 +25,12 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use confab::protocol::api::{
-    Attachment, ErrorBody, HistoryPage, Message, Room, SearchResults, SendMessageRequest,
+    Attachment, ErrorBody, HistoryPage, Message, Pin, PinList, Room, SearchResults,
+    SendMessageRequest,
     TokenResponse, User,
 };
 use confab::protocol::ws::{ClientFrame, ServerFrame};
-use confab::protocol::{RoomId, Seq, UserId};
+use confab::protocol::{MessageId, RoomId, Seq, UserId};
 
 /// What went wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -361,6 +362,44 @@ impl Api {
         Ok(req.send().await?)
     }
 
+    /// Reacts to `message` with `emoji` (`PUT`), or takes the reaction back (`add` false:
+    /// `DELETE`). The emoji is percent-encoded into the path.
+    pub async fn react(
+        &self,
+        message: MessageId,
+        emoji: &str,
+        add: bool,
+    ) -> Result<(), ClientError> {
+        let method = if add { Method::PUT } else { Method::DELETE };
+        let path = format!(
+            "/api/v1/messages/{message}/reactions/{}",
+            percent_encode(emoji)
+        );
+        let _: Value = self.json(method, &path, None).await?;
+        Ok(())
+    }
+
+    /// Pins `message` in `room` (`PUT`), or unpins it (`add` false: `DELETE`).
+    pub async fn pin(
+        &self,
+        room: RoomId,
+        message: MessageId,
+        add: bool,
+    ) -> Result<(), ClientError> {
+        let method = if add { Method::PUT } else { Method::DELETE };
+        let path = format!("/api/v1/rooms/{room}/pins/{message}");
+        let _: Value = self.json(method, &path, None).await?;
+        Ok(())
+    }
+
+    /// A room's pins, newest first.
+    pub async fn pins(&self, room: RoomId) -> Result<Vec<Pin>, ClientError> {
+        let list: PinList = self
+            .json(Method::GET, &format!("/api/v1/rooms/{room}/pins"), None)
+            .await?;
+        Ok(list.pins)
+    }
+
     /// Marks `room` read up to `seq`.
     pub async fn mark_read(&self, room: RoomId, seq: Seq) -> Result<(), ClientError> {
         let _: Value = self
@@ -372,6 +411,19 @@ impl Api {
             .await?;
         Ok(())
     }
+}
+
+/// `s` with every byte but unreserved ASCII percent-encoded, for a path segment.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// What a [`Socket`] read.

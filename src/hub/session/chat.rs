@@ -55,7 +55,9 @@ impl Session {
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             let (message, _) = services.send_message(user, room, req).await?;
-            Ok(Ack::Message { message })
+            Ok(Ack::Message {
+                message: Box::new(message),
+            })
         }))
     }
 
@@ -64,7 +66,9 @@ impl Session {
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             let message = services.edit_message(user, id, &body).await?;
-            Ok(Ack::Message { message })
+            Ok(Ack::Message {
+                message: Box::new(message),
+            })
         }))
     }
 
@@ -73,6 +77,20 @@ impl Session {
         let (services, user) = (self.hub.inner.services.clone(), self.user.id);
         Ok(self.hub.inner.tasks.spawn(async move {
             services.delete_message(user, id).await?;
+            Ok(Ack::Done {})
+        }))
+    }
+
+    /// `reaction.add` and `reaction.remove`: the same service calls as the HTTP `PUT` and
+    /// `DELETE`, as work in flight like a send.
+    pub(super) fn react(&mut self, id: MessageId, emoji: String, add: bool) -> Result<Work, End> {
+        let (services, user) = (self.hub.inner.services.clone(), self.user.id);
+        Ok(self.hub.inner.tasks.spawn(async move {
+            if add {
+                services.add_reaction(user, id, &emoji).await?;
+            } else {
+                services.remove_reaction(user, id, &emoji).await?;
+            }
             Ok(Ack::Done {})
         }))
     }

@@ -421,6 +421,12 @@ impl Session {
             ClientFrame::MessageDelete { message_id } => {
                 return Ok(Taken::Later(self.delete_message(message_id)?));
             }
+            ClientFrame::ReactionAdd { message_id, emoji } => {
+                return Ok(Taken::Later(self.react(message_id, emoji, true)?));
+            }
+            ClientFrame::ReactionRemove { message_id, emoji } => {
+                return Ok(Taken::Later(self.react(message_id, emoji, false)?));
+            }
             ClientFrame::Typing { room_id, active } => self.typing(room_id, active)?,
             ClientFrame::Read { room_id, read } => self.read_up_to(room_id, read.seq).await?,
             ClientFrame::Sync { room_id, after_seq } => self.sync(room_id, after_seq).await?,

@@ -6,13 +6,14 @@
 // reloads (localStorage, per user), and files being attached survive switching rooms (they live
 // in the store). The box grows with its text up to 40% of the screen. Files pasted into the box, dropped on the
 // room or picked with the paperclip go to the upload tray (uploads.js) and leave with the next
-// message, which may then have no text.
+// message, which may then have no text. Typing `@` offers the room's members (mentions.js).
 
 import { h, icon } from '../dom.js';
 import { preview } from '../format.js';
 import { autoGrow } from './message.js';
 import { UploadTray } from './uploads.js';
 import { MAX_BODY_CHARS } from '../chat.js';
+import { MentionSuggest } from './mentions.js';
 
 /** The counter shows from this many characters on, so the limit never comes as a surprise. */
 const COUNT_FROM = MAX_BODY_CHARS - 500;
@@ -35,18 +36,24 @@ export class Composer {
     this.replyBox = h('div', { class: 'reply-banner', hidden: true });
     this.uploads = new UploadTray(ctx);
     this.attachmentSlot = h('div', { class: 'attachment-slot' }, this.uploads.buttons);
+    this.suggest = new MentionSuggest(ctx, this.input);
     this.sendButton = h('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, icon('send'));
     // No maxlength: it would cut a long paste silently. The counter says how far over it is.
     this.counter = h('p', { id: 'composer-count', class: 'composer-count', 'aria-live': 'polite', hidden: true });
     this.el = h('form', { class: 'composer', 'aria-label': 'Send a message', onSubmit: (e) => this.submit(e) },
       this.replyBox,
+      this.suggest.el,
       this.uploads.el,
       h('div', { class: 'composer-row' }, this.attachmentSlot, this.input, this.sendButton),
       this.counter);
 
     this.input.addEventListener('keydown', (e) => this.onKey(e));
     this.input.addEventListener('input', () => this.onInput());
-    this.input.addEventListener('blur', () => ctx.chat.typing(roomId, false));
+    this.input.addEventListener('blur', () => {
+      ctx.chat.typing(roomId, false);
+      this.suggest.close();
+    });
+    this.input.addEventListener('click', () => this.suggest.update());
     this.input.addEventListener('paste', (e) => {
       const files = [...(e.clipboardData?.files || [])];
       if (!files.length) return;
@@ -125,9 +132,11 @@ export class Composer {
     autoGrow(this.input);
     this.renderCount();
     chat.typing(roomId, this.input.value.trim().length > 0);
+    this.suggest.update();
   }
 
   onKey(e) {
+    if (this.suggest.onKey(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       this.submit(e);
     } else if (e.key === 'Escape' && this.ctx.store.state.replyTo.get(this.ctx.roomId)) {

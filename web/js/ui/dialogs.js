@@ -226,3 +226,54 @@ export function forwardDialog({ store, message, forward }) {
   render();
   filter.focus();
 }
+
+/** A room's pinned messages, newest first: jump to one, or unpin it (owners, admins, DMs). */
+export function pinsDialog({ store, pins, canUnpin, jump, unpin }) {
+  const list = h('ul', { class: 'pins-list', 'aria-label': 'Pinned messages' });
+  const render = () => {
+    list.replaceChildren(...pins.map((p) => {
+      const m = p.message;
+      const item = h('li', { class: 'pin-item', dataset: { id: m.id } },
+        h('p', { class: 'pin-meta' }, h('span', { class: 'msg-sender', text: store.displayName(m.sender_id) })),
+        h('p', { class: 'pin-body', text: preview(m.body || (m.attachments?.length ? 'Attachment' : ''), 200) }),
+        h('div', { class: 'pin-buttons' },
+          h('button', { type: 'button', class: 'button ghost small', onClick: () => { dlg.close(); jump(m); }, text: 'Jump' }),
+          canUnpin && h('button', {
+            type: 'button',
+            class: 'button ghost small',
+            onClick: async () => {
+              await unpin(m);
+              pins = pins.filter((x) => x.message.id !== m.id);
+              render();
+            },
+            text: 'Unpin',
+          })));
+      return item;
+    }));
+    if (!pins.length) list.append(h('li', { class: 'hint', text: 'Nothing is pinned yet.' }));
+  };
+  const dlg = modal({ title: 'Pinned messages', className: 'pins', content: list });
+  render();
+  return dlg;
+}
+
+/** Which of a room's messages count as unread and notify: all, only mentions, or nothing. */
+export function notifyDialog({ current, choose }) {
+  const levels = [
+    ['all', 'All messages', 'Every new message counts as unread.'],
+    ['mentions', 'Mentions only', 'Only messages that mention you (or @room) count.'],
+    ['none', 'Nothing', 'No unread count and no notifications from this room.'],
+  ];
+  const name = `notify-${++nextId}`;
+  const options = levels.map(([value, label, hint]) => {
+    const input = h('input', { type: 'radio', name, value, checked: value === current });
+    input.addEventListener('change', () => {
+      if (input.checked) choose(value);
+    });
+    return h('label', { class: 'notify-option' }, input, h('span', {}, h('strong', { text: label }), h('span', { class: 'hint', text: hint })));
+  });
+  const group = h('div', { class: 'notify-options', role: 'radiogroup', 'aria-label': 'Notify me about' }, options);
+  const dlg = modal({ title: 'Notifications for this room', content: group });
+  group.querySelector('input:checked')?.focus();
+  return dlg;
+}

@@ -5,9 +5,12 @@
 // permissions and the action callbacks. The timeline decides grouping, "seen by" and editing.
 
 import { h, avatar, icon, srOnly } from '../dom.js';
-import { richText, messageTime, fullTime, preview, nameList } from '../format.js';
+import { renderMarkdown } from '../markdown.js';
+import { messageTime, fullTime, preview, nameList } from '../format.js';
 import { mentionNames } from '../notify.js';
 import { renderAttachments } from './attachments.js';
+import { permalinkOf } from '../router.js';
+import { reactionBar } from './reactions.js';
 
 /**
  * `item`: `{message, pending, grouped, seenBy, editing}` where `pending` is an outbox entry
@@ -22,7 +25,7 @@ export function messageView(ctx, item) {
   const senderId = pending ? me.id : m.sender_id;
   const sender = store.displayName(senderId);
   const created = new Date(m.created_at);
-  const mentioned = !own && !m.deleted && mentionNames(me).some((n) => (m.body || '').toLowerCase().includes(`@${n}`));
+  const mentioned = !own && !pending && store.mentionsMe(m);
 
   const li = h('li', {
     class: ['msg', item.grouped && 'grouped', own && 'own', pending && 'pending', pending?.state === 'failed' && 'failed', m.deleted && 'deleted', mentioned && 'mention'],
@@ -31,7 +34,9 @@ export function messageView(ctx, item) {
     dataset: pending ? { clientId: pending.client_id } : { id: m.id, seq: String(m.seq) },
   });
 
-  const time = h('time', { datetime: m.created_at, title: fullTime(created), dataset: { rel: 'message' }, text: messageTime(created) });
+  const stamp = h('time', { datetime: m.created_at, title: fullTime(created), dataset: { rel: 'message' }, text: messageTime(created) });
+  // The time is the message's permalink (copy it to link here).
+  const time = pending ? stamp : h('a', { class: 'msg-permalink', tabindex: '-1', href: permalinkOf(m.room_id, m.seq), 'aria-label': `${messageTime(created)}, link to this message` }, stamp);
   const gutter = h('div', { class: 'msg-gutter' }, item.grouped ? null : avatar(store.user(senderId) || { id: senderId, display_name: sender }));
   const main = h('div', { class: 'msg-main' });
   if (item.grouped) {
@@ -40,6 +45,7 @@ export function messageView(ctx, item) {
     main.append(h('div', { class: 'msg-meta' }, h('span', { class: 'msg-sender', text: sender }), time));
   }
 
+  if (m.pinned && !m.deleted) main.append(h('p', { class: 'msg-pinned' }, icon('pin', 'icon-sm'), 'Pinned'));
   const forwarded = m.forwarded_from;
   if (forwarded && !m.deleted) main.append(forwardedLabel(ctx, forwarded));
   if (m.reply_to && !m.deleted) main.append(quote(ctx, m.reply_to));
@@ -51,11 +57,15 @@ export function messageView(ctx, item) {
   } else {
     // A message may carry only files: then there is no text line, unless an edit emptied it.
     if (m.body || m.edited_at || !m.attachments?.length) {
-      const body = h('p', { class: 'msg-body' }, richText(m.body || '', mentionNames(me)));
+      // A plain line stays a paragraph; blocks (code, quotes, lists) need a block container.
+      const md = renderMarkdown(m.body || '', mentionNames(me));
+      const body = h(md.inline ? 'p' : 'div', { class: ['msg-body', !md.inline && 'md'] }, md.nodes);
       if (m.edited_at) body.append(' ', h('span', { class: 'msg-edited', title: `Edited ${fullTime(new Date(m.edited_at))}`, text: '(edited)' }));
       main.append(body);
     }
     if (m.attachments?.length) main.append(renderAttachments(ctx, m.attachments));
+    const reactions = pending ? null : reactionBar(ctx, m);
+    if (reactions) main.append(reactions);
   }
   if (item.grouped) main.append(h('span', { class: 'msg-hover-time' }, time));
 
@@ -115,8 +125,14 @@ function actions(ctx, m, own) {
   const btn = (name, label, fn, cls) => h('button', {
     type: 'button', class: ['icon-button', cls], 'aria-label': label, title: label, dataset: { action: name }, onClick: fn,
   }, icon(name === 'delete' ? 'trash' : name));
+  bar.append(btn('smile', 'Add reaction', () => ctx.actions.pickReaction(m)));
   bar.append(btn('reply', 'Reply', () => ctx.actions.reply(m)));
   bar.append(btn('forward', 'Forward', () => ctx.actions.forward(m)));
+  if (ctx.canPin()) {
+    bar.append(m.pinned
+      ? btn('pin', 'Unpin', () => ctx.actions.pin(m, false))
+      : btn('pin', 'Pin', () => ctx.actions.pin(m, true)));
+  }
   if (own && !m.forwarded_from) bar.append(btn('edit', 'Edit', () => ctx.actions.edit(m)));
   if (canDelete) bar.append(btn('delete', 'Delete', () => ctx.actions.remove(m), 'danger'));
   return bar;

@@ -9,7 +9,8 @@ import { h, icon, iconButton, labeledButton, avatar } from '../dom.js';
 import { presenceLabel, typingText } from '../format.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
-import { confirmDialog, forwardDialog, membersDialog, peopleDialog } from './dialogs.js';
+import { reactionPicker } from './reactions.js';
+import { confirmDialog, forwardDialog, membersDialog, notifyDialog, peopleDialog, pinsDialog } from './dialogs.js';
 
 /**
  * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
@@ -35,6 +36,8 @@ export class RoomView {
     const ctx = {
       store, chat, api, roomId,
       canModerate: () => ['owner', 'admin'].includes(store.room(roomId)?.role),
+      // Owners and admins pin in group rooms; both people pin in a DM.
+      canPin: () => store.room(roomId)?.kind === 'dm' || ['owner', 'admin'].includes(store.room(roomId)?.role),
       actions: this.actions(),
     };
     this.ctx = ctx;
@@ -127,6 +130,8 @@ export class RoomView {
     if (this.actionsKey === key) return;
     this.actionsKey = key;
     const buttons = this.extraActions.map((x) => x.el);
+    buttons.push(this.notifyButton());
+    buttons.push(iconButton('pin', 'Pinned messages', () => this.showPins()));
     if (room.kind === 'group') {
       if (this.ctx.canModerate()) buttons.push(labeledButton('userPlus', 'Add people', 'Add', () => this.addPeople()));
       buttons.push(labeledButton('users', 'Members', 'Members', () => this.showMembers()));
@@ -214,6 +219,11 @@ export class RoomView {
           this.toast(`Could not delete: ${e.message}`);
         }
       },
+      pin: (m, add) => chat.pin(m, add)
+        .then(() => this.toast(add ? 'Message pinned.' : 'Message unpinned.'))
+        .catch((e) => this.toast(`Could not ${add ? 'pin' : 'unpin'}: ${e.message}`)),
+      react: (m, emoji, add) => chat.react(m, emoji, add).catch((e) => this.toast(`Could not react: ${e.message}`)),
+      pickReaction: (m) => reactionPicker({ pick: (emoji) => this.ctx.actions.react(m, emoji, true) }),
       retry: (clientId) => chat.retry(clientId),
       discard: (clientId) => chat.discard(clientId),
       jump: (targetRoom, messageId) => {
@@ -239,6 +249,33 @@ export class RoomView {
         await chat.addMember(roomId, u);
         return 'Added';
       },
+    });
+  }
+
+  /** The button that opens the viewer's notification level for this room. */
+  notifyButton() {
+    return iconButton('bell', 'Notifications for this room', () => notifyDialog({
+      current: this.store.room(this.roomId)?.notify || 'all',
+      choose: (level) => this.chat.setNotify(this.roomId, level)
+        .catch((e) => this.toast(`Could not change notifications: ${e.message}`)),
+    }));
+  }
+
+  async showPins() {
+    const { store, chat, roomId } = this;
+    let pins;
+    try {
+      pins = await chat.pins(roomId);
+    } catch (e) {
+      this.toast(`Could not load the pins: ${e.message}`);
+      return;
+    }
+    pinsDialog({
+      store,
+      pins,
+      canUnpin: this.ctx.canPin(),
+      jump: (m) => this.timeline.jumpTo(m.id),
+      unpin: (m) => this.ctx.actions.pin(m, false),
     });
   }
 

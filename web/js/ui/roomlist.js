@@ -53,7 +53,8 @@ export class RoomList {
     const current = store.state.currentRoomId === room.id;
     const name = store.roomName(room);
     const last = room.last_message;
-    const unread = current ? 0 : room.unread_count || 0;
+    const unread = current ? 0 : store.shownUnread(room);
+    const mentions = current || room.notify === 'none' ? 0 : room.mention_count || 0;
     const when = last ? new Date(last.created_at) : null;
     let lead;
     if (room.kind === 'dm') {
@@ -86,6 +87,7 @@ export class RoomList {
         when ? h('time', { class: 'room-item-time', datetime: last.created_at, title: fullTime(when), text: listTime(when) }) : null),
       h('span', { class: 'room-item-bottom' },
         h('span', { class: 'room-item-preview', text: this.previewText(room) }),
+        mentions > 0 ? h('span', { class: 'badge mention-badge', text: '@', title: `${mentions} unread ${mentions === 1 ? 'mention' : 'mentions'}`, 'aria-label': `${mentions} unread ${mentions === 1 ? 'mention' : 'mentions'}` }) : null,
         unread > 0 ? h('span', { class: 'badge', text: unread > 99 ? '99+' : String(unread), 'aria-label': `${unread} unread` }) : null)));
     return h('li', {}, link);
   }

@@ -219,11 +219,12 @@ export class Timeline {
     const { store, canModerate } = this.ctx;
     const m = item.message;
     return [
-      m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(),
+      m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(), !!m.pinned,
       store.displayName(m.sender_id),
       m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}:${m.reply_to.body}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,
+      (m.reactions || []).map((r) => `${r.emoji}${r.count}:${r.user_ids.join(',')}`).join(' '),
     ].join('|');
   }
 
@@ -401,7 +402,19 @@ export class Timeline {
   /** Scrolls to a message (loading history as needed), highlights and focuses it. */
   async jumpTo(messageId) {
     const found = await this.ctx.chat.reveal(this.roomId, messageId);
-    this.showAround(messageId);
+    this.highlight(found ? messageId : null);
+  }
+
+  /** Scrolls to the message at `seq` (a permalink's), loading the history around it. */
+  async jumpToSeq(seq) {
+    this.highlight(await this.ctx.chat.revealSeq(this.roomId, seq));
+  }
+
+  /** Scrolls to a loaded message, flashes and focuses it (or says it is gone). */
+  highlight(messageId) {
+    const found = !!messageId;
+    // The window of rendered messages moves to hold it (see `showAround`).
+    if (found) this.showAround(messageId);
     this.render();
     const rec = this.records.get(messageId);
     if (!found || !rec) {
@@ -455,7 +468,9 @@ export class Timeline {
       if (el.dataset.active === String(on)) continue;
       el.dataset.active = String(on);
       el.tabIndex = on ? 0 : -1;
-      for (const c of el.querySelectorAll('button, a, textarea')) c.tabIndex = on ? 0 : -1;
+      // The time's permalink stays out of the tab order: Shift+Tab from the composer lands on
+      // the message itself.
+      for (const c of el.querySelectorAll('button, a:not(.msg-permalink), textarea')) c.tabIndex = on ? 0 : -1;
     }
   }
 
