@@ -24,15 +24,7 @@ async fn register(
     ClientIp(from): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
-    let tokens = state
-        .services
-        .register(
-            &req.username,
-            &req.password,
-            req.display_name.as_deref(),
-            from,
-        )
-        .await?;
+    let tokens = state.services.register(&req, from).await?;
     Ok((StatusCode::CREATED, axum::Json(tokens)))
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod files;
 mod health;
+mod invites;
 mod messages;
 mod rooms;
 pub mod server;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(rooms::router())
+        .merge(invites::router())
         .merge(messages::router())
         .merge(files::router(state.services.max_upload()))
         .merge(ws::router())

@@ -43,7 +43,12 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<Room>), ApiError> {
     let room = state
         .services
-        .create_room(user, &req.name, req.topic.as_deref())
+        .create_room(
+            user,
+            &req.name,
+            req.topic.as_deref(),
+            req.visibility.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(room)))
 }
@@ -76,10 +81,7 @@ async fn update(
     Path(id): Path<RoomId>,
     Json(req): Json<UpdateRoomRequest>,
 ) -> Result<axum::Json<Room>, ApiError> {
-    let room = state
-        .services
-        .update_room(user, id, req.name.as_deref(), req.topic.as_deref())
-        .await?;
+    let room = state.services.update_room(user, id, &req).await?;
     Ok(axum::Json(room))
 }
 

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{FileId, MessageId, Role, RoomId, RoomKind, Seq, UserId};
+use super::{FileId, MessageId, Role, RoomId, RoomKind, Seq, ServerRole, UserId, Visibility};
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,9 @@ pub struct User {
     pub username: String,
     /// Name to show.
     pub display_name: String,
+    /// Their role on the server.
+    #[serde(default)]
+    pub server_role: ServerRole,
 }
 
 /// A room as one member sees it: the room itself plus that member's read position.
@@ -48,6 +51,9 @@ pub struct Room {
     pub role: Role,
     /// For a DM, the other member (for presence and avatars); null for group rooms.
     pub dm_user: Option<User>,
+    /// Whether the room is listed in the directory and open to join (DMs: always private).
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 /// One member of a room.
@@ -171,6 +177,9 @@ pub struct RegisterRequest {
     /// Name to show; the username if absent.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// An invite: required when the server registers by invite only, and joins its room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
 }
 
 /// `POST /auth/login`.
@@ -205,10 +214,13 @@ pub struct CreateRoomRequest {
     /// Its topic.
     #[serde(default)]
     pub topic: Option<String>,
+    /// `private` (the default) or `public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
 }
 
 /// `PATCH /rooms/{id}`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct UpdateRoomRequest {
     /// New name, if changing.
     #[serde(default)]
@@ -216,6 +228,72 @@ pub struct UpdateRoomRequest {
     /// New topic, if changing.
     #[serde(default)]
     pub topic: Option<String>,
+    /// `private` or `public`, if changing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+}
+
+/// An invite to a room: whoever has the code (or its link) may join, until it expires, is used
+/// up or is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The secret code.
+    pub code: String,
+    /// The client's page for it: `/invite/{code}` on this server.
+    pub url: String,
+    /// The room it joins.
+    pub room_id: RoomId,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// How many times it may be used; null for unlimited.
+    pub max_uses: Option<i32>,
+    /// How many times it was used.
+    pub uses: i32,
+}
+
+/// `POST /rooms/{id}/invites`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct CreateInviteRequest {
+    /// Uses allowed (1 to 10,000); unlimited if absent.
+    #[serde(default)]
+    pub max_uses: Option<i64>,
+    /// Lifetime in seconds (60 to a year); 7 days if absent.
+    #[serde(default)]
+    pub expires_in_secs: Option<i64>,
+}
+
+/// `GET /invites/{code}`, answered without a token: what a visitor sees before joining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitePreview {
+    /// The room's name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// How many members it has.
+    pub members_count: i64,
+}
+
+/// A public room in the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicRoom {
+    /// The room.
+    pub id: RoomId,
+    /// Its name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// How many members it has.
+    pub members_count: i64,
+    /// Whether the viewer is a member already.
+    pub joined: bool,
+}
+
+/// `GET /rooms/public?q=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct DirectoryQuery {
+    /// Part of a room's name or topic; every public room if empty.
+    #[serde(default)]
+    pub q: String,
 }
 
 /// `POST /dms` and `POST /rooms/{id}/members`.

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{LoginId, hash_refresh_token, new_refresh_token};
 use crate::bus::Event;
-use crate::protocol::api::{TokenResponse, User};
-use crate::protocol::{DisplayName, Password, UserId, Username};
+use crate::config::RegistrationMode;
+use crate::protocol::api::{RegisterRequest, TokenResponse, User};
+use crate::protocol::{DisplayName, Password, RoomId, UserId, Username};
 use crate::store::{NewUser, RefreshOutcome, Store, StoreError};
 
 use super::{Error, Result, Services};
@@ -75,29 +76,56 @@ fn invalid_credentials() -> Error {
 }
 
 impl Services {
-    /// Creates an account and signs it in; at most so many per address and hour.
-    pub async fn register(
-        &self,
-        username: &str,
-        password: &str,
-        display_name: Option<&str>,
-        from: IpAddr,
-    ) -> Result<TokenResponse> {
+    /// Creates an account and signs it in; at most so many per address and hour. What the
+    /// server's registration mode allows (see [`Services::registration_invite`]); an invite code
+    /// also joins its room.
+    pub async fn register(&self, req: &RegisterRequest, from: IpAddr) -> Result<TokenResponse> {
         self.throttles
             .register(from, Instant::now())
             .map_err(super::rate_limited)?;
-        let user = create_account(
+        let invited = self.registration_invite(req.invite_code.as_deref()).await?;
+        let created = create_account(
             &self.store,
             Some(&self.auth),
-            username,
-            password,
-            display_name,
+            &req.username,
+            &req.password,
+            req.display_name.as_deref(),
         )
-        .await?;
+        .await;
+        let user = match (created, &invited) {
+            (Ok(user), _) => user,
+            (Err(e), Some((code, _))) => {
+                self.store.return_invite_use(code).await?;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        };
         self.throttles
             .signed_in(&user.username.to_ascii_lowercase(), from, Instant::now());
         tracing::info!(user_id = %user.id, "user registered");
+        if let Some((_, room)) = invited {
+            self.admit(room, user.id).await?;
+        }
         self.sign_in(user).await
+    }
+
+    /// Whether the registration mode lets an account be created with `invite_code`, and the use
+    /// of the invite it takes (returned with the code, so a failed registration gives it back):
+    /// `closed` refuses every registration, `invite` requires a usable code, `open` takes one if
+    /// given.
+    async fn registration_invite(&self, code: Option<&str>) -> Result<Option<(String, RoomId)>> {
+        match (self.registration, code) {
+            (RegistrationMode::Closed, _) => Err(Error::forbidden(
+                "registration_closed",
+                "this server does not take new accounts; ask its operator for one",
+            )),
+            (RegistrationMode::Invite, None) => Err(Error::forbidden(
+                "invite_required",
+                "this server takes new accounts by invite only",
+            )),
+            (_, Some(code)) => Ok(Some((code.to_owned(), self.take_invite(code).await?))),
+            (RegistrationMode::Open, None) => Ok(None),
+        }
     }
 
     /// Checks a username and password and signs the user in. Unknown users and wrong passwords

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod admin;
 pub mod error;
 pub mod files;
+pub mod invites;
 pub mod messages;
 pub mod ratelimit;
 pub mod roomlog;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::bus::{Bus, BusHealth, Event};
+use crate::config::RegistrationMode;
 use crate::files::Blobs;
 use crate::protocol::{Role, RoomId, RoomKind, UserId};
 use crate::store::Store;
@@ -44,6 +46,7 @@ pub struct Services {
     file_rules: FileRules,
     refresh_ttl: Duration,
     throttles: Throttles,
+    registration: RegistrationMode,
 }
 
 /// Whether the store answers, for readiness probes.
@@ -62,7 +65,7 @@ impl Services {
         auth: Auth,
         bus: Bus,
         blobs: Blobs,
-        (file_rules, throttle_rules): (FileRules, ThrottleRules),
+        (file_rules, throttle_rules, registration): (FileRules, ThrottleRules, RegistrationMode),
         refresh_ttl: Duration,
     ) -> Services {
         Services {
@@ -73,6 +76,7 @@ impl Services {
             file_rules,
             refresh_ttl,
             throttles: Throttles::new(throttle_rules),
+            registration,
         }
     }
 

@@ -5,9 +5,9 @@
 //! members, forever.
 
 use crate::bus::Event;
-use crate::protocol::api::{Member, Room};
+use crate::protocol::api::{Member, Room, UpdateRoomRequest};
 use crate::protocol::ws::ServerFrame;
-use crate::protocol::{Role, RoomId, RoomKind, RoomName, RoomTopic, Seq, UserId};
+use crate::protocol::{Role, RoomId, RoomKind, RoomName, RoomTopic, Seq, UserId, Visibility};
 use crate::store::{NewRoom, StoreError};
 
 use super::{Error, Result, Services};
@@ -33,13 +33,20 @@ impl Services {
             .ok_or(Error::not_found("room"))
     }
 
-    /// Creates a group room owned by `user`.
-    pub async fn create_room(&self, user: UserId, name: &str, topic: Option<&str>) -> Result<Room> {
+    /// Creates a group room owned by `user`, private unless `visibility` says `public`.
+    pub async fn create_room(
+        &self,
+        user: UserId,
+        name: &str,
+        topic: Option<&str>,
+        visibility: Option<&str>,
+    ) -> Result<Room> {
         let name = RoomName::parse(name)?;
         let topic = match topic {
             Some(t) => RoomTopic::parse(t)?,
             None => RoomTopic::empty(),
         };
+        let visibility: Visibility = visibility.map(str::parse).transpose()?.unwrap_or_default();
         let id = RoomId::new();
         self.store
             .create_room(NewRoom {
@@ -48,6 +55,7 @@ impl Services {
                 topic: topic.into_inner(),
                 creator: user,
                 created_at: crate::store::now(),
+                visibility,
             })
             .await?;
         let view = self.room(user, id).await?;
@@ -97,6 +105,15 @@ impl Services {
                 "only the room's owner or admins can add members",
             ));
         }
+        self.admit(room, target).await?;
+        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member added");
+        Ok(())
+    }
+
+    /// Makes `target` a member of `room` and tells the room and the newcomer's sessions:
+    /// adding by a moderator, accepting an invite and joining a public room all end here.
+    /// `already_member` if they are in it.
+    pub(super) async fn admit(&self, room: RoomId, target: UserId) -> Result<()> {
         let user = self.user(target).await?;
         self.store
             .add_member(room, target, Role::Member, crate::store::now())
@@ -107,7 +124,6 @@ impl Services {
                 }
                 e => e.into(),
             })?;
-        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member added");
         self.publish(Event::Room {
             room,
             frame: ServerFrame::MemberJoined {
@@ -205,13 +221,13 @@ impl Services {
         Ok(())
     }
 
-    /// An owner or admin renames a group room or changes its topic; every member gets `room.updated`.
+    /// An owner or admin renames a group room, changes its topic or its visibility; every member
+    /// gets `room.updated`.
     pub async fn update_room(
         &self,
         actor: UserId,
         room: RoomId,
-        name: Option<&str>,
-        topic: Option<&str>,
+        change: &UpdateRoomRequest,
     ) -> Result<Room> {
         let (kind, role) = self.require_member(room, actor).await?;
         if kind == RoomKind::Dm {
@@ -226,12 +242,14 @@ impl Services {
                 "only the room's owner or admins can edit it",
             ));
         }
-        let name = name.map(RoomName::parse).transpose()?;
-        let topic = topic.map(RoomTopic::parse).transpose()?;
-        if name.is_none() && topic.is_none() {
+        let name = change.name.as_deref().map(RoomName::parse).transpose()?;
+        let topic = change.topic.as_deref().map(RoomTopic::parse).transpose()?;
+        let visibility: Option<Visibility> =
+            change.visibility.as_deref().map(str::parse).transpose()?;
+        if name.is_none() && topic.is_none() && visibility.is_none() {
             return Err(Error::invalid(
                 "invalid_request",
-                "give a name, a topic, or both",
+                "give a name, a topic or a visibility to change",
             ));
         }
         self.store
@@ -239,6 +257,7 @@ impl Services {
                 room,
                 name.as_ref().map(RoomName::as_str),
                 topic.as_ref().map(RoomTopic::as_str),
+                visibility,
             )
             .await?;
         let mut mine = None;

@@ -12,6 +12,7 @@
 //! service layer decides who may do what, then calls in here.
 
 mod files;
+mod invites;
 mod messages;
 mod rooms;
 mod rows;
@@ -29,8 +30,9 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub use files::FileRecord;
+pub use invites::{InviteRecord, NewInvite};
 pub use messages::{HistoryRequest, NewMessage, SendOutcome};
-pub use rooms::NewRoom;
+pub use rooms::{NewRoom, RoomSummary};
 pub use users::{NewUser, RefreshOutcome};
 
 /// Why a store operation failed.
@@ -65,6 +67,16 @@ impl StoreError {
 /// True for a unique-constraint violation, which callers turn into a [`StoreError::Conflict`].
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// `s` with the `LIKE` wildcards escaped (for `ESCAPE '\\'`), to match literally.
+fn like_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
 }
 
 /// The pools of the configured backend.

@@ -118,6 +118,7 @@ pub(crate) struct UserRow {
     pub id: UserId,
     pub username: String,
     pub display_name: String,
+    pub server_role: String,
 }
 
 impl From<UserRow> for User {
@@ -126,6 +127,7 @@ impl From<UserRow> for User {
             id: r.id,
             username: r.username,
             display_name: r.display_name,
+            server_role: r.server_role.parse().unwrap_or_default(),
         }
     }
 }
@@ -147,6 +149,8 @@ pub(crate) struct RoomRow {
     pub dm_user_id: Option<UserId>,
     pub dm_username: Option<String>,
     pub dm_display_name: Option<String>,
+    pub dm_server_role: Option<String>,
+    pub visibility: String,
     #[sqlx(flatten)]
     pub last: MessageColumns,
 }
@@ -161,6 +165,10 @@ impl RoomRow {
                 id,
                 username,
                 display_name,
+                server_role: self
+                    .dm_server_role
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or_default(),
             }),
             _ => None,
         };
@@ -181,6 +189,7 @@ impl RoomRow {
             members_count: self.members_count,
             role: self.role.parse().unwrap_or(Role::Member),
             dm_user,
+            visibility: self.visibility.parse().unwrap_or_default(),
         };
         (self.viewer_id, room, attachments)
     }

@@ -4,8 +4,10 @@
 mod common;
 
 mod auth;
+mod community;
 mod errors;
 mod files;
+mod invites;
 mod messages;
 mod rooms;
 mod slowloris;

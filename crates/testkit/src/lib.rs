@@ -437,6 +437,7 @@ impl Socket {
                 id: UserId(uuid::Uuid::nil()),
                 username: String::new(),
                 display_name: String::new(),
+                server_role: Default::default(),
             },
             session_id: String::new(),
         };
