@@ -80,9 +80,10 @@ export class Api {
   }
 
   // Accounts
-  register(username, password, displayName) {
+  register(username, password, displayName, inviteCode) {
     const body = { username, password };
     if (displayName) body.display_name = displayName;
+    if (inviteCode) body.invite_code = inviteCode;
     return this.request('POST', '/auth/register', { body, auth: false });
   }
   login(username, password) {
@@ -105,8 +106,38 @@ export class Api {
   room(id) {
     return this.request('GET', `/rooms/${enc(id)}`);
   }
-  createRoom(name, topic) {
-    return this.request('POST', '/rooms', { body: topic ? { name, topic } : { name } });
+  createRoom(name, topic, visibility) {
+    const body = { name };
+    if (topic) body.topic = topic;
+    if (visibility) body.visibility = visibility;
+    return this.request('POST', '/rooms', { body });
+  }
+
+  // Invites and the directory
+  /** What an invite leads to; needs no sign-in. */
+  invitePreview(code) {
+    return this.request('GET', `/invites/${enc(code)}`, { auth: false });
+  }
+  acceptInvite(code) {
+    return this.request('POST', `/invites/${enc(code)}/accept`);
+  }
+  createInvite(roomId, { maxUses, expiresInSecs } = {}) {
+    const body = {};
+    if (maxUses) body.max_uses = maxUses;
+    if (expiresInSecs) body.expires_in_secs = expiresInSecs;
+    return this.request('POST', `/rooms/${enc(roomId)}/invites`, { body });
+  }
+  invites(roomId) {
+    return this.request('GET', `/rooms/${enc(roomId)}/invites`).then((r) => r.invites);
+  }
+  revokeInvite(code) {
+    return this.request('DELETE', `/invites/${enc(code)}`);
+  }
+  publicRooms(q) {
+    return this.request('GET', `/rooms/public?q=${encodeURIComponent(q)}`).then((r) => r.rooms);
+  }
+  joinRoom(roomId) {
+    return this.request('POST', `/rooms/${enc(roomId)}/join`);
   }
   openDm(userId) {
     return this.request('POST', '/dms', { body: { user_id: userId } });

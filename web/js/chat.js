@@ -298,8 +298,22 @@ export class Chat {
     return p;
   }
 
-  async createRoom(name, topic) {
-    const room = await this.api.createRoom(name, topic);
+  async createRoom(name, topic, visibility) {
+    const room = await this.api.createRoom(name, topic, visibility);
+    this.store.upsertRoom(room);
+    return room;
+  }
+
+  /** Joins the room of an invite code; resolves to the room. */
+  async acceptInvite(code) {
+    const room = await this.api.acceptInvite(code);
+    this.store.upsertRoom(room);
+    return room;
+  }
+
+  /** Joins a public room from the directory; resolves to the room. */
+  async joinRoom(roomId) {
+    const room = await this.api.joinRoom(roomId);
     this.store.upsertRoom(room);
     return room;
   }

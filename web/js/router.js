@@ -1,7 +1,15 @@
-// The address bar: `/` is the room list, `/r/<room id>` a room. Uses the History API; the server
-// answers any extensionless path with the app, so a reload lands where you were.
+// The address bar: `/` is the room list, `/r/<room id>` a room, `/invite/<code>` an invite link.
+// Uses the History API; the server answers any extensionless path with the app, so a reload lands
+// where you were.
 
 const ROOM = /^\/r\/([0-9a-fA-F-]{36})\/?$/;
+const INVITE = /^\/invite\/([A-Za-z0-9_-]{1,64})\/?$/;
+
+/** The invite code in the current address, or null. */
+export function currentInvite() {
+  const m = INVITE.exec(location.pathname);
+  return m ? m[1] : null;
+}
 
 /** The room id in the current address, or null. */
 export function currentRoute() {

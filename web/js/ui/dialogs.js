@@ -54,15 +54,20 @@ export function confirmDialog({ title, message, confirmLabel, danger = false }) 
   });
 }
 
-/** New room: name and topic. `create(name, topic)` resolves to the room. */
+/**
+ * New room: name, topic and whether the directory lists it. `create(name, topic, visibility)`
+ * resolves to the room.
+ */
 export function createRoomDialog({ create, created }) {
   const name = h('input', { id: 'new-room-name', name: 'name', required: true, maxlength: '80', autocomplete: 'off' });
   const topic = h('input', { id: 'new-room-topic', name: 'topic', maxlength: '500', autocomplete: 'off' });
+  const listed = h('input', { id: 'new-room-public', name: 'public', type: 'checkbox' });
   const error = h('p', { class: 'form-error', role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'button primary', text: 'Create room' });
   const form = h('form', { class: 'stack' },
     h('label', { for: 'new-room-name', text: 'Name' }), name,
     h('label', { for: 'new-room-topic' }, 'Topic ', h('span', { class: 'optional', text: '(optional)' })), topic,
+    h('label', { for: 'new-room-public', class: 'checkbox' }, listed, 'Public: listed in “Browse rooms”, anyone can join'),
     error,
     h('div', { class: 'modal-actions' }, submit));
   const m = modal({ title: 'Create a room', content: form, className: 'modal-small' });
@@ -71,7 +76,7 @@ export function createRoomDialog({ create, created }) {
     submit.disabled = true;
     error.textContent = '';
     try {
-      const room = await create(name.value, topic.value.trim());
+      const room = await create(name.value, topic.value.trim(), listed.checked ? 'public' : 'private');
       m.close();
       created(room);
     } catch (err) {

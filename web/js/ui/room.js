@@ -10,6 +10,7 @@ import { presenceLabel, typingText } from '../format.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { confirmDialog, forwardDialog, membersDialog, peopleDialog } from './dialogs.js';
+import { inviteDialog } from './invites.js';
 
 /**
  * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
@@ -123,7 +124,10 @@ export class RoomView {
     this.actionsKey = key;
     const buttons = this.extraActions.map((x) => x.el);
     if (room.kind === 'group') {
-      if (this.ctx.canModerate()) buttons.push(iconButton('userPlus', 'Add people', () => this.addPeople()));
+      if (this.ctx.canModerate()) {
+        buttons.push(iconButton('userPlus', 'Add people', () => this.addPeople()));
+        buttons.push(iconButton('link', 'Invite people', () => inviteDialog({ api: this.ctx.api, roomId: this.roomId, roomName: this.store.roomName(room) })));
+      }
       buttons.push(iconButton('users', 'Members', () => this.showMembers()));
       buttons.push(iconButton('door', 'Leave room', () => this.leave()));
     }
