@@ -76,6 +76,10 @@ pub enum Event {
         user: UserId,
         /// Which logins (refresh-token families).
         logins: Vec<uuid::Uuid>,
+        /// The account was suspended: every session of the user closes (4003), whatever its
+        /// login.
+        #[serde(default)]
+        suspended: bool,
     },
 }
 

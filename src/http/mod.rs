@@ -12,6 +12,7 @@ mod files;
 mod health;
 mod invites;
 mod messages;
+mod moderation;
 mod rooms;
 pub mod server;
 mod users;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(rooms::router())
         .merge(invites::router())
+        .merge(moderation::router())
         .merge(messages::router())
         .merge(files::router(state.services.max_upload()))
         .merge(ws::router())

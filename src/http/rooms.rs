@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/rooms", get(list).post(create))
         .route("/dms", post(open_dm))
-        .route("/rooms/{id}", get(show).patch(update))
+        .route("/rooms/{id}", get(show).patch(update).delete(delete_room))
         .route("/rooms/{id}/members", get(members).post(add_member))
         .route(
             "/rooms/{id}/members/{user_id}",
@@ -85,6 +85,15 @@ async fn update(
     Ok(axum::Json(room))
 }
 
+async fn delete_room(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<RoomId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_room(user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn members(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -119,7 +128,7 @@ async fn set_role(
     Path((id, target)): Path<(RoomId, UserId)>,
     Json(req): Json<SetRoleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.set_role(user, id, target, &req.role).await?;
+    state.services.update_member(user, id, target, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

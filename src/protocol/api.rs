@@ -54,6 +54,12 @@ pub struct Room {
     /// Whether the room is listed in the directory and open to join (DMs: always private).
     #[serde(default)]
     pub visibility: Visibility,
+    /// Seconds a member (not a moderator) must wait between two messages; 0 when off.
+    #[serde(default)]
+    pub slow_mode_secs: i32,
+    /// Until when the viewer is timed out here (reads, but cannot post, type or speak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_until: Option<DateTime<Utc>>,
 }
 
 /// One member of a room.
@@ -65,6 +71,9 @@ pub struct Member {
     pub role: Role,
     /// The newest seq they have read (for "seen by").
     pub last_read_seq: Seq,
+    /// Until when they are timed out, if they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_until: Option<DateTime<Utc>>,
 }
 
 /// A message, live or from history. A deleted one keeps its seq, with `deleted: true` and empty body.
@@ -231,6 +240,9 @@ pub struct UpdateRoomRequest {
     /// `private` or `public`, if changing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<String>,
+    /// Slow mode in seconds (0 to 21,600; 0 turns it off), if changing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_mode_secs: Option<i64>,
 }
 
 /// An invite to a room: whoever has the code (or its link) may join, until it expires, is used
@@ -303,11 +315,75 @@ pub struct UserRef {
     pub user_id: UserId,
 }
 
-/// `PATCH /rooms/{id}/members/{user_id}`.
-#[derive(Debug, Deserialize, Serialize)]
+/// `PATCH /rooms/{id}/members/{user_id}`: a new role, a timeout, or both.
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct SetRoleRequest {
-    /// `admin` or `member`.
-    pub role: String,
+    /// `owner`, `admin` or `member`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Until when the member may read but not post, type or speak; `null` lifts a timeout.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PUT /rooms/{id}/bans/{user_id}`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct BanRequest {
+    /// Why, for the audit log and the ban list (at most 500 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A user kept out of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// Who.
+    pub user: User,
+    /// The moderator who banned them.
+    pub banned_by: Option<UserId>,
+    /// Why.
+    pub reason: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One moderation action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its id (time-ordered).
+    pub id: uuid::Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The room it happened in, for room actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    /// Who acted.
+    pub actor_id: UserId,
+    /// What: `member.remove`, `member.ban`, `member.unban`, `member.timeout`, `message.delete`,
+    /// `room.slow_mode`, `room.delete`, `user.suspend`, `user.unsuspend`.
+    pub action: String,
+    /// Whom it concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_user_id: Option<UserId>,
+    /// Which message it concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_message_id: Option<MessageId>,
+    /// Why, as the moderator said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /rooms/{id}/messages`; the WebSocket `message.send` carries the same fields.

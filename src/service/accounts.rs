@@ -165,6 +165,12 @@ impl Services {
             }
         };
         self.throttles.signed_in(&account, from, Instant::now());
+        if self.store.is_suspended(user.id).await? {
+            return Err(Error::forbidden(
+                "account_suspended",
+                "this account was suspended by the server's admins",
+            ));
+        }
         self.sign_in(user).await
     }
 
@@ -229,7 +235,11 @@ impl Services {
         for login in &logins {
             self.auth.revocations().revoke(*login);
         }
-        self.publish(Event::Revoked { user, logins });
+        self.publish(Event::Revoked {
+            user,
+            logins,
+            suspended: false,
+        });
     }
 
     /// Learns, until `cancel`, the revocations this node did not hear on the bus: at start, those
@@ -252,6 +262,7 @@ impl Services {
                         if self.auth.revocations().revoke(login) {
                             self.publish(Event::Revoked {
                                 user,
+                                suspended: false,
                                 logins: vec![login],
                             });
                         }

@@ -170,6 +170,7 @@ impl Error {
                 "member" => "member_not_found",
                 "file" => "file_not_found",
                 "invite" => "invite_not_found",
+                "ban" => "ban_not_found",
                 "route" => "route_not_found",
                 "voice call" => "not_in_call",
                 _ => "not_found",

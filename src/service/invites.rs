@@ -193,6 +193,7 @@ impl Services {
         if let Some(room) = self.store.room_view(invite.room_id, user).await? {
             return Ok(room);
         }
+        self.require_not_banned(invite.room_id, user).await?;
         let room = self.take_invite(code).await?;
         if let Err(e) = self.admit(room, user).await {
             self.store.return_invite_use(code).await?;
@@ -223,6 +224,7 @@ impl Services {
         if !summary.is_some_and(|s| s.visibility() == Visibility::Public) {
             return Err(Error::not_found("room"));
         }
+        self.require_not_banned(room, user).await?;
         self.admit(room, user).await?;
         tracing::info!(room_id = %room, user_id = %user, "joined a public room");
         self.room(user, room).await

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod invites;
 pub mod messages;
+pub mod moderation;
 pub mod ratelimit;
 pub mod roomlog;
 pub mod rooms;

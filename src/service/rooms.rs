@@ -8,7 +8,7 @@ use crate::bus::Event;
 use crate::protocol::api::{Member, Room, UpdateRoomRequest};
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{Role, RoomId, RoomKind, RoomName, RoomTopic, Seq, UserId, Visibility};
-use crate::store::{NewRoom, StoreError};
+use crate::store::{NewAuditEntry, NewRoom, StoreError};
 
 use super::{Error, Result, Services};
 
@@ -105,6 +105,7 @@ impl Services {
                 "only the room's owner or admins can add members",
             ));
         }
+        self.require_not_banned(room, target).await?;
         self.admit(room, target).await?;
         tracing::info!(room_id = %room, user_id = %target, by = %actor, "member added");
         Ok(())
@@ -166,6 +167,26 @@ impl Services {
                 ));
             }
         }
+        self.expel(room, target).await?;
+        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member left");
+        if actor != target {
+            self.record(NewAuditEntry {
+                room: Some(room),
+                actor,
+                action: "member.remove",
+                target_user: Some(target),
+                target_message: None,
+                reason: None,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes `target` out of `room`: every session of theirs, on every node, stops hearing it at
+    /// once (`member.left`), and an owner's leaving hands the room on. Leaving, removal and bans
+    /// all end here.
+    pub(super) async fn expel(&self, room: RoomId, target: UserId) -> Result<()> {
         let new_owner = self
             .store
             .remove_member(room, target)
@@ -174,7 +195,6 @@ impl Services {
                 StoreError::NotFound => Error::not_found("member"),
                 e => e.into(),
             })?;
-        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member left");
         self.publish(Event::Left { room, user: target });
         if let Some(owner) = new_owner {
             self.publish_view(room, owner).await?;
@@ -246,11 +266,18 @@ impl Services {
         let topic = change.topic.as_deref().map(RoomTopic::parse).transpose()?;
         let visibility: Option<Visibility> =
             change.visibility.as_deref().map(str::parse).transpose()?;
-        if name.is_none() && topic.is_none() && visibility.is_none() {
+        if name.is_none()
+            && topic.is_none()
+            && visibility.is_none()
+            && change.slow_mode_secs.is_none()
+        {
             return Err(Error::invalid(
                 "invalid_request",
-                "give a name, a topic or a visibility to change",
+                "give a name, a topic, a visibility or a slow mode to change",
             ));
+        }
+        if let Some(secs) = change.slow_mode_secs {
+            self.set_slow_mode(actor, room, secs).await?;
         }
         self.store
             .update_room(
@@ -293,7 +320,7 @@ impl Services {
     }
 
     /// Sends `user` their current view of `room` (after their role changed).
-    async fn publish_view(&self, room: RoomId, user: UserId) -> Result<()> {
+    pub(super) async fn publish_view(&self, room: RoomId, user: UserId) -> Result<()> {
         if let Some(view) = self.store.room_view(room, user).await? {
             self.publish(Event::User {
                 user,

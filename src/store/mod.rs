@@ -14,6 +14,7 @@
 mod files;
 mod invites;
 mod messages;
+mod moderation;
 mod rooms;
 mod rows;
 mod users;
@@ -32,6 +33,7 @@ use crate::config::DatabaseUrl;
 pub use files::FileRecord;
 pub use invites::{InviteRecord, NewInvite};
 pub use messages::{HistoryRequest, NewMessage, SendOutcome};
+pub use moderation::{NewAuditEntry, PostingLimits};
 pub use rooms::{NewRoom, RoomSummary};
 pub use users::{NewUser, RefreshOutcome};
 

@@ -57,7 +57,7 @@ impl RoomSummary {
 macro_rules! room_select {
     () => {
         concat!(
-            "SELECT rm.user_id AS viewer_id, r.id, r.kind, r.name, r.topic, r.created_at, r.last_seq, r.visibility, \
+            "SELECT rm.user_id AS viewer_id, r.id, r.kind, r.name, r.topic, r.created_at, r.last_seq, r.visibility, r.slow_mode_secs, rm.timeout_until, \
              rm.last_read_seq, rm.role, \
              (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
                 AND u.sender_id <> rm.user_id AND u.deleted = FALSE) AS unread_count, \
@@ -266,10 +266,11 @@ impl Store {
             user: UserRow,
             role: String,
             last_read_seq: Seq,
+            timeout_until: Option<i64>,
         }
         let rows: Vec<MemberRow> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT u.id, u.username, u.display_name, u.server_role, rm.role, rm.last_read_seq FROM room_members rm \
+                "SELECT u.id, u.username, u.display_name, u.server_role, rm.role, rm.last_read_seq, rm.timeout_until FROM room_members rm \
                  JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 \
                  ORDER BY CASE rm.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.username_key",
             )
@@ -283,6 +284,7 @@ impl Store {
                 user: User::from(r.user),
                 role: r.role.parse().unwrap_or(Role::Member),
                 last_read_seq: r.last_read_seq,
+                timeout_until: super::rows::active_timeout(r.timeout_until),
             })
             .collect())
     }

@@ -151,6 +151,8 @@ pub(crate) struct RoomRow {
     pub dm_display_name: Option<String>,
     pub dm_server_role: Option<String>,
     pub visibility: String,
+    pub slow_mode_secs: i32,
+    pub timeout_until: Option<i64>,
     #[sqlx(flatten)]
     pub last: MessageColumns,
 }
@@ -190,9 +192,18 @@ impl RoomRow {
             role: self.role.parse().unwrap_or(Role::Member),
             dm_user,
             visibility: self.visibility.parse().unwrap_or_default(),
+            slow_mode_secs: self.slow_mode_secs,
+            timeout_until: active_timeout(self.timeout_until),
         };
         (self.viewer_id, room, attachments)
     }
+}
+
+/// A stored timeout (unix seconds) as the wire shows it: only while it lasts.
+pub(crate) fn active_timeout(until: Option<i64>) -> Option<DateTime<Utc>> {
+    until
+        .filter(|t| *t > Utc::now().timestamp())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
 }
 
 /// Messages from rows, with the attachment count of each (for [`super::Store::fill_attachments`]).

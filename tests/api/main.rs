@@ -9,6 +9,7 @@ mod errors;
 mod files;
 mod invites;
 mod messages;
+mod moderation;
 mod rooms;
 mod slowloris;
 mod throttle;

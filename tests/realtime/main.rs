@@ -7,6 +7,7 @@ mod common;
 mod chat;
 mod cluster;
 mod membership;
+mod moderation;
 mod presence;
 mod resume;
 mod revocation;
