@@ -133,7 +133,15 @@ export class Api {
   revokeInvite(code) {
     return this.request('DELETE', `/invites/${enc(code)}`);
   }
-  publicRooms(q) {
+  // Moderation
+  banMember(roomId, userId, reason) {
+    return this.request('PUT', `/rooms/${enc(roomId)}/bans/${enc(userId)}`, { body: reason ? { reason } : {} });
+  }
+  /** Times a member out until `until` (a Date), or lifts it with null. */
+  timeoutMember(roomId, userId, until) {
+    return this.request('PATCH', `/rooms/${enc(roomId)}/members/${enc(userId)}`, { body: { timeout_until: until ? until.toISOString() : null } });
+  }
+    publicRooms(q) {
     return this.request('GET', `/rooms/public?q=${encodeURIComponent(q)}`).then((r) => r.rooms);
   }
   joinRoom(roomId) {

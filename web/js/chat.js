@@ -37,7 +37,7 @@ export class Chat {
       onFrames: (frames) => this.handleFrames(frames),
       onReady: () => this.ready(),
       onStatus: (s) => store.setConnection(s),
-      onSignedOut: () => this.onSignedOut?.(),
+      onSignedOut: (why) => this.onSignedOut?.(why),
     });
     this.unsubscribeSession = session.onChange(() => {
       if (session.get()) this.socket.reauth();

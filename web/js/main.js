@@ -124,7 +124,7 @@ async function startApp() {
     store,
     api,
     session,
-    onSignedOut: () => showAuth('Your session ended. Please sign in again.'),
+    onSignedOut: (why) => showAuth(why === 'suspended' ? 'Your account was suspended by the server’s admins.' : 'Your session ended. Please sign in again.'),
     onEvent: onChatEvent,
   });
   sidebar = new RoomList({ store, open: (id) => openRoom(id), newRoom, newDm, browse: browseRooms });

@@ -158,8 +158,11 @@ export function peopleDialog({ title, actionLabel, search, status, pick, store, 
   return m;
 }
 
-/** The members of a room with their roles and presence; moderators may add and remove. */
-export function membersDialog({ store, roomId, loadMembers, onAdd, onRemove }) {
+/**
+ * The members of a room with their roles and presence; moderators may add people, and open the
+ * moderation menu (`onModerate(user)`) of a member they outrank.
+ */
+export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate }) {
   const list = h('ul', { class: 'people-results' });
   const render = () => {
     const members = store.state.members.get(roomId);
@@ -173,13 +176,14 @@ export function membersDialog({ store, roomId, loadMembers, onAdd, onRemove }) {
     list.replaceChildren(...rows.map(([id, role]) => {
       const user = store.user(id) || { id, display_name: store.displayName(id), username: '' };
       const p = store.state.presence.get(id);
-      const outranks = id !== store.me.id && (myRole === 'owner' || (myRole === 'admin' && role === 'member'));
+      const serverAdmin = store.me.server_role === 'admin' && role !== 'owner';
+      const outranks = id !== store.me.id && (myRole === 'owner' || (myRole === 'admin' && role === 'member') || serverAdmin);
       return h('li', { class: 'person' },
         h('span', { class: 'avatar-wrap' }, avatar(user, 'sm'), h('span', { class: ['presence-dot', `status-${id === store.me.id ? store.state.myStatus : p?.status || 'offline'}`], 'aria-hidden': 'true' })),
         h('span', { class: 'person-names' },
           h('span', { class: 'person-name', text: id === store.me.id ? `${user.display_name} (you)` : user.display_name }),
           h('span', { class: 'person-username', text: `${role}${id === store.me.id ? '' : ` · ${presenceLabel(p)}`}` })),
-        outranks && onRemove ? h('button', { type: 'button', class: 'button small ghost', text: 'Remove', 'aria-label': `Remove ${user.display_name}`, onClick: () => onRemove(user) }) : null);
+        outranks && onModerate ? h('button', { type: 'button', class: 'button small ghost', text: 'Moderate', 'aria-label': `Moderate ${user.display_name}`, onClick: () => onModerate(user) }) : null);
     }));
   };
   const unsubscribe = [store.on(`room:${roomId}`, render), store.on('presence', render)];

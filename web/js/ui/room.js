@@ -11,6 +11,7 @@ import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { confirmDialog, forwardDialog, membersDialog, peopleDialog } from './dialogs.js';
 import { inviteDialog } from './invites.js';
+import { moderateDialog } from './moderation.js';
 
 /**
  * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
@@ -248,16 +249,21 @@ export class RoomView {
       roomId,
       loadMembers: () => chat.loadMembers(roomId),
       onAdd: () => this.addPeople(),
-      onRemove: async (user) => {
-        const ok = await confirmDialog({ title: `Remove ${user.display_name}?`, message: `${user.display_name} will no longer see #${store.roomName(store.room(roomId))}.`, confirmLabel: 'Remove', danger: true });
-        if (!ok) return;
-        try {
-          await chat.api.removeMember(roomId, user.id);
-          store.memberLeft(roomId, user.id);
-        } catch (e) {
-          this.toast(e.message);
-        }
-      },
+      onModerate: (user) => moderateDialog({
+        user,
+        roomName: store.roomName(store.room(roomId)),
+        act: {
+          timeout: (until) => chat.api.timeoutMember(roomId, user.id, until),
+          remove: async () => {
+            await chat.api.removeMember(roomId, user.id);
+            store.memberLeft(roomId, user.id);
+          },
+          ban: async (reason) => {
+            await chat.api.banMember(roomId, user.id, reason);
+            store.memberLeft(roomId, user.id);
+          },
+        },
+      }),
     });
   }
 
