@@ -5,6 +5,7 @@
 //! [`error`]); JSON bodies are capped at 64 KiB; each request is logged once with its status and
 //! latency, by path only (no query strings, no headers, so no tokens).
 
+mod account;
 mod auth;
 pub mod error;
 pub mod extract;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     });
     let api = Router::new()
         .merge(auth::router())
+        .merge(account::router())
         .merge(users::router())
         .merge(rooms::router())
         .merge(invites::router())

@@ -22,6 +22,9 @@ pub struct User {
     /// Their role on the server.
     #[serde(default)]
     pub server_role: ServerRole,
+    /// A short line they chose to show ("in a meeting"); empty for none.
+    #[serde(default)]
+    pub status_text: String,
 }
 
 /// A room as one member sees it: the room itself plus that member's read position.
@@ -205,6 +208,50 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The refresh token to use (and so retire).
     pub refresh_token: String,
+}
+
+/// `PATCH /me`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct UpdateMeRequest {
+    /// New name to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// New status line (empty clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+}
+
+/// `POST /me/password`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ChangePasswordRequest {
+    /// The password now.
+    pub current_password: String,
+    /// The one to use from now on.
+    pub new_password: String,
+}
+
+/// `DELETE /me`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DeleteMeRequest {
+    /// The account's password, to confirm.
+    pub password: String,
+}
+
+/// One login of the user: a sign-in and the refresh tokens rotated from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginSession {
+    /// The login's id (what `DELETE /me/sessions/{id}` names).
+    pub id: uuid::Uuid,
+    /// When it signed in.
+    pub created_at: DateTime<Utc>,
+    /// When its tokens were last refreshed.
+    pub last_used_at: DateTime<Utc>,
+    /// The browser or client that signed in, as it said (`User-Agent`).
+    pub user_agent: String,
+    /// The address it signed in from.
+    pub address: String,
+    /// The login making this request.
+    pub current: bool,
 }
 
 /// `GET /users?q=`.

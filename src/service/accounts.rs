@@ -65,6 +65,15 @@ pub async fn create_account(
         })
 }
 
+/// Who is signing in: where from and with what, for the throttles and the list of sessions.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client's address (see `CONFAB_TRUSTED_PROXIES`).
+    pub address: IpAddr,
+    /// Its `User-Agent`, cut to 200 characters.
+    pub user_agent: String,
+}
+
 /// How often a node reads the revocations recorded in the store.
 pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
 
@@ -79,7 +88,8 @@ impl Services {
     /// Creates an account and signs it in; at most so many per address and hour. What the
     /// server's registration mode allows (see [`Services::registration_invite`]); an invite code
     /// also joins its room.
-    pub async fn register(&self, req: &RegisterRequest, from: IpAddr) -> Result<TokenResponse> {
+    pub async fn register(&self, req: &RegisterRequest, client: &Client) -> Result<TokenResponse> {
+        let from = client.address;
         self.throttles
             .register(from, Instant::now())
             .map_err(super::rate_limited)?;
@@ -106,7 +116,7 @@ impl Services {
         if let Some((_, room)) = invited {
             self.admit(room, user.id).await?;
         }
-        self.sign_in(user).await
+        self.sign_in(user, client).await
     }
 
     /// Whether the registration mode lets an account be created with `invite_code`, and the use
@@ -135,8 +145,9 @@ impl Services {
         &self,
         username: &str,
         password: &str,
-        from: IpAddr,
+        client: &Client,
     ) -> Result<TokenResponse> {
+        let from = client.address;
         let account = username.to_ascii_lowercase();
         self.throttles
             .check_login(&account, from, Instant::now())
@@ -171,7 +182,7 @@ impl Services {
                 "this account was suspended by the server's admins",
             ));
         }
-        self.sign_in(user).await
+        self.sign_in(user, client).await
     }
 
     /// Trades a refresh token for new tokens. The old one stops working; presenting it again
@@ -231,7 +242,7 @@ impl Services {
     }
 
     /// Tells every node that `user`'s `logins` were signed out.
-    fn revoked(&self, user: UserId, logins: Vec<LoginId>) {
+    pub(super) fn revoked(&self, user: UserId, logins: Vec<LoginId>) {
         for login in &logins {
             self.auth.revocations().revoke(*login);
         }
@@ -318,13 +329,18 @@ impl Services {
         }
     }
 
-    async fn sign_in(&self, user: User) -> Result<TokenResponse> {
+    async fn sign_in(&self, user: User, client: &Client) -> Result<TokenResponse> {
         let login = LoginId::now_v7();
         let (access_token, expires_in) = self.auth.issue_access_token(user.id, login);
         let (refresh_token, hash) = new_refresh_token();
         let expires_at = chrono::Utc::now().timestamp() + self.refresh_ttl.as_secs() as i64;
         self.store
-            .insert_refresh_token(&hash, user.id, login, expires_at)
+            .insert_refresh_token(
+                &hash,
+                (user.id, login),
+                expires_at,
+                (&client.user_agent, &client.address.to_string()),
+            )
             .await?;
         Ok(TokenResponse {
             user,

@@ -31,7 +31,7 @@ pub async fn reset_password(store: &Store, username: &str, password: &str) -> Re
     let user = find(store, username).await?;
     let password = Password::parse(password)?;
     let hash = crate::auth::hash_password(&password).await?;
-    store.set_password(user.id, &hash).await?;
+    store.set_password(user.id, &hash, None).await?;
     Ok(user)
 }
 

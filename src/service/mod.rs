@@ -14,6 +14,7 @@ pub mod files;
 pub mod invites;
 pub mod messages;
 pub mod moderation;
+pub mod profile;
 pub mod ratelimit;
 pub mod roomlog;
 pub mod rooms;

@@ -63,7 +63,7 @@ impl Services {
         self.publish(Event::Joined {
             room: id,
             user,
-            view: view.clone(),
+            view: Box::new(view.clone()),
         });
         Ok(view)
     }
@@ -80,7 +80,7 @@ impl Services {
                 self.publish(Event::Joined {
                     room,
                     user: member,
-                    view,
+                    view: Box::new(view),
                 });
             }
         }
@@ -136,7 +136,7 @@ impl Services {
             self.publish(Event::Joined {
                 room,
                 user: target,
-                view,
+                view: Box::new(view),
             });
         }
         Ok(())
@@ -294,7 +294,9 @@ impl Services {
             }
             self.publish(Event::User {
                 user: member,
-                frame: ServerFrame::RoomUpdated { room: view },
+                frame: ServerFrame::RoomUpdated {
+                    room: Box::new(view),
+                },
             });
         }
         mine.ok_or(Error::not_found("room"))
@@ -324,7 +326,9 @@ impl Services {
         if let Some(view) = self.store.room_view(room, user).await? {
             self.publish(Event::User {
                 user,
-                frame: ServerFrame::RoomUpdated { room: view },
+                frame: ServerFrame::RoomUpdated {
+                    room: Box::new(view),
+                },
             });
         }
         Ok(())

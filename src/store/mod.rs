@@ -11,6 +11,7 @@
 //! The store enforces integrity (gap-free seq, uniqueness, idempotency) but not permissions: the
 //! service layer decides who may do what, then calls in here.
 
+mod accounts;
 mod files;
 mod invites;
 mod messages;
@@ -30,6 +31,7 @@ use sqlx::sqlite::{
 
 use crate::config::DatabaseUrl;
 
+pub use accounts::LoginRecord;
 pub use files::FileRecord;
 pub use invites::{InviteRecord, NewInvite};
 pub use messages::{HistoryRequest, NewMessage, SendOutcome};

@@ -119,6 +119,7 @@ pub(crate) struct UserRow {
     pub username: String,
     pub display_name: String,
     pub server_role: String,
+    pub status_text: String,
 }
 
 impl From<UserRow> for User {
@@ -128,6 +129,7 @@ impl From<UserRow> for User {
             username: r.username,
             display_name: r.display_name,
             server_role: r.server_role.parse().unwrap_or_default(),
+            status_text: r.status_text,
         }
     }
 }
@@ -150,6 +152,7 @@ pub(crate) struct RoomRow {
     pub dm_username: Option<String>,
     pub dm_display_name: Option<String>,
     pub dm_server_role: Option<String>,
+    pub dm_status_text: Option<String>,
     pub visibility: String,
     pub slow_mode_secs: i32,
     pub timeout_until: Option<i64>,
@@ -171,6 +174,7 @@ impl RoomRow {
                     .dm_server_role
                     .and_then(|r| r.parse().ok())
                     .unwrap_or_default(),
+                status_text: self.dm_status_text.unwrap_or_default(),
             }),
             _ => None,
         };

@@ -42,7 +42,7 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, server_role";
+const USER_COLUMNS: &str = "id, username, display_name, server_role, status_text";
 
 impl Store {
     /// Creates an account; `Conflict("username_taken")` if the name exists in any case. The first
@@ -90,6 +90,7 @@ impl Store {
                 } else {
                     ServerRole::Member
                 },
+                status_text: String::new(),
             }),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("username_taken")),
             Err(e) => Err(e.into()),
@@ -125,7 +126,7 @@ impl Store {
         }
         let row: Option<Credentials> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT id, username, display_name, server_role, password_hash FROM users WHERE username_key = $1",
+                "SELECT id, username, display_name, server_role, status_text, password_hash FROM users WHERE username_key = $1",
             )
             .bind(username_key)
             .fetch_optional(p)
@@ -176,12 +177,13 @@ impl Store {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    /// Replaces a password hash and revokes every refresh token of the user; returns the logins
-    /// (families) that were live.
+    /// Replaces a password hash and revokes every refresh token of the user but those of the
+    /// login `keep` (the one changing it, if any); returns the logins (families) that were live.
     pub async fn set_password(
         &self,
         user: UserId,
         password_hash: &str,
+        keep: Option<Uuid>,
     ) -> Result<Vec<Uuid>, StoreError> {
         writer!(self, |p| {
             let mut tx = p.begin().await?;
@@ -193,18 +195,23 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+            // A nil id matches no login: nothing is kept.
+            let keep = keep.unwrap_or(Uuid::nil());
             let live: Vec<(Uuid,)> = sqlx::query_as(
-                "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND NOT revoked",
+                "SELECT DISTINCT family_id FROM refresh_tokens \
+                 WHERE user_id = $1 AND NOT revoked AND family_id <> $2",
             )
             .bind(user)
+            .bind(keep)
             .fetch_all(&mut *tx)
             .await?;
             sqlx::query(
                 "UPDATE refresh_tokens SET revoked = TRUE, revoked_at = $2 \
-                 WHERE user_id = $1 AND NOT revoked",
+                 WHERE user_id = $1 AND NOT revoked AND family_id <> $3",
             )
             .bind(user)
             .bind(chrono::Utc::now().timestamp())
+            .bind(keep)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -212,24 +219,27 @@ impl Store {
         })
     }
 
-    /// Stores the first refresh token of a new family: the login `family`.
+    /// Stores the first refresh token of a new family: the login `family`, made by `client`
+    /// (its user agent and address, for the list of sessions).
     pub async fn insert_refresh_token(
         &self,
         hash: &[u8],
-        user: UserId,
-        family: Uuid,
+        (user, family): (UserId, Uuid),
         expires_at: i64,
+        (user_agent, address): (&str, &str),
     ) -> Result<(), StoreError> {
         writer!(self, |p| {
             sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at, \
+                 user_agent, address) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(hash)
             .bind(user)
             .bind(family)
             .bind(super::now())
             .bind(expires_at)
+            .bind(user_agent)
+            .bind(address)
             .execute(p)
             .await
             .map(|_| ())
@@ -292,15 +302,18 @@ impl Store {
                 tx.commit().await?;
                 return Ok(RefreshOutcome::Reused(user, family));
             }
+            // The successor keeps what the login was made from.
             sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at, \
+                 user_agent, address) \
+                 SELECT $1, $2, $3, $4, $5, user_agent, address FROM refresh_tokens WHERE token_hash = $6",
             )
             .bind(new_hash)
             .bind(user)
             .bind(family)
             .bind(super::now())
             .bind(new_expires_at)
+            .bind(old_hash)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -438,6 +438,7 @@ impl Socket {
                 username: String::new(),
                 display_name: String::new(),
                 server_role: Default::default(),
+                status_text: String::new(),
             },
             session_id: String::new(),
         };
