@@ -95,6 +95,21 @@ export class Api {
   me() {
     return this.request('GET', '/me');
   }
+  updateMe(change) {
+    return this.request('PATCH', '/me', { body: change });
+  }
+  changePassword(currentPassword, newPassword) {
+    return this.request('POST', '/me/password', { body: { current_password: currentPassword, new_password: newPassword } });
+  }
+  sessions() {
+    return this.request('GET', '/me/sessions').then((r) => r.sessions);
+  }
+  signOutSession(id) {
+    return this.request('DELETE', `/me/sessions/${enc(id)}`);
+  }
+  deleteMe(password) {
+    return this.request('DELETE', '/me', { body: { password } });
+  }
   searchUsers(q) {
     return this.request('GET', `/users?q=${encodeURIComponent(q)}`).then((r) => r.users);
   }

@@ -147,6 +147,9 @@ export class Chat {
           s.upsertRoom(f.room);
           if (s.state.members.has(f.room.id)) this.loadMembers(f.room.id);
           break;
+        case 'user.updated':
+          s.userUpdated(f.user);
+          break;
         case 'member.joined':
           s.memberJoined(f.room_id, f.user);
           break;

@@ -29,6 +29,7 @@ import { RoomList } from './ui/roomlist.js';
 import { RoomView } from './ui/room.js';
 import { createRoomDialog, peopleDialog } from './ui/dialogs.js';
 import { browseRoomsDialog, inviteCard, inviteProblem } from './ui/invites.js';
+import { settingsDialog } from './ui/settings.js';
 import { clearDrafts } from './ui/composer.js';
 import { clearMediaCache } from './ui/attachments.js';
 import { startExtensions } from './extensions.js';
@@ -128,7 +129,7 @@ async function startApp() {
     onEvent: onChatEvent,
   });
   sidebar = new RoomList({ store, open: (id) => openRoom(id), newRoom, newDm, browse: browseRooms });
-  shell = new Shell({ store, chat, sidebar, signOut });
+  shell = new Shell({ store, chat, sidebar, signOut, openSettings });
   app.classList.add('signed-in');
   replaceChildren(app, shell.el);
   stopExtensions = startExtensions({ chat, store, api, session, toast, shell, openRoom: (id) => openRoom(id) });
@@ -266,6 +267,23 @@ function newDm() {
       const room = await chat.openDm(user.id);
       setTimeout(() => openRoom(room.id), 0);
       return 'Opened';
+    },
+  });
+}
+
+function openSettings() {
+  settingsDialog({
+    api,
+    store,
+    onDeleted: () => {
+      // The server already ended every login; only this tab's copy of the tokens is left.
+      signingOut = true;
+      try {
+        session.clear();
+      } finally {
+        signingOut = false;
+        showAuth('Your account was deleted.');
+      }
     },
   });
 }

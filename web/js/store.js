@@ -190,6 +190,14 @@ export class Store {
     for (const u of users) if (u?.id) this.state.users.set(u.id, u);
   }
 
+  /** Someone's profile changed (or you changed yours elsewhere): names shown everywhere follow. */
+  userUpdated(user) {
+    if (user.id === this.state.me?.id) return this.setMe(user);
+    this.addUsers([user]);
+    const current = this.state.currentRoomId;
+    this.emit('rooms', ...(current ? [`room:${current}`] : []));
+  }
+
   // ---- rooms ----
 
   /** Merges the room list from HTTP: metadata from the server, counts from whichever is newer. */
