@@ -25,6 +25,9 @@ pub struct User {
     /// A short line they chose to show ("in a meeting"); empty for none.
     #[serde(default)]
     pub status_text: String,
+    /// Their picture (square PNG, fetched with the access token), if they set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
 }
 
 /// A room as one member sees it: the room itself plus that member's read position.
@@ -219,6 +222,9 @@ pub struct UpdateMeRequest {
     /// New status line (empty clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+    /// An image the user uploaded (`POST /files`), to crop square and use as their avatar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_file_id: Option<FileId>,
 }
 
 /// `POST /me/password`.

@@ -172,6 +172,7 @@ impl Error {
                 "invite" => "invite_not_found",
                 "ban" => "ban_not_found",
                 "session" => "session_not_found",
+                "avatar" => "avatar_not_found",
                 "route" => "route_not_found",
                 "voice call" => "not_in_call",
                 _ => "not_found",

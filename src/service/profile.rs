@@ -13,7 +13,7 @@ use crate::auth::LoginId;
 use crate::bus::Event;
 use crate::protocol::api::{LoginSession, UpdateMeRequest, User};
 use crate::protocol::ws::ServerFrame;
-use crate::protocol::{DisplayName, Password, UserId};
+use crate::protocol::{DisplayName, FileId, Password, UserId};
 
 use super::{Error, Result, Services};
 
@@ -56,11 +56,14 @@ impl Services {
             .as_deref()
             .map(parse_status)
             .transpose()?;
-        if name.is_none() && status.is_none() {
+        if name.is_none() && status.is_none() && change.avatar_file_id.is_none() {
             return Err(Error::invalid(
                 "invalid_request",
-                "give a display_name, a status_text, or both",
+                "give a display_name, a status_text or an avatar_file_id",
             ));
+        }
+        if let Some(file) = change.avatar_file_id {
+            self.set_avatar(user, file).await?;
         }
         if let Some(n) = name.as_ref().filter(|n| n.as_str() != me.display_name)
             && self.store.display_name_taken(n.as_str(), &n.key()).await?
@@ -81,6 +84,38 @@ impl Services {
         let updated = self.user(user).await?;
         self.announce_profile(&updated).await?;
         Ok(updated)
+    }
+
+    /// Makes `user`'s own uploaded image `file` their avatar: cropped square, 256 pixels.
+    async fn set_avatar(&self, user: UserId, file: FileId) -> Result<()> {
+        let not_an_image = || {
+            Error::invalid(
+                "invalid_avatar",
+                "an avatar must be a PNG, JPEG, WebP or GIF image you uploaded",
+            )
+        };
+        let record = self
+            .store
+            .file_for(file, user)
+            .await?
+            .filter(|f| f.uploader_id == user && f.content_type.starts_with("image/"))
+            .ok_or_else(not_an_image)?;
+        let bytes = self.blobs.read_all(&record.sha256).await?;
+        let png = tokio::task::spawn_blocking(move || crate::files::media::square_avatar(&bytes))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .ok_or_else(not_an_image)?;
+        let at = chrono::Utc::now().timestamp_millis();
+        self.store.set_avatar(user, &png, at).await?;
+        Ok(())
+    }
+
+    /// A user's avatar PNG (any signed-in user may fetch it, as they may look the user up).
+    pub async fn avatar(&self, user: UserId) -> Result<Vec<u8>> {
+        self.store
+            .avatar(user)
+            .await?
+            .ok_or(Error::not_found("avatar"))
     }
 
     /// Tells `user`'s own sessions and everyone who shares a room with them how they look now.

@@ -44,6 +44,39 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a user's avatar (a square PNG) and moves its version to `at` (unix seconds).
+    pub async fn set_avatar(&self, user: UserId, png: &[u8], at: i64) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO avatars (user_id, png) VALUES ($1, $2) \
+                 ON CONFLICT (user_id) DO UPDATE SET png = excluded.png",
+            )
+            .bind(user)
+            .bind(png)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE users SET avatar_at = $2 WHERE id = $1")
+                .bind(user)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// A user's avatar PNG, if they set one.
+    pub async fn avatar(&self, user: UserId) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> = reader!(self, |p| {
+            sqlx::query_as("SELECT png FROM avatars WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(p)
+                .await
+        })?;
+        Ok(row.map(|(b,)| b))
+    }
+
     /// The password hash of a user, by id.
     pub async fn password_hash(&self, user: UserId) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> = reader!(self, |p| {
@@ -136,7 +169,8 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE users SET username = $2, username_key = $2, display_name = 'Deleted user', \
-                 status_text = '', password_hash = '!', server_role = 'member', deleted_at = $3 \
+                 status_text = '', password_hash = '!', server_role = 'member', deleted_at = $3, \
+                 avatar_at = NULL \
                  WHERE id = $1",
             )
             .bind(user)
@@ -144,6 +178,10 @@ impl Store {
             .bind(super::now())
             .execute(&mut *tx)
             .await?;
+            sqlx::query("DELETE FROM avatars WHERE user_id = $1")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
             let rooms: Vec<(RoomId,)> = sqlx::query_as(
                 "SELECT rm.room_id FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
                  WHERE rm.user_id = $1 AND r.kind = 'group'",

@@ -131,7 +131,7 @@ impl Store {
         }
         let rows: Vec<Row> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT u.id, u.username, u.display_name, u.server_role, u.status_text, b.banned_by, b.reason, \
+                "SELECT u.id, u.username, u.display_name, u.server_role, u.status_text, u.avatar_at, b.banned_by, b.reason, \
                  b.created_at FROM room_bans b JOIN users u ON u.id = b.user_id \
                  WHERE b.room_id = $1 ORDER BY b.created_at DESC",
             )

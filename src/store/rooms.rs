@@ -62,7 +62,7 @@ macro_rules! room_select {
              (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
                 AND u.sender_id <> rm.user_id AND u.deleted = FALSE) AS unread_count, \
              (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count, \
-             du.id AS dm_user_id, du.username AS dm_username, du.display_name AS dm_display_name, du.server_role AS dm_server_role, du.status_text AS dm_status_text, ",
+             du.id AS dm_user_id, du.username AS dm_username, du.display_name AS dm_display_name, du.server_role AS dm_server_role, du.status_text AS dm_status_text, du.avatar_at AS dm_avatar_at, ",
             message_columns!(),
             " FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
              LEFT JOIN users du ON r.kind = 'dm' AND du.id = \
@@ -270,7 +270,7 @@ impl Store {
         }
         let rows: Vec<MemberRow> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT u.id, u.username, u.display_name, u.server_role, u.status_text, rm.role, rm.last_read_seq, rm.timeout_until FROM room_members rm \
+                "SELECT u.id, u.username, u.display_name, u.server_role, u.status_text, u.avatar_at, rm.role, rm.last_read_seq, rm.timeout_until FROM room_members rm \
                  JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 \
                  ORDER BY CASE rm.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.username_key",
             )

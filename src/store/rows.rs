@@ -120,6 +120,12 @@ pub(crate) struct UserRow {
     pub display_name: String,
     pub server_role: String,
     pub status_text: String,
+    pub avatar_at: Option<i64>,
+}
+
+/// Where a user's avatar is fetched; the version makes a new picture a new URL.
+pub(crate) fn avatar_url(id: UserId, at: Option<i64>) -> Option<String> {
+    at.map(|v| format!("/api/v1/users/{id}/avatar?v={v}"))
 }
 
 impl From<UserRow> for User {
@@ -130,6 +136,7 @@ impl From<UserRow> for User {
             display_name: r.display_name,
             server_role: r.server_role.parse().unwrap_or_default(),
             status_text: r.status_text,
+            avatar_url: avatar_url(r.id, r.avatar_at),
         }
     }
 }
@@ -153,6 +160,7 @@ pub(crate) struct RoomRow {
     pub dm_display_name: Option<String>,
     pub dm_server_role: Option<String>,
     pub dm_status_text: Option<String>,
+    pub dm_avatar_at: Option<i64>,
     pub visibility: String,
     pub slow_mode_secs: i32,
     pub timeout_until: Option<i64>,
@@ -175,6 +183,7 @@ impl RoomRow {
                     .and_then(|r| r.parse().ok())
                     .unwrap_or_default(),
                 status_text: self.dm_status_text.unwrap_or_default(),
+                avatar_url: avatar_url(id, self.dm_avatar_at),
             }),
             _ => None,
         };

@@ -42,7 +42,7 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, server_role, status_text";
+const USER_COLUMNS: &str = "id, username, display_name, server_role, status_text, avatar_at";
 
 impl Store {
     /// Creates an account; `Conflict("username_taken")` if the name exists in any case. The first
@@ -91,6 +91,7 @@ impl Store {
                     ServerRole::Member
                 },
                 status_text: String::new(),
+                avatar_url: None,
             }),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("username_taken")),
             Err(e) => Err(e.into()),
@@ -126,7 +127,8 @@ impl Store {
         }
         let row: Option<Credentials> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT id, username, display_name, server_role, status_text, password_hash FROM users WHERE username_key = $1",
+                "SELECT id, username, display_name, server_role, status_text, avatar_at, password_hash \
+                 FROM users WHERE username_key = $1",
             )
             .bind(username_key)
             .fetch_optional(p)

@@ -16,6 +16,7 @@ both_backends!(
     changing_the_password_signs_out_every_other_login,
     sessions_are_listed_and_one_can_be_signed_out,
     a_deleted_account_leaves_its_messages_under_a_tombstone,
+    an_uploaded_image_becomes_a_square_avatar,
 );
 
 const SOON: Duration = Duration::from_secs(5);
@@ -303,4 +304,68 @@ async fn a_deleted_account_leaves_its_messages_under_a_tombstone(backend: Backen
         .register(&bob.name, "correct horse battery")
         .await
         .unwrap();
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, _| {
+        image::Rgb([(x % 256) as u8, 100, 200])
+    }));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+async fn an_uploaded_image_becomes_a_square_avatar(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.user("ana").await;
+    let bob = app.user("bob").await;
+    let wide = ana.api.upload("me.png", png(600, 300)).await.unwrap();
+    let text = ana
+        .api
+        .upload("notes.txt", b"not a picture".to_vec())
+        .await
+        .unwrap();
+    let bobs = bob.api.upload("bob.png", png(64, 64)).await.unwrap();
+    for file in [text.id, bobs.id] {
+        let r = call(
+            &ana.api,
+            Method::PATCH,
+            "/api/v1/me",
+            Some(json!({"avatar_file_id": file})),
+        )
+        .await;
+        assert_eq!(code(&r), (400, "invalid_avatar"));
+    }
+    let (status, me) = call(
+        &ana.api,
+        Method::PATCH,
+        "/api/v1/me",
+        Some(json!({"avatar_file_id": wide.id})),
+    )
+    .await;
+    assert_eq!(status, 200, "{me}");
+    let url = me["avatar_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("/api/v1/users/{}/avatar?v=", ana.id)));
+    // Another user sees it, cropped square and shrunk to 256 pixels.
+    let resp = bob.api.get_raw(&url, &[]).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    let img = image::load_from_memory(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (256, 256));
+    assert_eq!(
+        bob.api
+            .call(Method::GET, &format!("/api/v1/users/{}", ana.id), None)
+            .await
+            .unwrap()
+            .1["avatar_url"],
+        url.as_str()
+    );
+    let anonymous = app.api.get_raw(&url, &[]).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let none = bob
+        .api
+        .get_raw(&format!("/api/v1/users/{}/avatar", bob.id), &[])
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
 }

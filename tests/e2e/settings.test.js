@@ -47,6 +47,13 @@ test('a profile change shows at once to someone in the same room', async () => {
   await settings.getByRole('status').getByText('Profile saved.').waitFor();
   await nina.getByRole('banner').getByText('Nina Ray').waitFor();
   await peer.locator('.messages').getByText('Nina Ray', { exact: true }).first().waitFor();
+
+  // A picture: uploaded, cropped square by the server, shown to her and to the room.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+  await settings.getByLabel(/Avatar/).setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png });
+  await settings.getByRole('status').getByText('Avatar updated.').waitFor();
+  await nina.locator('.topbar .avatar-img').waitFor();
+  await peer.locator('.messages .avatar-img').first().waitFor();
   const shown = await bob.call('GET', `/users/${(await bob.call('GET', '/rooms'))
     .rooms[0].last_message.sender_id}`);
   assert.equal(shown.status_text, 'on holiday');

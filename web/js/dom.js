@@ -124,10 +124,28 @@ function omit(obj, key) {
   return copy;
 }
 
-/** An avatar: initials on a colour picked from the id, so a person keeps their colour. */
+/** Turns an avatar URL into one an <img> can show (set while signed in; see main.js). */
+let avatarSource = null;
+
+/** Sets (or with null clears) how avatar pictures are fetched: `(url) => Promise<src>`. */
+export function setAvatarSource(fn) {
+  avatarSource = fn;
+}
+
+/**
+ * An avatar: the user's picture if they set one, shown once fetched; until then (and without
+ * one) their initials on a colour picked from the id, so a person keeps their colour.
+ */
 export function avatar(user, size = 'md') {
   const name = user?.display_name || user?.username || '?';
-  return h('span', { class: ['avatar', `avatar-${size}`, `hue-${hue(user?.id || name)}`], 'aria-hidden': 'true', text: initials(name) });
+  const el = h('span', { class: ['avatar', `avatar-${size}`, `hue-${hue(user?.id || name)}`], 'aria-hidden': 'true', text: initials(name) });
+  if (user?.avatar_url && avatarSource) {
+    avatarSource(user.avatar_url).then((src) => {
+      el.replaceChildren(h('img', { class: 'avatar-img', src, alt: '' }));
+      el.classList.add('has-picture');
+    }).catch(() => {});
+  }
+  return el;
 }
 
 /** One or two letters for a name. */

@@ -19,7 +19,7 @@ import { Session } from './session.js';
 import { Api, ApiError } from './api.js';
 import { Store } from './store.js';
 import { Chat } from './chat.js';
-import { h, replaceChildren } from './dom.js';
+import { h, replaceChildren, setAvatarSource } from './dom.js';
 import { attachmentsSummary, preview } from './format.js';
 import { currentInvite, currentRoute, navigate, onRouteChange } from './router.js';
 import { maybeNotify, updateTitle } from './notify.js';
@@ -31,7 +31,7 @@ import { createRoomDialog, peopleDialog } from './ui/dialogs.js';
 import { browseRoomsDialog, inviteCard, inviteProblem } from './ui/invites.js';
 import { settingsDialog } from './ui/settings.js';
 import { clearDrafts } from './ui/composer.js';
-import { clearMediaCache } from './ui/attachments.js';
+import { clearMediaCache, objectUrl } from './ui/attachments.js';
 import { startExtensions } from './extensions.js';
 import './ui/call.js';
 
@@ -114,6 +114,7 @@ function teardown() {
   store.reset();
   clearDrafts();
   clearMediaCache();
+  setAvatarSource(null);
 }
 
 // ---- signed in ----
@@ -121,6 +122,7 @@ function teardown() {
 async function startApp() {
   teardown();
   signedInAs = session.user?.id || null;
+  setAvatarSource((url) => objectUrl(api, url).promise);
   chat = new Chat({
     store,
     api,

@@ -439,6 +439,7 @@ impl Socket {
                 display_name: String::new(),
                 server_role: Default::default(),
                 status_text: String::new(),
+                avatar_url: None,
             },
             session_id: String::new(),
         };

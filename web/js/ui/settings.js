@@ -34,12 +34,28 @@ function profileSection({ api, store }) {
   const me = store.me;
   const name = h('input', { id: 'settings-display-name', maxlength: '64', required: true, value: me.display_name, autocomplete: 'name' });
   const status = h('input', { id: 'settings-status', maxlength: '140', value: me.status_text || '', placeholder: 'In a meeting, on holiday…' });
+  const picture = h('input', { id: 'settings-avatar', type: 'file', accept: 'image/png,image/jpeg,image/webp,image/gif' });
   const save = h('button', { type: 'submit', class: 'button primary small', text: 'Save profile' });
   const error = h('p', { class: 'form-error', role: 'alert' });
   const done = h('p', { class: 'hint', role: 'status' });
+  picture.addEventListener('change', async () => {
+    const file = picture.files?.[0];
+    if (!file) return;
+    error.textContent = '';
+    done.textContent = 'Uploading…';
+    try {
+      const uploaded = await api.upload(file).done;
+      store.setMe(await api.updateMe({ avatar_file_id: uploaded.id }));
+      done.textContent = 'Avatar updated.';
+    } catch (err) {
+      done.textContent = '';
+      error.textContent = err.message;
+    }
+  });
   const form = h('form', { class: 'stack' },
     h('label', { for: name.id, text: 'Display name' }), name,
     h('label', { for: status.id }, 'Status ', h('span', { class: 'optional', text: '(optional)' })), status,
+    h('label', { for: picture.id }, 'Avatar ', h('span', { class: 'optional', text: '(an image; its centre is cropped square)' })), picture,
     h('div', { class: 'modal-actions start' }, save), error, done);
   handle(form, save, error, done, async () => {
     store.setMe(await api.updateMe({ display_name: name.value.trim(), status_text: status.value.trim() }));

@@ -113,7 +113,7 @@ export class Timeline {
     const m = item.message;
     return [
       m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(),
-      store.displayName(m.sender_id),
+      store.displayName(m.sender_id), store.user(m.sender_id)?.avatar_url || '',
       m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,
