@@ -3,12 +3,13 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthLogin, AuthUser, ClientIp, Json, Path};
+use crate::protocol::UserId;
 use crate::protocol::api::{ChangePasswordRequest, DeleteMeRequest, UpdateMeRequest, User};
 
 /// The routes of this resource.
@@ -18,6 +19,8 @@ pub fn router() -> Router<AppState> {
         .route("/me/password", post(password))
         .route("/me/sessions", get(sessions))
         .route("/me/sessions/{id}", delete(sign_out))
+        .route("/me/blocks", get(blocks))
+        .route("/me/blocks/{user_id}", put(block).delete(unblock))
 }
 
 async fn me(
@@ -80,5 +83,31 @@ async fn delete_me(
         .services
         .delete_account(user, &req.password, from)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn blocks(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<axum::Json<Value>, ApiError> {
+    let blocked = state.services.blocked_users(user).await?;
+    Ok(axum::Json(json!({ "user_ids": blocked })))
+}
+
+async fn block(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(other): Path<UserId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.block(user, other).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unblock(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(other): Path<UserId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.unblock(user, other).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -173,6 +173,7 @@ impl Error {
                 "ban" => "ban_not_found",
                 "session" => "session_not_found",
                 "avatar" => "avatar_not_found",
+                "block" => "block_not_found",
                 "route" => "route_not_found",
                 "voice call" => "not_in_call",
                 _ => "not_found",

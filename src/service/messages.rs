@@ -94,7 +94,8 @@ impl Services {
                 "a message can reply or forward, not both",
             ));
         }
-        self.require_poster(room, user).await?;
+        let (kind, _) = self.require_poster(room, user).await?;
+        self.require_dm_unblocked(kind, room, user).await?;
         let mut attachments = match req.attachments {
             Some(ids) if !ids.is_empty() => self.own_attachments(user, &ids).await?,
             _ => Vec::new(),

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod blocks;
 pub mod error;
 pub mod files;
 pub mod invites;

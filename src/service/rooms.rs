@@ -74,6 +74,7 @@ impl Services {
             return Err(Error::invalid("invalid_user", "a DM needs another user"));
         }
         self.user(other).await?;
+        self.require_unblocked(user, other).await?;
         let (room, created) = self.store.dm_room(user, other, crate::store::now()).await?;
         if created {
             for (member, view) in self.store.room_views_for_members(room).await? {

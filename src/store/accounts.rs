@@ -211,3 +211,63 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// `user` blocks `other` (again is fine).
+    pub async fn block(&self, user: UserId, other: UserId) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            sqlx::query(
+                "INSERT INTO user_blocks (user_id, blocked_id, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id, blocked_id) DO NOTHING",
+            )
+            .bind(user)
+            .bind(other)
+            .bind(super::now())
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// `user` unblocks `other`; false if they had not blocked them.
+    pub async fn unblock(&self, user: UserId, other: UserId) -> Result<bool, StoreError> {
+        let gone = writer!(self, |p| {
+            sqlx::query("DELETE FROM user_blocks WHERE user_id = $1 AND blocked_id = $2")
+                .bind(user)
+                .bind(other)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(gone > 0)
+    }
+
+    /// The users `user` blocked, newest first.
+    pub async fn blocked_ids(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let rows: Vec<(UserId,)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT blocked_id FROM user_blocks WHERE user_id = $1 ORDER BY created_at DESC",
+            )
+            .bind(user)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Whether either of `a` and `b` blocked the other.
+    pub async fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        let found: Option<(i32,)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT 1 FROM user_blocks WHERE (user_id = $1 AND blocked_id = $2) \
+                 OR (user_id = $2 AND blocked_id = $1) LIMIT 1",
+            )
+            .bind(a)
+            .bind(b)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(found.is_some())
+    }
+}

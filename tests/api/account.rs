@@ -17,6 +17,7 @@ both_backends!(
     sessions_are_listed_and_one_can_be_signed_out,
     a_deleted_account_leaves_its_messages_under_a_tombstone,
     an_uploaded_image_becomes_a_square_avatar,
+    a_blocked_user_cannot_dm_the_blocker,
 );
 
 const SOON: Duration = Duration::from_secs(5);
@@ -368,4 +369,69 @@ async fn an_uploaded_image_becomes_a_square_avatar(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(none.status(), 404);
+}
+
+async fn a_blocked_user_cannot_dm_the_blocker(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.user("ana").await;
+    let eve = app.user("eve").await;
+    let cal = app.user("cal").await;
+    let dm = eve.api.open_dm(ana.id).await.unwrap();
+    let group = app.room_with(&ana, &[&eve]).await;
+    let path = format!("/api/v1/me/blocks/{}", eve.id);
+    assert_eq!(call(&ana.api, Method::PUT, &path, None).await.0, 204);
+    assert_eq!(
+        call(&ana.api, Method::PUT, &path, None).await.0,
+        204,
+        "again is fine"
+    );
+    let (_, listed) = call(&ana.api, Method::GET, "/api/v1/me/blocks", None).await;
+    assert_eq!(listed["user_ids"], json!([eve.id]));
+    let r = call(
+        &ana.api,
+        Method::PUT,
+        &format!("/api/v1/me/blocks/{}", ana.id),
+        None,
+    )
+    .await;
+    assert_eq!(code(&r), (400, "invalid_user"));
+
+    // No DM either way: not a new one, not in the existing one, over HTTP or the socket.
+    let r = call(
+        &eve.api,
+        Method::POST,
+        "/api/v1/dms",
+        Some(json!({"user_id": ana.id})),
+    )
+    .await;
+    assert_eq!(code(&r), (403, "blocked"));
+    let r = call(
+        &eve.api,
+        Method::POST,
+        &format!("/api/v1/rooms/{}/messages", dm.id),
+        Some(json!({"body": "hi?"})),
+    )
+    .await;
+    assert_eq!(code(&r), (403, "blocked"));
+    let mut socket = app.socket(&eve).await;
+    assert_eq!(
+        socket.send_text(dm.id, "hello?").await.unwrap_err().code(),
+        Some("blocked")
+    );
+    let r = call(
+        &ana.api,
+        Method::POST,
+        &format!("/api/v1/rooms/{}/messages", dm.id),
+        Some(json!({"body": "no"})),
+    )
+    .await;
+    assert_eq!(code(&r), (403, "blocked"));
+    // Shared rooms go on (the blocker's client collapses eve's messages); others are unaffected.
+    eve.api.send_text(group.id, "in the group").await.unwrap();
+    cal.api.open_dm(ana.id).await.unwrap();
+
+    assert_eq!(call(&ana.api, Method::DELETE, &path, None).await.0, 204);
+    let r = call(&ana.api, Method::DELETE, &path, None).await;
+    assert_eq!(code(&r), (404, "block_not_found"));
+    eve.api.send_text(dm.id, "friends again").await.unwrap();
 }

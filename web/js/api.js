@@ -110,6 +110,15 @@ export class Api {
   deleteMe(password) {
     return this.request('DELETE', '/me', { body: { password } });
   }
+  blocks() {
+    return this.request('GET', '/me/blocks').then((r) => r.user_ids);
+  }
+  block(userId) {
+    return this.request('PUT', `/me/blocks/${enc(userId)}`);
+  }
+  unblock(userId) {
+    return this.request('DELETE', `/me/blocks/${enc(userId)}`);
+  }
   searchUsers(q) {
     return this.request('GET', `/users?q=${encodeURIComponent(q)}`).then((r) => r.users);
   }

@@ -59,6 +59,7 @@ export class Chat {
     this.store.setMyStatus(localStorage.getItem(`confab.status.${me.id}`) || 'online');
     this.loadOutbox();
     this.store.setRooms(await this.api.rooms());
+    this.store.setBlocked(await this.api.blocks());
     for (const room of this.store.state.rooms.values()) {
       if (room.last_message) this.ensureUser(room.id, room.last_message.sender_id);
     }
@@ -335,6 +336,16 @@ export class Chat {
   async leaveRoom(roomId) {
     await this.api.removeMember(roomId, this.store.me.id);
     this.store.removeRoom(roomId);
+  }
+
+  /** Blocks (or with `on` false unblocks) a user. */
+  async setBlocked(userId, on) {
+    if (on) await this.api.block(userId);
+    else await this.api.unblock(userId);
+    const ids = new Set(this.store.state.blocked);
+    if (on) ids.add(userId);
+    else ids.delete(userId);
+    this.store.setBlocked([...ids]);
   }
 
   searchUsers(q) {

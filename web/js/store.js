@@ -30,6 +30,8 @@ export class Store {
       me: null,
       rooms: new Map(),
       users: new Map(),
+      // Ids of the users you blocked: their messages show collapsed.
+      blocked: new Set(),
       members: new Map(),
       timelines: new Map(),
       receipts: new Map(),
@@ -184,6 +186,16 @@ export class Store {
   setConnection(connection) {
     this.state.connection = connection;
     this.emit('connection');
+  }
+
+  setBlocked(ids) {
+    this.state.blocked = new Set(ids);
+    const current = this.state.currentRoomId;
+    this.emit('rooms', ...(current ? [`room:${current}`] : []));
+  }
+
+  isBlocked(userId) {
+    return this.state.blocked.has(userId);
   }
 
   addUsers(users) {

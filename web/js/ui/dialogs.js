@@ -162,7 +162,7 @@ export function peopleDialog({ title, actionLabel, search, status, pick, store, 
  * The members of a room with their roles and presence; moderators may add people, and open the
  * moderation menu (`onModerate(user)`) of a member they outrank.
  */
-export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate }) {
+export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate, onBlock }) {
   const list = h('ul', { class: 'people-results' });
   const render = () => {
     const members = store.state.members.get(roomId);
@@ -183,10 +183,11 @@ export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate })
         h('span', { class: 'person-names' },
           h('span', { class: 'person-name', text: id === store.me.id ? `${user.display_name} (you)` : user.display_name }),
           h('span', { class: 'person-username', text: `${role}${id === store.me.id ? '' : ` · ${presenceLabel(p)}`}` })),
-        outranks && onModerate ? h('button', { type: 'button', class: 'button small ghost', text: 'Moderate', 'aria-label': `Moderate ${user.display_name}`, onClick: () => onModerate(user) }) : null);
+        outranks && onModerate ? h('button', { type: 'button', class: 'button small ghost', text: 'Moderate', 'aria-label': `Moderate ${user.display_name}`, onClick: () => onModerate(user) }) : null,
+        id !== store.me.id && onBlock ? blockButton(store, user, onBlock) : null);
     }));
   };
-  const unsubscribe = [store.on(`room:${roomId}`, render), store.on('presence', render)];
+  const unsubscribe = [store.on(`room:${roomId}`, render), store.on('presence', render), store.on('rooms', render)];
   const canAdd = onAdd && ['owner', 'admin'].includes(store.room(roomId)?.role);
   modal({
     title: 'Members',
@@ -195,6 +196,13 @@ export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate })
   });
   render();
   loadMembers();
+}
+
+/** Block or Unblock, for a member who is not you. */
+function blockButton(store, user, onBlock) {
+  const blocked = store.isBlocked(user.id);
+  const label = `${blocked ? 'Unblock' : 'Block'} ${user.display_name}`;
+  return h('button', { type: 'button', class: 'button small ghost', text: blocked ? 'Unblock' : 'Block', 'aria-label': label, onClick: () => onBlock(user, !blocked) });
 }
 
 /** Picks a room to forward a message to. */

@@ -249,6 +249,14 @@ export class RoomView {
       roomId,
       loadMembers: () => chat.loadMembers(roomId),
       onAdd: () => this.addPeople(),
+      onBlock: async (user, on) => {
+        try {
+          await chat.setBlocked(user.id, on);
+          this.toast(on ? `You blocked ${user.display_name}: no DMs from them, and their messages show collapsed.` : `You unblocked ${user.display_name}.`);
+        } catch (e) {
+          this.toast(e.message);
+        }
+      },
       onModerate: (user) => moderateDialog({
         user,
         roomName: store.roomName(store.room(roomId)),
