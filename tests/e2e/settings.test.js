@@ -104,7 +104,12 @@ test('deleting the account signs out and keeps the messages under a tombstone', 
   await ui.send(page, 'my last words');
   await ui.expectDelivered(page, 'my last words');
   const settings = await openSettings(page);
-  await settings.getByRole('region', { name: 'Delete account' }).getByLabel('Password').fill(ui.PASSWORD);
+  const removal = settings.getByRole('region', { name: 'Delete account' });
+  await removal.getByLabel('Password').fill('not my password');
+  await settings.getByRole('button', { name: 'Delete account' }).click();
+  await page.getByRole('dialog', { name: 'Delete your account?' }).getByRole('button', { name: 'Delete account' }).click();
+  await removal.getByRole('alert').getByText('wrong password').waitFor();
+  await removal.getByLabel('Password').fill(ui.PASSWORD);
   await settings.getByRole('button', { name: 'Delete account' }).click();
   await page.getByRole('dialog', { name: 'Delete your account?' }).getByRole('button', { name: 'Delete account' }).click();
   await page.getByRole('status').getByText('Your account was deleted.').waitFor();

@@ -127,7 +127,11 @@ async function startApp() {
     store,
     api,
     session,
-    onSignedOut: (why) => showAuth(why === 'suspended' ? 'Your account was suspended by the server’s admins.' : 'Your session ended. Please sign in again.'),
+    onSignedOut: (why) => {
+      // Deleting the account ends this login too; that flow says so itself.
+      if (signingOut) return;
+      showAuth(why === 'suspended' ? 'Your account was suspended by the server’s admins.' : 'Your session ended. Please sign in again.');
+    },
     onEvent: onChatEvent,
   });
   sidebar = new RoomList({ store, open: (id) => openRoom(id), newRoom, newDm, browse: browseRooms });
@@ -277,9 +281,16 @@ function openSettings() {
   settingsDialog({
     api,
     store,
-    onDeleted: () => {
-      // The server already ended every login; only this tab's copy of the tokens is left.
+    deleteAccount: async (password) => {
+      // The server ends every login, this one included: its socket closing must not be taken
+      // for an unexpected sign-out while the answer is on its way.
       signingOut = true;
+      try {
+        await api.deleteMe(password);
+      } catch (e) {
+        signingOut = false;
+        throw e;
+      }
       try {
         session.clear();
       } finally {

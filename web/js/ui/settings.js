@@ -119,7 +119,7 @@ function sessionsSection({ api }) {
   return section('Sessions', list, error, live);
 }
 
-function deleteSection({ api, onDeleted }) {
+function deleteSection({ deleteAccount, close }) {
   const password = h('input', { id: 'settings-delete-password', type: 'password', required: true, autocomplete: 'current-password' });
   const remove = h('button', { type: 'submit', class: 'button small danger', text: 'Delete account' });
   const error = h('p', { class: 'form-error', role: 'alert' });
@@ -131,15 +131,15 @@ function deleteSection({ api, onDeleted }) {
   handle(form, remove, error, done, async () => {
     const ok = await confirmDialog({ title: 'Delete your account?', message: 'You will leave every room and be signed out everywhere.', confirmLabel: 'Delete account', danger: true });
     if (!ok) return '';
-    await api.deleteMe(password.value);
-    onDeleted();
+    await deleteAccount(password.value);
+    close();
     return '';
   });
   return section('Delete account', form);
 }
 
-/** Opens the settings. `onDeleted()` runs once the account is gone. */
-export function settingsDialog({ api, store, onDeleted }) {
+/** Opens the settings. `deleteAccount(password)` deletes the account and leaves the app. */
+export function settingsDialog({ api, store, deleteAccount }) {
   let m = null;
   m = modal({
     title: 'Settings',
@@ -148,7 +148,7 @@ export function settingsDialog({ api, store, onDeleted }) {
       profileSection({ api, store }),
       passwordSection({ api }),
       sessionsSection({ api }),
-      deleteSection({ api, onDeleted: () => { m.close(); onDeleted(); } }),
+      deleteSection({ deleteAccount, close: () => m.close() }),
     ],
   });
   m.dialog.querySelector('#settings-display-name')?.focus();
