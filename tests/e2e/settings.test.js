@@ -47,6 +47,11 @@ test('a profile change shows at once to someone in the same room', async () => {
   await settings.getByRole('status').getByText('Profile saved.').waitFor();
   await nina.getByRole('banner').getByText('Nina Ray').waitFor();
   await peer.locator('.messages').getByText('Nina Ray', { exact: true }).first().waitFor();
+  await peer.getByRole('button', { name: 'Profile of Nina Ray' }).first().click();
+  const card = peer.getByRole('dialog', { name: 'Nina Ray' });
+  await card.getByText('on holiday').waitFor();
+  await card.getByText('@nina').waitFor();
+  await card.getByRole('button', { name: 'Close' }).click();
 
   // A picture: uploaded, cropped square by the server, shown to her and to the room.
   const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');

@@ -198,6 +198,22 @@ export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate, o
   loadMembers();
 }
 
+/** A person's card: picture, names, status line and whether they run the server. */
+export function profileCard(user) {
+  modal({
+    title: user.display_name,
+    className: 'modal-small profile-card',
+    content: [
+      h('div', { class: 'profile-head' }, avatar(user, 'md'),
+        h('span', { class: 'person-names' },
+          h('span', { class: 'person-name', text: user.display_name }),
+          user.username ? h('span', { class: 'person-username', text: `@${user.username}` }) : null)),
+      user.status_text ? h('p', { class: 'profile-status', text: user.status_text }) : null,
+      user.server_role === 'admin' ? h('p', { class: 'hint', text: 'Server admin' }) : null,
+    ],
+  });
+}
+
 /** Block or Unblock, for a member who is not you. */
 function blockButton(store, user, onBlock) {
   const blocked = store.isBlocked(user.id);

@@ -8,6 +8,7 @@ import { h, avatar, icon, srOnly } from '../dom.js';
 import { richText, messageTime, fullTime, preview, nameList } from '../format.js';
 import { mentionNames } from '../notify.js';
 import { renderAttachments } from './attachments.js';
+import { profileCard } from './dialogs.js';
 
 /**
  * `item`: `{message, pending, grouped, seenBy, editing}` where `pending` is an outbox entry
@@ -40,7 +41,9 @@ export function messageView(ctx, item) {
   if (item.grouped) {
     main.append(srOnly(`${sender}, `));
   } else {
-    main.append(h('div', { class: 'msg-meta' }, h('span', { class: 'msg-sender', text: sender }), time));
+    const who = h('button', { type: 'button', class: 'msg-sender link-button', text: sender, 'aria-label': `Profile of ${sender}` });
+    who.addEventListener('click', () => profileCard(store.user(senderId) || { id: senderId, display_name: sender, username: '' }));
+    main.append(h('div', { class: 'msg-meta' }, who, time));
   }
 
   const forwarded = m.forwarded_from;
