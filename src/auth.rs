@@ -275,6 +275,13 @@ pub fn new_refresh_token() -> (String, RefreshHash) {
     (token, hash)
 }
 
+/// A fresh invite code: 96 random bits, URL-safe (16 characters), so codes cannot be guessed.
+pub fn new_invite_code() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// The stored form of a refresh token. SHA-256 suffices: the token is 256 random bits, so there is
 /// nothing to brute-force that a slow hash would protect.
 pub fn hash_refresh_token(token: &str) -> RefreshHash {

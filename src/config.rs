@@ -48,6 +48,18 @@ impl From<String> for Secret {
     }
 }
 
+/// Who may register (`CONFAB_REGISTRATION`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RegistrationMode {
+    /// Anyone who reaches the server.
+    #[default]
+    Open,
+    /// Only with a valid invite code, which also joins its room.
+    Invite,
+    /// Nobody over HTTP; operators create accounts with `confab admin create-user`.
+    Closed,
+}
+
 /// Where history is kept, parsed from `DATABASE_URL`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -271,6 +283,11 @@ pub struct Config {
     #[arg(long, env = "CONFAB_REGISTRATIONS_PER_HOUR", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub registrations_per_hour: u32,
+
+    /// Who may create an account: `open` (anyone who reaches the server), `invite` (only with a
+    /// valid invite code) or `closed` (only an operator, with `confab admin create-user`).
+    #[arg(long, env = "CONFAB_REGISTRATION", value_enum, default_value_t = RegistrationMode::Open)]
+    pub registration: RegistrationMode,
 
     /// Password hashes (logins, registrations) computed at once; each takes 19 MiB and tens of
     /// milliseconds of a core, and the rest wait their turn.

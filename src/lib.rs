@@ -236,7 +236,11 @@ impl Node {
             )?,
             bus,
             files::Blobs::new(config)?,
-            (file_rules(config), throttle_rules(config)),
+            (
+                file_rules(config),
+                throttle_rules(config),
+                config.registration,
+            ),
             config.refresh_token_ttl(),
         ));
         let (sfu, room_events) = start_sfu(config, shutdown.clone()).await?;

@@ -72,6 +72,15 @@ enum AdminCommand {
         #[command(flatten)]
         config: Config,
     },
+    /// Make a user a server admin or a plain member: admin or member.
+    SetServerRole {
+        /// The user's login name.
+        username: String,
+        /// admin or member.
+        role: String,
+        #[command(flatten)]
+        config: Config,
+    },
     /// Give a member a role in a room: owner, admin or member.
     SetRole {
         /// The room's id.
@@ -208,6 +217,15 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
                 "password of {} reset; their sessions were signed out",
                 user.username
             );
+        }
+        AdminCommand::SetServerRole {
+            username,
+            role,
+            config,
+        } => {
+            let store = open_store(&config).await?;
+            let user = confab::service::admin::set_server_role(&store, &username, &role).await?;
+            println!("{} is now a server {role}", user.username);
         }
         AdminCommand::SetRole {
             room,

@@ -49,7 +49,7 @@ pub enum Event {
         /// The new member.
         user: UserId,
         /// The room as the new member sees it.
-        view: Room,
+        view: Box<Room>,
     },
     /// `user` left or was removed from `room`: every session in the room gets `member.left`,
     /// then the user's sessions stop getting the room's events.
@@ -76,6 +76,10 @@ pub enum Event {
         user: UserId,
         /// Which logins (refresh-token families).
         logins: Vec<uuid::Uuid>,
+        /// The account was suspended: every session of the user closes (4003), whatever its
+        /// login.
+        #[serde(default)]
+        suspended: bool,
     },
 }
 

@@ -57,6 +57,43 @@ pub fn probe(path: &Path, content_type: &str) -> Probe {
     result.unwrap_or_default()
 }
 
+/// The side of an avatar, in pixels.
+pub const AVATAR_SIDE: u32 = 256;
+
+/// An avatar from the image `bytes`: turned upright, its centre cropped square, shrunk to
+/// [`AVATAR_SIDE`] (never enlarged past its own size) and encoded as PNG. `None` if it is not an
+/// image that decodes within the limits of thumbnails. Blocking: run it on the blocking pool.
+pub fn square_avatar(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(16_384);
+    limits.max_image_height = Some(16_384);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().ok()?;
+    let orientation = decoder.orientation().ok()?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_DECODED_PIXELS {
+        return None;
+    }
+    let mut img = DynamicImage::from_decoder(decoder).ok()?;
+    img.apply_orientation(orientation);
+    let side = img.width().min(img.height());
+    let square = img.crop_imm(
+        (img.width() - side) / 2,
+        (img.height() - side) / 2,
+        side,
+        side,
+    );
+    let target = side.min(AVATAR_SIDE);
+    let small = square.resize_exact(target, target, image::imageops::FilterType::Triangle);
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    small.write_to(&mut bytes, ImageFormat::Png).ok()?;
+    Some(bytes.into_inner())
+}
+
 /// Measures an image from its header and, when it is small enough to decode, thumbnails it.
 /// The EXIF orientation turns the thumbnail (a few hundred pixels), never the full image.
 fn probe_image(path: &Path) -> Result<Probe, image::ImageError> {

@@ -199,6 +199,19 @@ impl Blobs {
     }
 
     /// The bytes of the content `sha256`, or a range of them.
+    /// A blob's whole content, for the few that are processed in memory (an avatar's source).
+    pub async fn read_all(&self, sha256: &str) -> Result<Vec<u8>, FilesError> {
+        use futures_util::TryStreamExt;
+        let chunks: Vec<bytes::Bytes> = self
+            .read(sha256, None)
+            .await?
+            .try_collect()
+            .await
+            .map_err(StorageError::Backend)?;
+        Ok(chunks.concat())
+    }
+
+    /// A blob's bytes, or a range of them.
     pub async fn read(
         &self,
         sha256: &str,

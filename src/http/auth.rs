@@ -1,13 +1,13 @@
-//! `/auth/*` and `/me`: accounts and tokens.
+//! `/auth/*`: accounts and tokens.
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::post;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AuthUser, ClientIp, Json};
-use crate::protocol::api::{LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, User};
+use super::extract::{Caller, Json};
+use crate::protocol::api::{LoginRequest, RefreshRequest, RegisterRequest, TokenResponse};
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -16,35 +16,26 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/auth/logout", post(logout))
-        .route("/me", get(me))
 }
 
 async fn register(
     state: axum::extract::State<AppState>,
-    ClientIp(from): ClientIp,
+    Caller(from): Caller,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
-    let tokens = state
-        .services
-        .register(
-            &req.username,
-            &req.password,
-            req.display_name.as_deref(),
-            from,
-        )
-        .await?;
+    let tokens = state.services.register(&req, &from).await?;
     Ok((StatusCode::CREATED, axum::Json(tokens)))
 }
 
 async fn login(
     state: axum::extract::State<AppState>,
-    ClientIp(from): ClientIp,
+    Caller(from): Caller,
     Json(req): Json<LoginRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     Ok(axum::Json(
         state
             .services
-            .login(&req.username, &req.password, from)
+            .login(&req.username, &req.password, &from)
             .await?,
     ))
 }
@@ -64,11 +55,4 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     state.services.logout(&req.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn me(
-    state: axum::extract::State<AppState>,
-    AuthUser(user): AuthUser,
-) -> Result<axum::Json<User>, ApiError> {
-    Ok(axum::Json(state.services.user(user).await?))
 }

@@ -59,6 +59,57 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// Who is signing in: the client's address and user agent.
+#[derive(Debug, Clone)]
+pub struct Caller(pub crate::service::accounts::Client);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientIp(address) = ClientIp::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        Ok(Caller(crate::service::accounts::Client {
+            address,
+            user_agent,
+        }))
+    }
+}
+
+/// The user named by the request's `Authorization: Bearer` access token, and the login it
+/// belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthLogin {
+    /// The user.
+    pub user: UserId,
+    /// The login (refresh-token family) of the token; `None` for tokens minted before logins
+    /// were named.
+    pub login: Option<uuid::Uuid>,
+}
+
+impl FromRequestParts<AppState> for AuthLogin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.get(7..))
+            .unwrap_or_default();
+        let login = state.services.verify_access(token.trim())?.sid;
+        Ok(AuthLogin { user, login })
+    }
+}
+
 /// The user named by the request's `Authorization: Bearer` access token.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser(pub UserId);

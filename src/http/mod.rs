@@ -6,13 +6,16 @@
 //! compressed when the request accepts it; each request is logged once with its status and
 //! latency, by path only (no query strings, no headers, so no tokens).
 
+mod account;
 mod auth;
 mod config;
 pub mod error;
 pub mod extract;
 mod files;
 mod health;
+mod invites;
 mod messages;
+mod moderation;
 mod pins;
 mod rooms;
 mod search;
@@ -68,8 +71,11 @@ pub fn router(state: AppState) -> Router {
     let json = Router::new()
         .merge(auth::router())
         .merge(config::router())
+        .merge(account::router())
         .merge(users::router())
         .merge(rooms::router())
+        .merge(invites::router())
+        .merge(moderation::router())
         .merge(messages::router())
         .merge(pins::router())
         .merge(search::router())

@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/rooms", get(list).post(create))
         .route("/dms", post(open_dm))
-        .route("/rooms/{id}", get(show).patch(update))
+        .route("/rooms/{id}", get(show).patch(update).delete(delete_room))
         .route("/rooms/{id}/members", get(members).post(add_member))
         .route(
             "/rooms/{id}/members/{user_id}",
@@ -45,7 +45,12 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<Room>), ApiError> {
     let room = state
         .services
-        .create_room(user, &req.name, req.topic.as_deref())
+        .create_room(
+            user,
+            &req.name,
+            req.topic.as_deref(),
+            req.visibility.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(room)))
 }
@@ -78,11 +83,17 @@ async fn update(
     Path(id): Path<RoomId>,
     Json(req): Json<UpdateRoomRequest>,
 ) -> Result<axum::Json<Room>, ApiError> {
-    let room = state
-        .services
-        .update_room(user, id, req.name.as_deref(), req.topic.as_deref())
-        .await?;
+    let room = state.services.update_room(user, id, &req).await?;
     Ok(axum::Json(room))
+}
+
+async fn delete_room(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<RoomId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_room(user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn members(
@@ -119,7 +130,7 @@ async fn set_role(
     Path((id, target)): Path<(RoomId, UserId)>,
     Json(req): Json<SetRoleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.set_role(user, id, target, &req.role).await?;
+    state.services.update_member(user, id, target, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -32,8 +32,11 @@ pub enum Outgoing {
     },
     /// A signal of the session's voice call, with the participation it belongs to.
     Voice(u64, crate::protocol::cluster::VoiceSignal),
-    /// The session's login was signed out: tell the client and close.
-    Revoked,
+    /// The session's login was signed out, or its account suspended: tell the client and close.
+    Revoked {
+        /// Suspended (close 4003) rather than signed out (4001).
+        suspended: bool,
+    },
 }
 
 /// A frame serialized once for all its receivers.
@@ -130,7 +133,7 @@ impl SessionHandle {
             return;
         }
         // A revocation must get through even to a full queue: the session closes on it.
-        if matches!(item, Outgoing::Revoked) && self.tx.capacity() == 0 {
+        if matches!(item, Outgoing::Revoked { .. }) && self.tx.capacity() == 0 {
             self.slow.cancel();
             return;
         }

@@ -372,13 +372,19 @@ impl Sink for Registry {
                     s.push(Outgoing::Joined { room: *room });
                 }
             }
-            Event::Revoked { user, logins } => {
+            Event::Revoked {
+                user,
+                logins,
+                suspended,
+            } => {
                 for login in logins {
                     self.revocations.revoke(*login);
                 }
                 for s in self.user_sessions(*user) {
-                    if s.login.is_some_and(|l| logins.contains(&l)) {
-                        s.push(Outgoing::Revoked);
+                    if *suspended || s.login.is_some_and(|l| logins.contains(&l)) {
+                        s.push(Outgoing::Revoked {
+                            suspended: *suspended,
+                        });
                     }
                 }
             }

@@ -8,7 +8,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{FileId, MessageId, NotifyLevel, Role, RoomId, RoomKind, Seq, UserId};
+use super::{
+    FileId, MessageId, NotifyLevel, Role, RoomId, RoomKind, Seq, ServerRole, UserId, Visibility,
+};
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +21,15 @@ pub struct User {
     pub username: String,
     /// Name to show.
     pub display_name: String,
+    /// Their role on the server.
+    #[serde(default)]
+    pub server_role: ServerRole,
+    /// A short line they chose to show ("in a meeting"); empty for none.
+    #[serde(default)]
+    pub status_text: String,
+    /// Their picture (square PNG, fetched with the access token), if they set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
 }
 
 /// A room as one member sees it: the room itself plus that member's read position.
@@ -54,6 +65,15 @@ pub struct Room {
     /// This member's notification level for the room (their choice, or the default).
     #[serde(default)]
     pub notify: NotifyLevel,
+    /// Whether the room is listed in the directory and open to join (DMs: always private).
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// Seconds a member (not a moderator) must wait between two messages; 0 when off.
+    #[serde(default)]
+    pub slow_mode_secs: i32,
+    /// Until when the viewer is timed out here (reads, but cannot post, type or speak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_until: Option<DateTime<Utc>>,
 }
 
 /// One member of a room.
@@ -65,6 +85,9 @@ pub struct Member {
     pub role: Role,
     /// The newest seq they have read (for "seen by").
     pub last_read_seq: Seq,
+    /// Until when they are timed out, if they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_until: Option<DateTime<Utc>>,
 }
 
 /// A message, live or from history. A deleted one keeps its seq, with `deleted: true` and empty body.
@@ -230,6 +253,9 @@ pub struct RegisterRequest {
     /// Name to show; the username if absent.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// An invite: required when the server registers by invite only, and joins its room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
 }
 
 /// `POST /auth/login`.
@@ -248,6 +274,53 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// `PATCH /me`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct UpdateMeRequest {
+    /// New name to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// New status line (empty clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+    /// An image the user uploaded (`POST /files`), to crop square and use as their avatar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_file_id: Option<FileId>,
+}
+
+/// `POST /me/password`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ChangePasswordRequest {
+    /// The password now.
+    pub current_password: String,
+    /// The one to use from now on.
+    pub new_password: String,
+}
+
+/// `DELETE /me`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DeleteMeRequest {
+    /// The account's password, to confirm.
+    pub password: String,
+}
+
+/// One login of the user: a sign-in and the refresh tokens rotated from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginSession {
+    /// The login's id (what `DELETE /me/sessions/{id}` names).
+    pub id: uuid::Uuid,
+    /// When it signed in.
+    pub created_at: DateTime<Utc>,
+    /// When its tokens were last refreshed.
+    pub last_used_at: DateTime<Utc>,
+    /// The browser or client that signed in, as it said (`User-Agent`).
+    pub user_agent: String,
+    /// The address it signed in from.
+    pub address: String,
+    /// The login making this request.
+    pub current: bool,
+}
+
 /// `GET /users?q=`.
 #[derive(Debug, Deserialize)]
 pub struct UserSearchQuery {
@@ -264,10 +337,13 @@ pub struct CreateRoomRequest {
     /// Its topic.
     #[serde(default)]
     pub topic: Option<String>,
+    /// `private` (the default) or `public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
 }
 
 /// `PATCH /rooms/{id}`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct UpdateRoomRequest {
     /// New name, if changing.
     #[serde(default)]
@@ -275,6 +351,75 @@ pub struct UpdateRoomRequest {
     /// New topic, if changing.
     #[serde(default)]
     pub topic: Option<String>,
+    /// `private` or `public`, if changing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    /// Slow mode in seconds (0 to 21,600; 0 turns it off), if changing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_mode_secs: Option<i64>,
+}
+
+/// An invite to a room: whoever has the code (or its link) may join, until it expires, is used
+/// up or is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The secret code.
+    pub code: String,
+    /// The client's page for it: `/invite/{code}` on this server.
+    pub url: String,
+    /// The room it joins.
+    pub room_id: RoomId,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// How many times it may be used; null for unlimited.
+    pub max_uses: Option<i32>,
+    /// How many times it was used.
+    pub uses: i32,
+}
+
+/// `POST /rooms/{id}/invites`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct CreateInviteRequest {
+    /// Uses allowed (1 to 10,000); unlimited if absent.
+    #[serde(default)]
+    pub max_uses: Option<i64>,
+    /// Lifetime in seconds (60 to a year); 7 days if absent.
+    #[serde(default)]
+    pub expires_in_secs: Option<i64>,
+}
+
+/// `GET /invites/{code}`, answered without a token: what a visitor sees before joining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitePreview {
+    /// The room's name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// How many members it has.
+    pub members_count: i64,
+}
+
+/// A public room in the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicRoom {
+    /// The room.
+    pub id: RoomId,
+    /// Its name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// How many members it has.
+    pub members_count: i64,
+    /// Whether the viewer is a member already.
+    pub joined: bool,
+}
+
+/// `GET /rooms/public?q=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct DirectoryQuery {
+    /// Part of a room's name or topic; every public room if empty.
+    #[serde(default)]
+    pub q: String,
 }
 
 /// `PATCH /rooms/{id}/settings`: the viewer's own settings for a room.
@@ -291,11 +436,75 @@ pub struct UserRef {
     pub user_id: UserId,
 }
 
-/// `PATCH /rooms/{id}/members/{user_id}`.
-#[derive(Debug, Deserialize, Serialize)]
+/// `PATCH /rooms/{id}/members/{user_id}`: a new role, a timeout, or both.
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct SetRoleRequest {
-    /// `admin` or `member`.
-    pub role: String,
+    /// `owner`, `admin` or `member`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Until when the member may read but not post, type or speak; `null` lifts a timeout.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PUT /rooms/{id}/bans/{user_id}`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct BanRequest {
+    /// Why, for the audit log and the ban list (at most 500 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A user kept out of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// Who.
+    pub user: User,
+    /// The moderator who banned them.
+    pub banned_by: Option<UserId>,
+    /// Why.
+    pub reason: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One moderation action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its id (time-ordered).
+    pub id: uuid::Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The room it happened in, for room actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    /// Who acted.
+    pub actor_id: UserId,
+    /// What: `member.remove`, `member.ban`, `member.unban`, `member.timeout`, `message.delete`,
+    /// `room.slow_mode`, `room.delete`, `user.suspend`, `user.unsuspend`.
+    pub action: String,
+    /// Whom it concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_user_id: Option<UserId>,
+    /// Which message it concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_message_id: Option<MessageId>,
+    /// Why, as the moderator said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /rooms/{id}/messages`; the WebSocket `message.send` carries the same fields.

@@ -198,6 +198,78 @@ impl FromStr for NotifyLevel {
     }
 }
 
+/// A user's role on the whole server: admins run it (the first account is one; `confab admin
+/// set-server-role` names others), everyone else is a member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerRole {
+    /// Runs the server.
+    Admin,
+    /// Everyone else.
+    #[default]
+    Member,
+}
+
+impl ServerRole {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::Admin => "admin",
+            ServerRole::Member => "member",
+        }
+    }
+}
+
+impl FromStr for ServerRole {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(ServerRole::Admin),
+            "member" => Ok(ServerRole::Member),
+            _ => Err(ValueError::new(
+                "invalid_server_role",
+                "server role must be admin or member",
+            )),
+        }
+    }
+}
+
+/// Who can find and join a group room: `private` rooms are joined by invite or by a moderator
+/// adding you; `public` rooms are listed in the directory and anyone signed in may join.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Members only.
+    #[default]
+    Private,
+    /// Listed, open to join.
+    Public,
+}
+
+impl Visibility {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Public => "public",
+        }
+    }
+}
+
+impl FromStr for Visibility {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "private" => Ok(Visibility::Private),
+            "public" => Ok(Visibility::Public),
+            _ => Err(ValueError::new(
+                "invalid_visibility",
+                "visibility must be private or public",
+            )),
+        }
+    }
+}
+
 /// Whether a room is a named group or a two-person DM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

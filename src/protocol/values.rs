@@ -274,6 +274,12 @@ impl Password {
                 "password must be at most 1024 characters",
             ));
         }
+        if is_common_password(raw) {
+            return Err(ValueError::new(
+                "common_password",
+                "this password is one of the most common ones; choose another",
+            ));
+        }
         Ok(Password(raw.to_owned()))
     }
 
@@ -281,6 +287,20 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// The most common passwords (at least eight characters long), one a line; `#` starts a comment.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+/// Whether `raw` is on the built-in list of common passwords, ignoring case and surrounding
+/// spaces. A linear scan of ~150 short lines, once per registration or password change, beside an
+/// argon2 hash that takes tens of milliseconds.
+fn is_common_password(raw: &str) -> bool {
+    let wanted = raw.trim().to_lowercase();
+    COMMON_PASSWORDS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .any(|l| l.trim() == wanted)
 }
 
 impl fmt::Debug for Password {
@@ -307,7 +327,15 @@ mod tests {
     #[test]
     fn passwords_need_eight_characters() {
         assert!(Password::parse("1234567").is_err());
-        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("1234-5678").is_ok());
+    }
+
+    #[test]
+    fn the_most_common_passwords_are_refused_in_any_case() {
+        for common in ["12345678", "Password1", "  qwertyuiop ", "ILOVEYOU"] {
+            assert_eq!(Password::parse(common).unwrap_err().code, "common_password");
+        }
+        assert!(Password::parse("correct horse battery").is_ok());
         assert_eq!(
             format!("{:?}", Password::parse("secret-pw").unwrap()),
             "Password(***)"

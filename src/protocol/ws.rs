@@ -390,8 +390,8 @@ pub enum ServerFrame {
     /// A room changed (name, topic), or you were added to it; as you see it.
     #[serde(rename = "room.updated")]
     RoomUpdated {
-        /// The room.
-        room: Room,
+        /// The room (boxed: the largest frame, kept off the size of every other).
+        room: Box<Room>,
     },
     /// Someone joined a room.
     #[serde(rename = "member.joined")]
@@ -399,6 +399,12 @@ pub enum ServerFrame {
         /// Where.
         room_id: RoomId,
         /// Who.
+        user: User,
+    },
+    /// Someone you share a room with changed their profile (or deleted their account).
+    #[serde(rename = "user.updated")]
+    UserUpdated {
+        /// As they are now.
         user: User,
     },
     /// Someone left, or was removed from, a room.

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{LoginId, hash_refresh_token, new_refresh_token};
 use crate::bus::Event;
-use crate::protocol::api::{TokenResponse, User};
-use crate::protocol::{DisplayName, Password, UserId, Username};
+use crate::config::RegistrationMode;
+use crate::protocol::api::{RegisterRequest, TokenResponse, User};
+use crate::protocol::{DisplayName, Password, RoomId, UserId, Username};
 use crate::store::{NewUser, RefreshOutcome, Store, StoreError};
 
 use super::{Error, Result, Services};
@@ -64,6 +65,15 @@ pub async fn create_account(
         })
 }
 
+/// Who is signing in: where from and with what, for the throttles and the list of sessions.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client's address (see `CONFAB_TRUSTED_PROXIES`).
+    pub address: IpAddr,
+    /// Its `User-Agent`, cut to 200 characters.
+    pub user_agent: String,
+}
+
 /// How often a node reads the revocations recorded in the store.
 pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
 
@@ -75,29 +85,57 @@ fn invalid_credentials() -> Error {
 }
 
 impl Services {
-    /// Creates an account and signs it in; at most so many per address and hour.
-    pub async fn register(
-        &self,
-        username: &str,
-        password: &str,
-        display_name: Option<&str>,
-        from: IpAddr,
-    ) -> Result<TokenResponse> {
+    /// Creates an account and signs it in; at most so many per address and hour. What the
+    /// server's registration mode allows (see [`Services::registration_invite`]); an invite code
+    /// also joins its room.
+    pub async fn register(&self, req: &RegisterRequest, client: &Client) -> Result<TokenResponse> {
+        let from = client.address;
         self.throttles
             .register(from, Instant::now())
             .map_err(super::rate_limited)?;
-        let user = create_account(
+        let invited = self.registration_invite(req.invite_code.as_deref()).await?;
+        let created = create_account(
             &self.store,
             Some(&self.auth),
-            username,
-            password,
-            display_name,
+            &req.username,
+            &req.password,
+            req.display_name.as_deref(),
         )
-        .await?;
+        .await;
+        let user = match (created, &invited) {
+            (Ok(user), _) => user,
+            (Err(e), Some((code, _))) => {
+                self.store.return_invite_use(code).await?;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        };
         self.throttles
             .signed_in(&user.username.to_ascii_lowercase(), from, Instant::now());
         tracing::info!(user_id = %user.id, "user registered");
-        self.sign_in(user).await
+        if let Some((_, room)) = invited {
+            self.admit(room, user.id).await?;
+        }
+        self.sign_in(user, client).await
+    }
+
+    /// Whether the registration mode lets an account be created with `invite_code`, and the use
+    /// of the invite it takes (returned with the code, so a failed registration gives it back):
+    /// `closed` refuses every registration, `invite` requires a usable code, `open` takes one if
+    /// given.
+    async fn registration_invite(&self, code: Option<&str>) -> Result<Option<(String, RoomId)>> {
+        match (self.registration, code) {
+            (RegistrationMode::Closed, _) => Err(Error::forbidden(
+                "registration_closed",
+                "this server does not take new accounts; ask its operator for one",
+            )),
+            (RegistrationMode::Invite, None) => Err(Error::forbidden(
+                "invite_required",
+                "this server takes new accounts by invite only",
+            )),
+            (_, Some(code)) => Ok(Some((code.to_owned(), self.take_invite(code).await?))),
+            (RegistrationMode::Open, None) => Ok(None),
+        }
     }
 
     /// Checks a username and password and signs the user in. Unknown users and wrong passwords
@@ -107,8 +145,9 @@ impl Services {
         &self,
         username: &str,
         password: &str,
-        from: IpAddr,
+        client: &Client,
     ) -> Result<TokenResponse> {
+        let from = client.address;
         let account = username.to_ascii_lowercase();
         self.throttles
             .check_login(&account, from, Instant::now())
@@ -137,7 +176,13 @@ impl Services {
             }
         };
         self.throttles.signed_in(&account, from, Instant::now());
-        self.sign_in(user).await
+        if self.store.is_suspended(user.id).await? {
+            return Err(Error::forbidden(
+                "account_suspended",
+                "this account was suspended by the server's admins",
+            ));
+        }
+        self.sign_in(user, client).await
     }
 
     /// Trades a refresh token for new tokens. The old one stops working; presenting it again
@@ -197,11 +242,15 @@ impl Services {
     }
 
     /// Tells every node that `user`'s `logins` were signed out.
-    fn revoked(&self, user: UserId, logins: Vec<LoginId>) {
+    pub(super) fn revoked(&self, user: UserId, logins: Vec<LoginId>) {
         for login in &logins {
             self.auth.revocations().revoke(*login);
         }
-        self.publish(Event::Revoked { user, logins });
+        self.publish(Event::Revoked {
+            user,
+            logins,
+            suspended: false,
+        });
     }
 
     /// Learns, until `cancel`, the revocations this node did not hear on the bus: at start, those
@@ -224,6 +273,7 @@ impl Services {
                         if self.auth.revocations().revoke(login) {
                             self.publish(Event::Revoked {
                                 user,
+                                suspended: false,
                                 logins: vec![login],
                             });
                         }
@@ -279,13 +329,18 @@ impl Services {
         }
     }
 
-    async fn sign_in(&self, user: User) -> Result<TokenResponse> {
+    async fn sign_in(&self, user: User, client: &Client) -> Result<TokenResponse> {
         let login = LoginId::now_v7();
         let (access_token, expires_in) = self.auth.issue_access_token(user.id, login);
         let (refresh_token, hash) = new_refresh_token();
         let expires_at = chrono::Utc::now().timestamp() + self.refresh_ttl.as_secs() as i64;
         self.store
-            .insert_refresh_token(&hash, user.id, login, expires_at)
+            .insert_refresh_token(
+                &hash,
+                (user.id, login),
+                expires_at,
+                (&client.user_agent, &client.address.to_string()),
+            )
             .await?;
         Ok(TokenResponse {
             user,

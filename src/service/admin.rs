@@ -1,4 +1,5 @@
-//! What an operator does from the command line: create users, reset passwords, change room roles,
+//! What an operator does from the command line: create users, reset passwords, change room and
+//! server roles,
 //! and back up the database while the server runs.
 //!
 //! These work on a store alone, without a running node's bus or hub (the server may be running:
@@ -10,7 +11,7 @@ use std::path::Path;
 
 use super::Error;
 use crate::protocol::api::User;
-use crate::protocol::{Password, Role, RoomId, Username};
+use crate::protocol::{Password, Role, RoomId, ServerRole, Username};
 use crate::store::Store;
 
 /// Creates an account.
@@ -30,7 +31,7 @@ pub async fn reset_password(store: &Store, username: &str, password: &str) -> Re
     let user = find(store, username).await?;
     let password = Password::parse(password)?;
     let hash = crate::auth::hash_password(&password).await?;
-    store.set_password(user.id, &hash).await?;
+    store.set_password(user.id, &hash, None).await?;
     Ok(user)
 }
 
@@ -56,6 +57,17 @@ pub async fn set_role(
     }
     store.set_role(room, user.id, role).await?;
     Ok(())
+}
+
+/// Makes `username` a server admin or a plain member.
+pub async fn set_server_role(store: &Store, username: &str, role: &str) -> Result<User, Error> {
+    let role: ServerRole = role.parse()?;
+    let user = find(store, username).await?;
+    store.set_server_role(user.id, role).await?;
+    Ok(User {
+        server_role: role,
+        ..user
+    })
 }
 
 /// A consistent copy of the SQLite database into `dest` (which must not exist), taken while the

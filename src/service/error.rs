@@ -19,6 +19,8 @@ pub enum ErrorKind {
     NotFound,
     /// 409: clashes with the current state.
     Conflict,
+    /// 410: existed, but is no longer usable (an expired, used-up or revoked invite).
+    Gone,
     /// 413: too big.
     TooLarge,
     /// 408: the request took too long to arrive.
@@ -67,6 +69,14 @@ pub enum Error {
     /// The request clashes with the current state.
     #[error("{message}")]
     Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// For people.
+        message: String,
+    },
+    /// It existed but is spent.
+    #[error("{message}")]
+    Gone {
         /// Stable code.
         code: &'static str,
         /// For people.
@@ -135,6 +145,7 @@ impl Error {
             Error::Forbidden { .. } => ErrorKind::Forbidden,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Gone { .. } => ErrorKind::Gone,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::TimedOut => ErrorKind::TimedOut,
             Error::RateLimited { .. } => ErrorKind::RateLimited,
@@ -150,6 +161,7 @@ impl Error {
             | Error::Unauthenticated { code, .. }
             | Error::Forbidden { code, .. }
             | Error::Conflict { code, .. }
+            | Error::Gone { code, .. }
             | Error::TooLarge { code, .. } => code,
             Error::NotFound { what } => match *what {
                 "room" => "room_not_found",
@@ -157,6 +169,11 @@ impl Error {
                 "user" => "user_not_found",
                 "member" => "member_not_found",
                 "file" => "file_not_found",
+                "invite" => "invite_not_found",
+                "ban" => "ban_not_found",
+                "session" => "session_not_found",
+                "avatar" => "avatar_not_found",
+                "block" => "block_not_found",
                 "route" => "route_not_found",
                 "voice call" => "not_in_call",
                 _ => "not_found",

@@ -8,7 +8,7 @@ use crate::protocol::api::{
     Attachment, ForwardedFrom, HistoryPage, Message, ReplyPreview, SendMessageRequest,
 };
 use crate::protocol::ws::ServerFrame;
-use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId};
+use crate::protocol::{FileId, MessageBody, MessageId, Role, RoomId, Seq, UserId};
 use crate::store::{HistoryRequest, Mentions, NewMessage, SendOutcome, StoreError};
 
 use super::{Error, Result, Services};
@@ -142,7 +142,8 @@ impl Services {
                 "a message can reply or forward, not both",
             ));
         }
-        let (_, role) = self.require_member(room, user).await?;
+        let (kind, role) = self.require_poster(room, user).await?;
+        self.require_dm_unblocked(kind, room, user).await?;
         let mut attachments = match req.attachments {
             Some(ids) if !ids.is_empty() => self.own_attachments(user, &ids).await?,
             _ => Vec::new(),
@@ -350,10 +351,17 @@ impl Services {
     /// unpinned.
     pub async fn delete_message(&self, user: UserId, id: MessageId) -> Result<()> {
         self.throttle_send(user)?;
-        let Some((m, Some(role))) = self.store.message_for(id, user).await? else {
+        let Some((m, role)) = self.store.message_for(id, user).await? else {
             return Err(Error::not_found("message"));
         };
-        if m.sender_id != user && !role.moderates() {
+        // Server admins may delete any message; to anyone else a room they are not in is not there.
+        let moderator = role.is_some_and(Role::moderates);
+        let author = role.is_some() && m.sender_id == user;
+        let admin = !author && !moderator && self.is_server_admin(user).await?;
+        if role.is_none() && !admin {
+            return Err(Error::not_found("message"));
+        }
+        if !author && !moderator && !admin {
             return Err(Error::forbidden(
                 "not_allowed",
                 "only the author or the room's owner or admins can delete a message",
@@ -361,6 +369,10 @@ impl Services {
         }
         if m.deleted {
             return Ok(());
+        }
+        if !author {
+            self.record_message_deletion(user, m.room_id, m.sender_id, id)
+                .await?;
         }
         let now = chrono::Utc::now().timestamp();
         let (room, seq, unpinned) = self.store.delete_message(id, now).await?;

@@ -9,11 +9,15 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod blocks;
 pub mod error;
 pub mod files;
+pub mod invites;
 pub mod mentions;
 pub mod messages;
+pub mod moderation;
 pub mod pins;
+pub mod profile;
 pub mod ratelimit;
 pub mod reactions;
 pub mod roomlog;
@@ -26,6 +30,7 @@ use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::bus::{Bus, BusHealth, Event};
+use crate::config::RegistrationMode;
 use crate::files::Blobs;
 use crate::protocol::{Role, RoomId, RoomKind, UserId};
 use crate::store::Store;
@@ -48,6 +53,7 @@ pub struct Services {
     file_rules: FileRules,
     refresh_ttl: Duration,
     throttles: Throttles,
+    registration: RegistrationMode,
 }
 
 /// Whether the store answers, for readiness probes.
@@ -66,7 +72,7 @@ impl Services {
         auth: Auth,
         bus: Bus,
         blobs: Blobs,
-        (file_rules, throttle_rules): (FileRules, ThrottleRules),
+        (file_rules, throttle_rules, registration): (FileRules, ThrottleRules, RegistrationMode),
         refresh_ttl: Duration,
     ) -> Services {
         Services {
@@ -77,6 +83,7 @@ impl Services {
             file_rules,
             refresh_ttl,
             throttles: Throttles::new(throttle_rules),
+            registration,
         }
     }
 

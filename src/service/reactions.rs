@@ -19,6 +19,8 @@ impl Services {
         self.throttle_send(user)?;
         let emoji = Emoji::parse(emoji)?;
         let room = self.reactable(user, id).await?;
+        // A member who is timed out reads but cannot react (issue 16).
+        self.require_unmuted(room, user).await?;
         let outcome = self
             .store
             .add_reaction(id, &emoji, user, Reaction::MAX_PER_MESSAGE)

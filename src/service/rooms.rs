@@ -5,10 +5,10 @@
 //! members, forever.
 
 use crate::bus::Event;
-use crate::protocol::api::{Member, Room};
+use crate::protocol::api::{Member, Room, UpdateRoomRequest};
 use crate::protocol::ws::ServerFrame;
-use crate::protocol::{Role, RoomId, RoomKind, RoomName, RoomTopic, Seq, UserId};
-use crate::store::{NewRoom, StoreError};
+use crate::protocol::{Role, RoomId, RoomKind, RoomName, RoomTopic, Seq, UserId, Visibility};
+use crate::store::{NewAuditEntry, NewRoom, StoreError};
 
 use super::{Error, Result, Services};
 
@@ -33,13 +33,20 @@ impl Services {
             .ok_or(Error::not_found("room"))
     }
 
-    /// Creates a group room owned by `user`.
-    pub async fn create_room(&self, user: UserId, name: &str, topic: Option<&str>) -> Result<Room> {
+    /// Creates a group room owned by `user`, private unless `visibility` says `public`.
+    pub async fn create_room(
+        &self,
+        user: UserId,
+        name: &str,
+        topic: Option<&str>,
+        visibility: Option<&str>,
+    ) -> Result<Room> {
         let name = RoomName::parse(name)?;
         let topic = match topic {
             Some(t) => RoomTopic::parse(t)?,
             None => RoomTopic::empty(),
         };
+        let visibility: Visibility = visibility.map(str::parse).transpose()?.unwrap_or_default();
         let id = RoomId::new();
         self.store
             .create_room(NewRoom {
@@ -48,6 +55,7 @@ impl Services {
                 topic: topic.into_inner(),
                 creator: user,
                 created_at: crate::store::now(),
+                visibility,
             })
             .await?;
         let view = self.room(user, id).await?;
@@ -55,7 +63,7 @@ impl Services {
         self.publish(Event::Joined {
             room: id,
             user,
-            view: view.clone(),
+            view: Box::new(view.clone()),
         });
         Ok(view)
     }
@@ -66,13 +74,14 @@ impl Services {
             return Err(Error::invalid("invalid_user", "a DM needs another user"));
         }
         self.user(other).await?;
+        self.require_unblocked(user, other).await?;
         let (room, created) = self.store.dm_room(user, other, crate::store::now()).await?;
         if created {
             for (member, view) in self.store.room_views_for_members(room).await? {
                 self.publish(Event::Joined {
                     room,
                     user: member,
-                    view,
+                    view: Box::new(view),
                 });
             }
         }
@@ -97,6 +106,16 @@ impl Services {
                 "only the room's owner or admins can add members",
             ));
         }
+        self.require_not_banned(room, target).await?;
+        self.admit(room, target).await?;
+        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member added");
+        Ok(())
+    }
+
+    /// Makes `target` a member of `room` and tells the room and the newcomer's sessions:
+    /// adding by a moderator, accepting an invite and joining a public room all end here.
+    /// `already_member` if they are in it.
+    pub(super) async fn admit(&self, room: RoomId, target: UserId) -> Result<()> {
         let user = self.user(target).await?;
         self.store
             .add_member(room, target, Role::Member, crate::store::now())
@@ -107,7 +126,6 @@ impl Services {
                 }
                 e => e.into(),
             })?;
-        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member added");
         self.publish(Event::Room {
             room,
             frame: ServerFrame::MemberJoined {
@@ -119,7 +137,7 @@ impl Services {
             self.publish(Event::Joined {
                 room,
                 user: target,
-                view,
+                view: Box::new(view),
             });
         }
         Ok(())
@@ -150,6 +168,26 @@ impl Services {
                 ));
             }
         }
+        self.expel(room, target).await?;
+        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member left");
+        if actor != target {
+            self.record(NewAuditEntry {
+                room: Some(room),
+                actor,
+                action: "member.remove",
+                target_user: Some(target),
+                target_message: None,
+                reason: None,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes `target` out of `room`: every session of theirs, on every node, stops hearing it at
+    /// once (`member.left`), and an owner's leaving hands the room on. Leaving, removal and bans
+    /// all end here.
+    pub(super) async fn expel(&self, room: RoomId, target: UserId) -> Result<()> {
         let new_owner = self
             .store
             .remove_member(room, target)
@@ -158,7 +196,6 @@ impl Services {
                 StoreError::NotFound => Error::not_found("member"),
                 e => e.into(),
             })?;
-        tracing::info!(room_id = %room, user_id = %target, by = %actor, "member left");
         self.publish(Event::Left { room, user: target });
         if let Some(owner) = new_owner {
             self.publish_view(room, owner).await?;
@@ -205,13 +242,13 @@ impl Services {
         Ok(())
     }
 
-    /// An owner or admin renames a group room or changes its topic; every member gets `room.updated`.
+    /// An owner or admin renames a group room, changes its topic or its visibility; every member
+    /// gets `room.updated`.
     pub async fn update_room(
         &self,
         actor: UserId,
         room: RoomId,
-        name: Option<&str>,
-        topic: Option<&str>,
+        change: &UpdateRoomRequest,
     ) -> Result<Room> {
         let (kind, role) = self.require_member(room, actor).await?;
         if kind == RoomKind::Dm {
@@ -226,19 +263,29 @@ impl Services {
                 "only the room's owner or admins can edit it",
             ));
         }
-        let name = name.map(RoomName::parse).transpose()?;
-        let topic = topic.map(RoomTopic::parse).transpose()?;
-        if name.is_none() && topic.is_none() {
+        let name = change.name.as_deref().map(RoomName::parse).transpose()?;
+        let topic = change.topic.as_deref().map(RoomTopic::parse).transpose()?;
+        let visibility: Option<Visibility> =
+            change.visibility.as_deref().map(str::parse).transpose()?;
+        if name.is_none()
+            && topic.is_none()
+            && visibility.is_none()
+            && change.slow_mode_secs.is_none()
+        {
             return Err(Error::invalid(
                 "invalid_request",
-                "give a name, a topic, or both",
+                "give a name, a topic, a visibility or a slow mode to change",
             ));
+        }
+        if let Some(secs) = change.slow_mode_secs {
+            self.set_slow_mode(actor, room, secs).await?;
         }
         self.store
             .update_room(
                 room,
                 name.as_ref().map(RoomName::as_str),
                 topic.as_ref().map(RoomTopic::as_str),
+                visibility,
             )
             .await?;
         let mut mine = None;
@@ -248,7 +295,9 @@ impl Services {
             }
             self.publish(Event::User {
                 user: member,
-                frame: ServerFrame::RoomUpdated { room: view },
+                frame: ServerFrame::RoomUpdated {
+                    room: Box::new(view),
+                },
             });
         }
         mine.ok_or(Error::not_found("room"))
@@ -274,11 +323,13 @@ impl Services {
     }
 
     /// Sends `user` their current view of `room` (after their role changed).
-    async fn publish_view(&self, room: RoomId, user: UserId) -> Result<()> {
+    pub(super) async fn publish_view(&self, room: RoomId, user: UserId) -> Result<()> {
         if let Some(view) = self.store.room_view(room, user).await? {
             self.publish(Event::User {
                 user,
-                frame: ServerFrame::RoomUpdated { room: view },
+                frame: ServerFrame::RoomUpdated {
+                    room: Box::new(view),
+                },
             });
         }
         Ok(())

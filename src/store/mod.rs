@@ -11,8 +11,11 @@
 //! The store enforces integrity (gap-free seq, uniqueness, idempotency) but not permissions: the
 //! service layer decides who may do what, then calls in here.
 
+mod accounts;
 mod files;
+mod invites;
 mod messages;
+mod moderation;
 mod pins;
 mod reactions;
 mod rooms;
@@ -31,10 +34,13 @@ use sqlx::sqlite::{
 
 use crate::config::DatabaseUrl;
 
+pub use accounts::LoginRecord;
 pub use files::FileRecord;
+pub use invites::{InviteRecord, NewInvite};
 pub use messages::{HistoryRequest, Mentions, NewMessage, SendOutcome};
+pub use moderation::{NewAuditEntry, PostingLimits};
 pub use reactions::ReactionOutcome;
-pub use rooms::NewRoom;
+pub use rooms::{NewRoom, RoomSummary};
 pub use search::{Has, SearchPage, SearchRequest, Term};
 pub use users::{NewUser, RefreshOutcome};
 
@@ -70,6 +76,16 @@ impl StoreError {
 /// True for a unique-constraint violation, which callers turn into a [`StoreError::Conflict`].
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// `s` with the `LIKE` wildcards escaped (for `ESCAPE '\\'`), to match literally.
+fn like_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
 }
 
 /// The pools of the configured backend.

@@ -11,8 +11,8 @@ use sqlx::Row;
 
 use super::rows::{RoomRow, UserRow, message_columns, message_joins};
 use super::{Store, StoreError, is_unique_violation, reader, writer};
-use crate::protocol::api::{Member, Message, Room, User};
-use crate::protocol::{NotifyLevel, Role, RoomId, RoomKind, Seq, UserId};
+use crate::protocol::api::{Member, Message, PublicRoom, Room, User};
+use crate::protocol::{NotifyLevel, Role, RoomId, RoomKind, Seq, UserId, Visibility};
 
 /// A group room to create.
 #[derive(Debug)]
@@ -27,13 +27,37 @@ pub struct NewRoom {
     pub creator: UserId,
     /// Now.
     pub created_at: DateTime<Utc>,
+    /// Listed in the directory or not.
+    pub visibility: Visibility,
+}
+
+/// What anyone may learn of a group room before joining it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoomSummary {
+    /// The room.
+    pub id: RoomId,
+    /// Its name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// `private` or `public`, as stored.
+    visibility: String,
+    /// How many members it has.
+    pub members_count: i64,
+}
+
+impl RoomSummary {
+    /// Whether it is listed and open to join.
+    pub fn visibility(&self) -> Visibility {
+        self.visibility.parse().unwrap_or_default()
+    }
 }
 
 /// Rooms as their members see them; completed with a `WHERE` on `rm` (the viewer's membership).
 macro_rules! room_select {
     () => {
         concat!(
-            "SELECT rm.user_id AS viewer_id, r.id, r.kind, r.name, r.topic, r.created_at, r.last_seq, \
+            "SELECT rm.user_id AS viewer_id, r.id, r.kind, r.name, r.topic, r.created_at, r.last_seq, r.visibility, r.slow_mode_secs, rm.timeout_until, \
              rm.last_read_seq, rm.role, \
              (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
                 AND u.sender_id <> rm.user_id AND u.deleted = FALSE) AS unread_count, \
@@ -42,7 +66,7 @@ macro_rules! room_select {
                 OR EXISTS (SELECT 1 FROM message_mentions mm WHERE mm.message_id = u.id \
                 AND mm.user_id = rm.user_id))) AS mention_count, rm.notify, \
              (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count, \
-             du.id AS dm_user_id, du.username AS dm_username, du.display_name AS dm_display_name, ",
+             du.id AS dm_user_id, du.username AS dm_username, du.display_name AS dm_display_name, du.server_role AS dm_server_role, du.status_text AS dm_status_text, du.avatar_at AS dm_avatar_at, ",
             message_columns!(),
             " FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
              LEFT JOIN users du ON r.kind = 'dm' AND du.id = \
@@ -71,14 +95,15 @@ impl Store {
         writer!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO rooms (id, kind, name, topic, created_by, created_at) \
-                 VALUES ($1, 'group', $2, $3, $4, $5)",
+                "INSERT INTO rooms (id, kind, name, topic, created_by, created_at, visibility) \
+                 VALUES ($1, 'group', $2, $3, $4, $5, $6)",
             )
             .bind(r.id)
             .bind(&r.name)
             .bind(&r.topic)
             .bind(r.creator)
             .bind(r.created_at)
+            .bind(r.visibility.as_str())
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -245,10 +270,11 @@ impl Store {
             user: UserRow,
             role: String,
             last_read_seq: Seq,
+            timeout_until: Option<i64>,
         }
         let rows: Vec<MemberRow> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT u.id, u.username, u.display_name, rm.role, rm.last_read_seq FROM room_members rm \
+                "SELECT u.id, u.username, u.display_name, u.server_role, u.status_text, u.avatar_at, rm.role, rm.last_read_seq, rm.timeout_until FROM room_members rm \
                  JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 \
                  ORDER BY CASE rm.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.username_key",
             )
@@ -262,6 +288,7 @@ impl Store {
                 user: User::from(r.user),
                 role: r.role.parse().unwrap_or(Role::Member),
                 last_read_seq: r.last_read_seq,
+                timeout_until: super::rows::active_timeout(r.timeout_until),
             })
             .collect())
     }
@@ -406,20 +433,23 @@ impl Store {
         Ok(())
     }
 
-    /// Renames a room and/or changes its topic.
+    /// Renames a room, changes its topic and/or its visibility (`None` keeps each).
     pub async fn update_room(
         &self,
         room: RoomId,
         name: Option<&str>,
         topic: Option<&str>,
+        visibility: Option<Visibility>,
     ) -> Result<(), StoreError> {
         let changed = writer!(self, |p| {
             sqlx::query(
-                "UPDATE rooms SET name = COALESCE($2, name), topic = COALESCE($3, topic) WHERE id = $1",
+                "UPDATE rooms SET name = COALESCE($2, name), topic = COALESCE($3, topic), \
+                 visibility = COALESCE($4, visibility) WHERE id = $1",
             )
             .bind(room)
             .bind(name)
             .bind(topic)
+            .bind(visibility.map(Visibility::as_str))
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -474,6 +504,66 @@ impl Store {
             q.fetch_all(p).await
         })
         .map_err(StoreError::from)
+    }
+
+    /// A group room's name, topic, member count and visibility, for those who are not (yet)
+    /// members: invite previews and joining from the directory.
+    pub async fn room_summary(&self, room: RoomId) -> Result<Option<RoomSummary>, StoreError> {
+        let row: Option<RoomSummary> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT r.id, r.name, r.topic, r.visibility, \
+                 (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count \
+                 FROM rooms r WHERE r.id = $1 AND r.kind = 'group'",
+            )
+            .bind(room)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(row)
+    }
+
+    /// Public rooms whose name or topic contains `q` (case-insensitive), most members first,
+    /// each marked with whether `viewer` is in it.
+    pub async fn public_rooms(
+        &self,
+        q: &str,
+        viewer: UserId,
+        limit: i64,
+    ) -> Result<Vec<PublicRoom>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: RoomId,
+            name: String,
+            topic: String,
+            members_count: i64,
+            joined: bool,
+        }
+        let pattern = format!("%{}%", super::like_escape(&q.to_lowercase()));
+        let rows: Vec<Row> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT r.id, r.name, r.topic, \
+                 (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count, \
+                 EXISTS (SELECT 1 FROM room_members v WHERE v.room_id = r.id AND v.user_id = $2) AS joined \
+                 FROM rooms r WHERE r.visibility = 'public' AND r.kind = 'group' \
+                 AND (lower(r.name) LIKE $1 ESCAPE '\\' OR lower(r.topic) LIKE $1 ESCAPE '\\') \
+                 ORDER BY members_count DESC, lower(r.name) LIMIT $3",
+            )
+            .bind(&pattern)
+            .bind(viewer)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PublicRoom {
+                id: r.id,
+                name: r.name,
+                topic: r.topic,
+                members_count: r.members_count,
+                joined: r.joined,
+            })
+            .collect())
     }
 
     /// Moves `user`'s read position in `room` forward to `seq` (never back, never past the newest

@@ -132,6 +132,14 @@ pub(crate) struct UserRow {
     pub id: UserId,
     pub username: String,
     pub display_name: String,
+    pub server_role: String,
+    pub status_text: String,
+    pub avatar_at: Option<i64>,
+}
+
+/// Where a user's avatar is fetched; the version makes a new picture a new URL.
+pub(crate) fn avatar_url(id: UserId, at: Option<i64>) -> Option<String> {
+    at.map(|v| format!("/api/v1/users/{id}/avatar?v={v}"))
 }
 
 impl From<UserRow> for User {
@@ -140,6 +148,9 @@ impl From<UserRow> for User {
             id: r.id,
             username: r.username,
             display_name: r.display_name,
+            server_role: r.server_role.parse().unwrap_or_default(),
+            status_text: r.status_text,
+            avatar_url: avatar_url(r.id, r.avatar_at),
         }
     }
 }
@@ -163,6 +174,12 @@ pub(crate) struct RoomRow {
     pub dm_user_id: Option<UserId>,
     pub dm_username: Option<String>,
     pub dm_display_name: Option<String>,
+    pub dm_server_role: Option<String>,
+    pub dm_status_text: Option<String>,
+    pub dm_avatar_at: Option<i64>,
+    pub visibility: String,
+    pub slow_mode_secs: i32,
+    pub timeout_until: Option<i64>,
     #[sqlx(flatten)]
     pub last: MessageColumns,
 }
@@ -177,6 +194,12 @@ impl RoomRow {
                 id,
                 username,
                 display_name,
+                server_role: self
+                    .dm_server_role
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or_default(),
+                status_text: self.dm_status_text.unwrap_or_default(),
+                avatar_url: avatar_url(id, self.dm_avatar_at),
             }),
             _ => None,
         };
@@ -202,9 +225,19 @@ impl RoomRow {
                 .notify
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(NotifyLevel::default_for(self.members_count)),
+            visibility: self.visibility.parse().unwrap_or_default(),
+            slow_mode_secs: self.slow_mode_secs,
+            timeout_until: active_timeout(self.timeout_until),
         };
         (self.viewer_id, room, attachments)
     }
+}
+
+/// A stored timeout (unix seconds) as the wire shows it: only while it lasts.
+pub(crate) fn active_timeout(until: Option<i64>) -> Option<DateTime<Utc>> {
+    until
+        .filter(|t| *t > Utc::now().timestamp())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
 }
 
 /// Messages from rows, with the attachment count of each (for [`super::Store::fill_attachments`]).

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::rows::UserRow;
 use super::{Store, StoreError, is_unique_violation, reader, writer};
-use crate::protocol::UserId;
 use crate::protocol::api::User;
+use crate::protocol::{ServerRole, UserId};
 
 /// A user to create; the password is already hashed.
 #[derive(Debug)]
@@ -42,12 +42,15 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-const USER_COLUMNS: &str = "id, username, display_name";
+const USER_COLUMNS: &str = "id, username, display_name, server_role, status_text, avatar_at";
 
 impl Store {
-    /// Creates an account; `Conflict("username_taken")` if the name exists in any case.
+    /// Creates an account; `Conflict("username_taken")` if the name exists in any case. The first
+    /// account of a server becomes its admin: it claims the one `server_founder` row in the same
+    /// transaction, so of two racing first registrations exactly one wins.
     pub async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
         let result = writer!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO users (id, username, username_key, display_name, password_hash, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -58,19 +61,57 @@ impl Store {
             .bind(&u.display_name)
             .bind(&u.password_hash)
             .bind(u.created_at)
-            .execute(p)
-            .await
-            .map(|_| ())
+            .execute(&mut *tx)
+            .await?;
+            let founder = sqlx::query(
+                "INSERT INTO server_founder (id, user_id) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(u.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if founder {
+                sqlx::query("UPDATE users SET server_role = 'admin' WHERE id = $1")
+                    .bind(u.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(founder)
         });
         match result {
-            Ok(_) => Ok(User {
+            Ok(founder) => Ok(User {
                 id: u.id,
                 username: u.username,
                 display_name: u.display_name,
+                server_role: if founder {
+                    ServerRole::Admin
+                } else {
+                    ServerRole::Member
+                },
+                status_text: String::new(),
+                avatar_url: None,
             }),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("username_taken")),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Sets a user's server role.
+    pub async fn set_server_role(&self, user: UserId, role: ServerRole) -> Result<(), StoreError> {
+        let changed = writer!(self, |p| {
+            sqlx::query("UPDATE users SET server_role = $2 WHERE id = $1")
+                .bind(user)
+                .bind(role.as_str())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// The user with this lower-cased username and their password hash.
@@ -86,7 +127,8 @@ impl Store {
         }
         let row: Option<Credentials> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT id, username, display_name, password_hash FROM users WHERE username_key = $1",
+                "SELECT id, username, display_name, server_role, status_text, avatar_at, password_hash \
+                 FROM users WHERE username_key = $1",
             )
             .bind(username_key)
             .fetch_optional(p)
@@ -121,15 +163,7 @@ impl Store {
 
     /// Users whose username or display name starts with `prefix` (case-insensitive), by username.
     pub async fn search_users(&self, prefix: &str, limit: i64) -> Result<Vec<User>, StoreError> {
-        let escaped: String = prefix
-            .to_lowercase()
-            .chars()
-            .flat_map(|c| match c {
-                '%' | '_' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        let pattern = format!("{escaped}%");
+        let pattern = format!("{}%", super::like_escape(&prefix.to_lowercase()));
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users \
              WHERE username_key LIKE $1 ESCAPE '\\' OR lower(display_name) LIKE $1 ESCAPE '\\' \
@@ -145,12 +179,13 @@ impl Store {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    /// Replaces a password hash and revokes every refresh token of the user; returns the logins
-    /// (families) that were live.
+    /// Replaces a password hash and revokes every refresh token of the user but those of the
+    /// login `keep` (the one changing it, if any); returns the logins (families) that were live.
     pub async fn set_password(
         &self,
         user: UserId,
         password_hash: &str,
+        keep: Option<Uuid>,
     ) -> Result<Vec<Uuid>, StoreError> {
         writer!(self, |p| {
             let mut tx = p.begin().await?;
@@ -162,18 +197,23 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+            // A nil id matches no login: nothing is kept.
+            let keep = keep.unwrap_or(Uuid::nil());
             let live: Vec<(Uuid,)> = sqlx::query_as(
-                "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND NOT revoked",
+                "SELECT DISTINCT family_id FROM refresh_tokens \
+                 WHERE user_id = $1 AND NOT revoked AND family_id <> $2",
             )
             .bind(user)
+            .bind(keep)
             .fetch_all(&mut *tx)
             .await?;
             sqlx::query(
                 "UPDATE refresh_tokens SET revoked = TRUE, revoked_at = $2 \
-                 WHERE user_id = $1 AND NOT revoked",
+                 WHERE user_id = $1 AND NOT revoked AND family_id <> $3",
             )
             .bind(user)
             .bind(chrono::Utc::now().timestamp())
+            .bind(keep)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -181,24 +221,27 @@ impl Store {
         })
     }
 
-    /// Stores the first refresh token of a new family: the login `family`.
+    /// Stores the first refresh token of a new family: the login `family`, made by `client`
+    /// (its user agent and address, for the list of sessions).
     pub async fn insert_refresh_token(
         &self,
         hash: &[u8],
-        user: UserId,
-        family: Uuid,
+        (user, family): (UserId, Uuid),
         expires_at: i64,
+        (user_agent, address): (&str, &str),
     ) -> Result<(), StoreError> {
         writer!(self, |p| {
             sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at, \
+                 user_agent, address) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(hash)
             .bind(user)
             .bind(family)
             .bind(super::now())
             .bind(expires_at)
+            .bind(user_agent)
+            .bind(address)
             .execute(p)
             .await
             .map(|_| ())
@@ -261,15 +304,18 @@ impl Store {
                 tx.commit().await?;
                 return Ok(RefreshOutcome::Reused(user, family));
             }
+            // The successor keeps what the login was made from.
             sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at, \
+                 user_agent, address) \
+                 SELECT $1, $2, $3, $4, $5, user_agent, address FROM refresh_tokens WHERE token_hash = $6",
             )
             .bind(new_hash)
             .bind(user)
             .bind(family)
             .bind(super::now())
             .bind(new_expires_at)
+            .bind(old_hash)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

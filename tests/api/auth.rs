@@ -212,7 +212,12 @@ async fn expired_refresh_tokens_are_refused_and_purged(backend: Backend) {
     let (token, hash) = confab::auth::new_refresh_token();
     let now = chrono::Utc::now().timestamp();
     store
-        .insert_refresh_token(&hash, t.user.id, uuid::Uuid::now_v7(), now - 1)
+        .insert_refresh_token(
+            &hash,
+            (t.user.id, uuid::Uuid::now_v7()),
+            now - 1,
+            ("test", "127.0.0.1"),
+        )
         .await
         .unwrap();
     assert_eq!(code(app.api.refresh(&token).await), "invalid_refresh_token");

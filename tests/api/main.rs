@@ -3,11 +3,15 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod account;
 mod auth;
+mod community;
 mod errors;
 mod files;
+mod invites;
 mod mentions;
 mod messages;
+mod moderation;
 mod pins;
 mod reactions;
 mod rooms;

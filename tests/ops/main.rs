@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use confab::protocol::api::SendMessageRequest;
 use confab::protocol::ws::ClientFrame;
-use confab::protocol::{Role, Seq};
+use confab::protocol::{Role, Seq, ServerRole};
 use confab_testkit::{Api, Socket};
 use reqwest::Method;
 
@@ -266,6 +266,25 @@ async fn admin_commands_manage_users_and_roles_beside_a_running_server() {
     assert!(ok, "{out}");
     let first = app.api.login("root_admin", "first-password").await.unwrap();
     assert_eq!(first.user.display_name, "Root");
+    assert_eq!(
+        first.user.server_role,
+        ServerRole::Admin,
+        "the first account"
+    );
+    let (ok, out) = confab_cli(
+        &["admin", "set-server-role", "root_admin", "member"],
+        &dir,
+        None,
+    );
+    assert!(ok, "{out}");
+    let api = app.api.as_user(&first.access_token);
+    assert_eq!(api.me().await.unwrap().server_role, ServerRole::Member);
+    let (ok, out) = confab_cli(
+        &["admin", "set-server-role", "root_admin", "king"],
+        &dir,
+        None,
+    );
+    assert!(!ok && out.contains("server role"), "{out}");
     let mut open = Socket::connect(&app.api.ws_url(), &first.access_token, None)
         .await
         .unwrap();

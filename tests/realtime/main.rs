@@ -8,6 +8,7 @@ mod chat;
 mod cluster;
 mod membership;
 mod mentions;
+mod moderation;
 mod pins;
 mod presence;
 mod reactions;

@@ -27,7 +27,7 @@ async fn an_added_member_hears_the_room_without_reconnecting(backend: Backend) {
     ana.api.add_member(room.id, bo.id).await.unwrap();
     let view = b
         .wait_for(SOON, "room.updated", |f| match f {
-            ServerFrame::RoomUpdated { room } => Some(room.clone()),
+            ServerFrame::RoomUpdated { room } => Some((**room).clone()),
             _ => None,
         })
         .await
@@ -109,7 +109,7 @@ async fn renames_reach_every_member(backend: Backend) {
         .unwrap();
     let view = b
         .wait_for(SOON, "room.updated", |f| match f {
-            ServerFrame::RoomUpdated { room } => Some(room.clone()),
+            ServerFrame::RoomUpdated { room } => Some((**room).clone()),
             _ => None,
         })
         .await

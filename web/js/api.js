@@ -85,9 +85,10 @@ export class Api {
   }
 
   // Accounts
-  register(username, password, displayName) {
+  register(username, password, displayName, inviteCode) {
     const body = { username, password };
     if (displayName) body.display_name = displayName;
+    if (inviteCode) body.invite_code = inviteCode;
     return this.request('POST', '/auth/register', { body, auth: false });
   }
   login(username, password) {
@@ -98,6 +99,30 @@ export class Api {
   }
   me() {
     return this.request('GET', '/me');
+  }
+  updateMe(change) {
+    return this.request('PATCH', '/me', { body: change });
+  }
+  changePassword(currentPassword, newPassword) {
+    return this.request('POST', '/me/password', { body: { current_password: currentPassword, new_password: newPassword } });
+  }
+  sessions() {
+    return this.request('GET', '/me/sessions').then((r) => r.sessions);
+  }
+  signOutSession(id) {
+    return this.request('DELETE', `/me/sessions/${enc(id)}`);
+  }
+  deleteMe(password) {
+    return this.request('DELETE', '/me', { body: { password } });
+  }
+  blocks() {
+    return this.request('GET', '/me/blocks').then((r) => r.user_ids);
+  }
+  block(userId) {
+    return this.request('PUT', `/me/blocks/${enc(userId)}`);
+  }
+  unblock(userId) {
+    return this.request('DELETE', `/me/blocks/${enc(userId)}`);
   }
   searchUsers(q) {
     return this.request('GET', `/users?q=${encodeURIComponent(q)}`).then((r) => r.users);
@@ -114,8 +139,46 @@ export class Api {
   room(id) {
     return this.request('GET', `/rooms/${enc(id)}`);
   }
-  createRoom(name, topic) {
-    return this.request('POST', '/rooms', { body: topic ? { name, topic } : { name } });
+  createRoom(name, topic, visibility) {
+    const body = { name };
+    if (topic) body.topic = topic;
+    if (visibility) body.visibility = visibility;
+    return this.request('POST', '/rooms', { body });
+  }
+
+  // Invites and the directory
+  /** What an invite leads to; needs no sign-in. */
+  invitePreview(code) {
+    return this.request('GET', `/invites/${enc(code)}`, { auth: false });
+  }
+  acceptInvite(code) {
+    return this.request('POST', `/invites/${enc(code)}/accept`);
+  }
+  createInvite(roomId, { maxUses, expiresInSecs } = {}) {
+    const body = {};
+    if (maxUses) body.max_uses = maxUses;
+    if (expiresInSecs) body.expires_in_secs = expiresInSecs;
+    return this.request('POST', `/rooms/${enc(roomId)}/invites`, { body });
+  }
+  invites(roomId) {
+    return this.request('GET', `/rooms/${enc(roomId)}/invites`).then((r) => r.invites);
+  }
+  revokeInvite(code) {
+    return this.request('DELETE', `/invites/${enc(code)}`);
+  }
+  // Moderation
+  banMember(roomId, userId, reason) {
+    return this.request('PUT', `/rooms/${enc(roomId)}/bans/${enc(userId)}`, { body: reason ? { reason } : {} });
+  }
+  /** Times a member out until `until` (a Date), or lifts it with null. */
+  timeoutMember(roomId, userId, until) {
+    return this.request('PATCH', `/rooms/${enc(roomId)}/members/${enc(userId)}`, { body: { timeout_until: until ? until.toISOString() : null } });
+  }
+    publicRooms(q) {
+    return this.request('GET', `/rooms/public?q=${encodeURIComponent(q)}`).then((r) => r.rooms);
+  }
+  joinRoom(roomId) {
+    return this.request('POST', `/rooms/${enc(roomId)}/join`);
   }
   openDm(userId) {
     return this.request('POST', '/dms', { body: { user_id: userId } });

@@ -42,7 +42,7 @@ export class Chat {
       onFrames: (frames) => this.handleFrames(frames),
       onReady: () => this.ready(),
       onStatus: (s) => store.setConnection(s),
-      onSignedOut: () => this.onSignedOut?.(),
+      onSignedOut: (why) => this.onSignedOut?.(why),
     });
     this.unsubscribeSession = session.onChange(() => {
       if (session.get()) this.socket.reauth();
@@ -68,6 +68,7 @@ export class Chat {
     this.store.setMyStatus(localStorage.getItem(`confab.status.${me.id}`) || 'online');
     this.loadOutbox();
     this.store.setRooms(await this.api.rooms());
+    this.store.setBlocked(await this.api.blocks());
     for (const room of this.store.state.rooms.values()) {
       if (room.last_message) this.ensureUser(room.id, room.last_message.sender_id);
     }
@@ -163,6 +164,9 @@ export class Chat {
         case 'room.updated':
           s.upsertRoom(f.room);
           if (s.state.members.has(f.room.id)) this.loadMembers(f.room.id);
+          break;
+        case 'user.updated':
+          s.userUpdated(f.user);
           break;
         case 'member.joined':
           s.memberJoined(f.room_id, f.user);
@@ -362,8 +366,22 @@ export class Chat {
     return p;
   }
 
-  async createRoom(name, topic) {
-    const room = await this.api.createRoom(name, topic);
+  async createRoom(name, topic, visibility) {
+    const room = await this.api.createRoom(name, topic, visibility);
+    this.store.upsertRoom(room);
+    return room;
+  }
+
+  /** Joins the room of an invite code; resolves to the room. */
+  async acceptInvite(code) {
+    const room = await this.api.acceptInvite(code);
+    this.store.upsertRoom(room);
+    return room;
+  }
+
+  /** Joins a public room from the directory; resolves to the room. */
+  async joinRoom(roomId) {
+    const room = await this.api.joinRoom(roomId);
     this.store.upsertRoom(room);
     return room;
   }
@@ -382,6 +400,16 @@ export class Chat {
   async leaveRoom(roomId) {
     await this.api.removeMember(roomId, this.store.me.id);
     this.store.removeRoom(roomId);
+  }
+
+  /** Blocks (or with `on` false unblocks) a user. */
+  async setBlocked(userId, on) {
+    if (on) await this.api.block(userId);
+    else await this.api.unblock(userId);
+    const ids = new Set(this.store.state.blocked);
+    if (on) ids.add(userId);
+    else ids.delete(userId);
+    this.store.setBlocked([...ids]);
   }
 
   searchUsers(q) {

@@ -76,6 +76,8 @@ const ICONS = {
   logout: ['M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4', 'm16 17 5-5-5-5', 'M21 12H9'],
   bell: ['M18 8A6 6 0 0 0 6 8c0 7-3 9-3 9h18s-3-2-3-9', 'M13.73 21a2 2 0 0 1-3.46 0'],
   close: ['M18 6 6 18', 'm6 6 12 12'],
+  link: ['M10 13a5 5 0 0 0 7.54.54l3-3a5 5 0 0 0-7.07-7.07l-1.72 1.71', 'M14 11a5 5 0 0 0-7.54-.54l-3 3a5 5 0 0 0 7.07 7.07l1.71-1.71'],
+  settings: ['M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6Z', 'M19.4 15a1.65 1.65 0 0 0 .33 1.82l.06.06a2 2 0 1 1-2.83 2.83l-.06-.06a1.65 1.65 0 0 0-1.82-.33 1.65 1.65 0 0 0-1 1.51V21a2 2 0 1 1-4 0v-.09A1.65 1.65 0 0 0 9 19.4a1.65 1.65 0 0 0-1.82.33l-.06.06a2 2 0 1 1-2.83-2.83l.06-.06A1.65 1.65 0 0 0 4.68 15a1.65 1.65 0 0 0-1.51-1H3a2 2 0 1 1 0-4h.09A1.65 1.65 0 0 0 4.6 9a1.65 1.65 0 0 0-.33-1.82l-.06-.06a2 2 0 1 1 2.83-2.83l.06.06A1.65 1.65 0 0 0 9 4.68a1.65 1.65 0 0 0 1-1.51V3a2 2 0 1 1 4 0v.09a1.65 1.65 0 0 0 1 1.51 1.65 1.65 0 0 0 1.82-.33l.06-.06a2 2 0 1 1 2.83 2.83l-.06.06A1.65 1.65 0 0 0 19.4 9a1.65 1.65 0 0 0 1.51 1H21a2 2 0 1 1 0 4h-.09a1.65 1.65 0 0 0-1.51 1Z'],
   hash: ['M4 9h16', 'M4 15h16', 'M10 3 8 21', 'm16 3-2 18'],
   message: ['M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z'],
   door: ['M13 4h3a2 2 0 0 1 2 2v14', 'M2 20h3', 'M13 20h9', 'M10 12v.01', 'M13 4.56v16.16a.5.5 0 0 1-.63.48L5 19V5.79a1 1 0 0 1 .76-.97l6-1.5A1 1 0 0 1 13 4.3Z'],
@@ -135,10 +137,28 @@ function omit(obj, key) {
   return copy;
 }
 
-/** An avatar: initials on a colour picked from the id, so a person keeps their colour. */
+/** Turns an avatar URL into one an <img> can show (set while signed in; see main.js). */
+let avatarSource = null;
+
+/** Sets (or with null clears) how avatar pictures are fetched: `(url) => Promise<src>`. */
+export function setAvatarSource(fn) {
+  avatarSource = fn;
+}
+
+/**
+ * An avatar: the user's picture if they set one, shown once fetched; until then (and without
+ * one) their initials on a colour picked from the id, so a person keeps their colour.
+ */
 export function avatar(user, size = 'md') {
   const name = user?.display_name || user?.username || '?';
-  return h('span', { class: ['avatar', `avatar-${size}`, `hue-${hue(user?.id || name)}`], 'aria-hidden': 'true', text: initials(name) });
+  const el = h('span', { class: ['avatar', `avatar-${size}`, `hue-${hue(user?.id || name)}`], 'aria-hidden': 'true', text: initials(name) });
+  if (user?.avatar_url && avatarSource) {
+    avatarSource(user.avatar_url).then((src) => {
+      el.replaceChildren(h('img', { class: 'avatar-img', src, alt: '' }));
+      el.classList.add('has-picture');
+    }).catch(() => {});
+  }
+  return el;
 }
 
 /** One or two letters for a name. */

@@ -19,17 +19,19 @@ import { Session } from './session.js';
 import { Api, ApiError } from './api.js';
 import { Store } from './store.js';
 import { Chat } from './chat.js';
-import { h, replaceChildren } from './dom.js';
+import { h, replaceChildren, setAvatarSource } from './dom.js';
 import { attachmentsSummary, preview } from './format.js';
-import { currentPermalink, currentRoute, navigate, onPermalink, onRouteChange } from './router.js';
+import { currentInvite, currentPermalink, currentRoute, navigate, onPermalink, onRouteChange } from './router.js';
 import { maybeNotify, updateTitle } from './notify.js';
 import { authView } from './ui/auth.js';
 import { Shell } from './ui/shell.js';
 import { RoomList } from './ui/roomlist.js';
 import { RoomView } from './ui/room.js';
 import { createRoomDialog, peopleDialog } from './ui/dialogs.js';
+import { browseRoomsDialog, inviteCard, inviteProblem } from './ui/invites.js';
+import { settingsDialog } from './ui/settings.js';
 import { forgetDrafts } from './ui/composer.js';
-import { clearMediaCache } from './ui/attachments.js';
+import { clearMediaCache, objectUrl } from './ui/attachments.js';
 import { startExtensions } from './extensions.js';
 import './ui/call.js';
 import './ui/search.js';
@@ -51,6 +53,10 @@ let signedInAs = null;
 let subscriptions = [];
 let stopExtensions = null;
 let signingOut = false;
+// The code of the invite link this page was opened with, until it is used or declined; and
+// whether the visitor already said yes (by signing in or up on the invite page).
+let pendingInvite = currentInvite();
+let inviteAccepted = false;
 
 /** A short message in the corner, read out politely. */
 function toast(text) {
@@ -72,14 +78,19 @@ function showAuth(notice) {
   app.classList.remove('signed-in', 'has-room');
   app.removeAttribute('aria-busy');
   document.title = 'Sign in · Confab';
+  const code = pendingInvite;
   replaceChildren(app, authView({
     notice,
+    invite: code ? inviteCard({ api, code }) : null,
     signIn: async (username, password) => {
       session.save(await api.login(username, password));
+      inviteAccepted = !!code;
       await startApp();
     },
     signUp: async (username, password, displayName) => {
-      session.save(await api.register(username, password, displayName));
+      // The server joins the invite's room as it creates the account.
+      session.save(await api.register(username, password, displayName, code));
+      inviteAccepted = !!code;
       await startApp();
     },
   }));
@@ -103,6 +114,7 @@ function teardown() {
   clearInterval(ticker);
   store.reset();
   clearMediaCache();
+  setAvatarSource(null);
 }
 
 // ---- signed in ----
@@ -110,15 +122,20 @@ function teardown() {
 async function startApp() {
   teardown();
   signedInAs = session.user?.id || null;
+  setAvatarSource((url) => objectUrl(api, url).promise);
   chat = new Chat({
     store,
     api,
     session,
-    onSignedOut: () => showAuth('Your session ended. Please sign in again.'),
+    onSignedOut: (why) => {
+      // Deleting the account ends this login too; that flow says so itself.
+      if (signingOut) return;
+      showAuth(why === 'suspended' ? 'Your account was suspended by the server’s admins.' : 'Your session ended. Please sign in again.');
+    },
     onEvent: onChatEvent,
   });
-  sidebar = new RoomList({ store, open: (id) => openRoom(id), newRoom, newDm });
-  shell = new Shell({ store, chat, sidebar, signOut });
+  sidebar = new RoomList({ store, open: (id) => openRoom(id), newRoom, newDm, browse: browseRooms });
+  shell = new Shell({ store, chat, sidebar, signOut, openSettings });
   app.classList.add('signed-in');
   replaceChildren(app, shell.el);
   stopExtensions = startExtensions({ chat, store, api, session, toast, shell, openRoom: (id, messageId = null) => openRoom(id, { messageId }) });
@@ -142,9 +159,47 @@ async function startApp() {
     sidebar?.render();
     roomView?.tick();
   }, 30_000);
+  if (pendingInvite) return inviteAccepted ? joinInvite(pendingInvite) : showInvite(pendingInvite);
   const link = currentPermalink();
   if (link) openRoom(link.roomId, { replace: true, seq: link.seq });
   else openRoom(currentRoute(), { replace: true });
+}
+
+// ---- invite links ----
+
+/** Joins the invite's room and opens it; on failure, the invite page says why. */
+async function joinInvite(code) {
+  try {
+    const room = await chat.acceptInvite(code);
+    pendingInvite = null;
+    inviteAccepted = false;
+    openRoom(room.id, { replace: true });
+  } catch (e) {
+    showInvite(code, inviteProblem(e));
+  }
+}
+
+/** A signed-in visitor of an invite link: the room, and a button to join it. */
+function showInvite(code, problem) {
+  roomView?.destroy();
+  roomView = null;
+  app.classList.remove('has-room');
+  document.title = 'Invitation · Confab';
+  const join = h('button', { type: 'button', class: 'button primary', text: 'Join room', onClick: () => { join.disabled = true; joinInvite(code); } });
+  const card = inviteCard({ api, code, action: problem ? null : join, failed: problem });
+  replaceChildren(shell.main, h('div', { class: 'empty-state' },
+    card,
+    h('button', { type: 'button', class: 'button ghost', text: 'Not now', onClick: () => { pendingInvite = null; openRoom(null); } })));
+  join.focus();
+}
+
+function browseRooms() {
+  browseRoomsDialog({
+    search: (q) => api.publicRooms(q),
+    join: (id) => chat.joinRoom(id),
+    open: (id) => openRoom(id),
+    isMember: (id) => !!store.room(id),
+  });
 }
 
 function renderStartError(e) {
@@ -208,7 +263,7 @@ function renderCurrent() {
 
 function newRoom() {
   createRoomDialog({
-    create: (name, topic) => chat.createRoom(name, topic),
+    create: (name, topic, visibility) => chat.createRoom(name, topic, visibility),
     created: (room) => openRoom(room.id),
   });
 }
@@ -225,6 +280,30 @@ function newDm() {
       const room = await chat.openDm(user.id);
       setTimeout(() => openRoom(room.id), 0);
       return 'Opened';
+    },
+  });
+}
+
+function openSettings() {
+  settingsDialog({
+    api,
+    store,
+    deleteAccount: async (password) => {
+      // The server ends every login, this one included: its socket closing must not be taken
+      // for an unexpected sign-out while the answer is on its way.
+      signingOut = true;
+      try {
+        await api.deleteMe(password);
+      } catch (e) {
+        signingOut = false;
+        throw e;
+      }
+      try {
+        session.clear();
+      } finally {
+        signingOut = false;
+        showAuth('Your account was deleted.');
+      }
     },
   });
 }

@@ -1,9 +1,16 @@
-// The address bar: `/` is the room list, `/r/<room id>` a room. Uses the History API; the server
-// answers any extensionless path with the app, so a reload lands where you were. A message's
-// permalink is `#/room/<room id>/<seq>`: opening it opens the room at that message (the room's
-// path then replaces the link, so following the same link again works).
+// The address bar: `/` is the room list, `/r/<room id>` a room, `/invite/<code>` an invite link.
+// Uses the History API; the server answers any extensionless path with the app, so a reload lands
+// where you were. A message's permalink is `#/room/<room id>/<seq>`: opening it opens the room at
+// that message (the room's path then replaces the link, so following the same link again works).
 
 const ROOM = /^\/r\/([0-9a-fA-F-]{36})\/?$/;
+const INVITE = /^\/invite\/([A-Za-z0-9_-]{1,64})\/?$/;
+
+/** The invite code in the current address, or null. */
+export function currentInvite() {
+  const m = INVITE.exec(location.pathname);
+  return m ? m[1] : null;
+}
 
 /** The room id in the current address, or null. */
 export function currentRoute() {

@@ -227,6 +227,7 @@ export class Socket {
   async closed(ws, code, reason) {
     if (!this.detach(ws) || this.stopped) return;
     if (code === 4001 && reason === 'signed out') return this.revoked();
+    if (code === 4003) return this.revoked('suspended');
     if (code === 4001) {
       this.unauthorizedInARow += 1;
       try {
@@ -262,7 +263,7 @@ export class Socket {
    * refresh can help. Another tab may be clearing the shared session this very moment; if so,
    * its change tells the app what happened, else the session ends here.
    */
-  async revoked() {
+  async revoked(why) {
     this.stop();
     if (this.session.get()) {
       await new Promise((resolve) => {
@@ -271,9 +272,9 @@ export class Socket {
         function done() { clearTimeout(timer); off(); resolve(); }
       });
     }
-    if (!this.session.get()) return;
+    if (!this.session.get() && !why) return;
     this.session.clear();
-    this.onSignedOut?.();
+    this.onSignedOut?.(why);
   }
 
   /** Authenticated and open: a closing socket (its close frame in, `onclose` not yet run) is not. */

@@ -30,6 +30,8 @@ export class Store {
       me: null,
       rooms: new Map(),
       users: new Map(),
+      // Ids of the users you blocked: their messages show collapsed.
+      blocked: new Set(),
       members: new Map(),
       timelines: new Map(),
       receipts: new Map(),
@@ -214,8 +216,26 @@ export class Store {
     this.emit('connection');
   }
 
+  setBlocked(ids) {
+    this.state.blocked = new Set(ids);
+    const current = this.state.currentRoomId;
+    this.emit('rooms', ...(current ? [`room:${current}`] : []));
+  }
+
+  isBlocked(userId) {
+    return this.state.blocked.has(userId);
+  }
+
   addUsers(users) {
     for (const u of users) if (u?.id) this.state.users.set(u.id, u);
+  }
+
+  /** Someone's profile changed (or you changed yours elsewhere): names shown everywhere follow. */
+  userUpdated(user) {
+    if (user.id === this.state.me?.id) return this.setMe(user);
+    this.addUsers([user]);
+    const current = this.state.currentRoomId;
+    this.emit('rooms', ...(current ? [`room:${current}`] : []));
   }
 
   // ---- rooms ----

@@ -26,8 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use confab::protocol::api::{
     Attachment, ErrorBody, HistoryPage, Message, Pin, PinList, Room, SearchResults,
-    SendMessageRequest,
-    TokenResponse, User,
+    SendMessageRequest, TokenResponse, User,
 };
 use confab::protocol::ws::{ClientFrame, ServerFrame};
 use confab::protocol::{MessageId, RoomId, Seq, UserId};
@@ -498,6 +497,9 @@ impl Socket {
                 id: UserId(uuid::Uuid::nil()),
                 username: String::new(),
                 display_name: String::new(),
+                server_role: Default::default(),
+                status_text: String::new(),
+                avatar_url: None,
             },
             session_id: String::new(),
         };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use tokio::time::{Instant, timeout_at};
 
-use super::{CLOSE_UNAUTHENTICATED, Session};
+use super::{CLOSE_SUSPENDED, CLOSE_UNAUTHENTICATED, Session};
 use crate::hub::Hub;
 use crate::protocol::api::User;
 use crate::protocol::ws::{Ack, ClientFrame, ServerFrame, parse_client_frame};
@@ -116,7 +116,13 @@ impl Session {
 
     /// The session's login was signed out (logout, a reused refresh token, a password reset):
     /// say so and close, as for an expired token.
-    pub(super) async fn revoked(&mut self) {
+    pub(super) async fn revoked(&mut self, suspended: bool) {
+        if suspended {
+            let e = Error::forbidden("account_suspended", "this account was suspended");
+            self.send_error(None, &e).await;
+            super::close(&mut self.socket, CLOSE_SUSPENDED, "suspended").await;
+            return;
+        }
         let e = Error::Unauthenticated {
             code: "token_revoked",
             message: "this login was signed out; sign in again".into(),

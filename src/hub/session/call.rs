@@ -22,7 +22,7 @@ impl Session {
         self.hub
             .inner
             .services
-            .require_member(room, self.user.id)
+            .require_unmuted(room, self.user.id)
             .await?;
         if self.call.is_some() {
             self.leave_call().await;

@@ -95,10 +95,18 @@ impl Session {
         }))
     }
 
-    /// `typing`: relayed to the room, throttled, for rooms this session hears.
-    pub(super) fn typing(&mut self, room: RoomId, active: bool) -> Result<Ack, Error> {
+    /// `typing`: relayed to the room, throttled, for rooms this session hears; a member who is
+    /// timed out cannot start typing.
+    pub(super) async fn typing(&mut self, room: RoomId, active: bool) -> Result<Ack, Error> {
         if !self.hub.inner.registry.in_room(self.handle.id, room) {
             return Err(Error::not_found("room"));
+        }
+        if active {
+            self.hub
+                .inner
+                .services
+                .require_unmuted(room, self.user.id)
+                .await?;
         }
         let user = self.user.id;
         if let Some(active) = self

@@ -43,6 +43,8 @@ use chat::{InFlight, Taken, finished};
 
 /// Unauthenticated, or the token expired.
 pub const CLOSE_UNAUTHENTICATED: u16 = 4001;
+/// The account was suspended by a server admin (do not reconnect).
+pub const CLOSE_SUSPENDED: u16 = 4003;
 /// The session's queue overflowed.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 /// Replaced, or the server is shutting down: reconnect and resume.
@@ -350,9 +352,9 @@ impl Session {
                     batch.extend(self.left_room(room).await);
                 }
                 Outgoing::Voice(join, signal) => batch.extend(self.voice_signal(join, signal)),
-                Outgoing::Revoked => {
+                Outgoing::Revoked { suspended } => {
                     self.send(std::mem::take(&mut batch)).await?;
-                    self.revoked().await;
+                    self.revoked(suspended).await;
                     return Err(End::Closed);
                 }
             }
@@ -427,7 +429,7 @@ impl Session {
             ClientFrame::ReactionRemove { message_id, emoji } => {
                 return Ok(Taken::Later(self.react(message_id, emoji, false)?));
             }
-            ClientFrame::Typing { room_id, active } => self.typing(room_id, active)?,
+            ClientFrame::Typing { room_id, active } => self.typing(room_id, active).await?,
             ClientFrame::Read { room_id, read } => self.read_up_to(room_id, read.seq).await?,
             ClientFrame::Sync { room_id, after_seq } => self.sync(room_id, after_seq).await?,
             ClientFrame::PresenceSet { status } => self.set_presence(status).await?,

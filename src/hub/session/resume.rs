@@ -126,8 +126,10 @@ impl Session {
             .last_seq
             .max(self.delivered.get(&room).copied().unwrap_or(Seq::ZERO));
         self.delivered.insert(room, after);
-        self.send(vec![text(&ServerFrame::RoomUpdated { room: view })])
-            .await?;
+        self.send(vec![text(&ServerFrame::RoomUpdated {
+            room: Box::new(view),
+        })])
+        .await?;
         self.replay(room, after).await?;
         let members = self
             .hub

@@ -44,8 +44,8 @@ export function clearMediaCache() {
   blobs.clear();
 }
 
-/** An object URL for a file URL, fetched once with the token. */
-function objectUrl(api, url) {
+/** An object URL for a file URL (or an avatar's), fetched once with the token. */
+export function objectUrl(api, url) {
   let entry = blobs.get(url);
   if (!entry) {
     entry = { url: null, promise: null };

@@ -4,9 +4,10 @@ import { h, icon } from '../dom.js';
 
 /**
  * The signed-out screen. `signIn(username, password)` and `signUp(username, password,
- * displayName)` resolve when signed in and throw with a message to show otherwise.
+ * displayName)` resolve when signed in and throw with a message to show otherwise. `invite` (a
+ * node) is shown above the form when the visitor came by an invite link.
  */
-export function authView({ signIn, signUp, notice }) {
+export function authView({ signIn, signUp, notice, invite = null }) {
   let mode = 'signin';
   const title = h('h1', { id: 'auth-title' });
   const username = h('input', { id: 'auth-username', name: 'username', required: true, autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', minlength: '3', maxlength: '32' });
@@ -32,7 +33,8 @@ export function authView({ signIn, signUp, notice }) {
   function setMode(next) {
     mode = next;
     const up = mode === 'signup';
-    title.textContent = up ? 'Create your account' : 'Sign in to Confab';
+    if (invite) title.textContent = up ? 'Create an account to join' : 'Sign in to join';
+    else title.textContent = up ? 'Create your account' : 'Sign in to Confab';
     submit.textContent = up ? 'Create account' : 'Sign in';
     switchText.textContent = up ? 'Already have an account? ' : 'New here? ';
     switchButton.textContent = up ? 'Sign in' : 'Create an account';
@@ -65,6 +67,7 @@ export function authView({ signIn, signUp, notice }) {
       h('div', { class: 'brand auth-brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('message')), h('span', { text: 'Confab' })),
       title,
       notice ? h('p', { class: 'notice', role: 'status', text: notice }) : null,
+      invite,
       form,
       h('p', { class: 'auth-switch' }, switchText, switchButton)));
   setMode('signin');

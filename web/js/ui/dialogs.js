@@ -54,15 +54,20 @@ export function confirmDialog({ title, message, confirmLabel, danger = false }) 
   });
 }
 
-/** New room: name and topic. `create(name, topic)` resolves to the room. */
+/**
+ * New room: name, topic and whether the directory lists it. `create(name, topic, visibility)`
+ * resolves to the room.
+ */
 export function createRoomDialog({ create, created }) {
   const name = h('input', { id: 'new-room-name', name: 'name', required: true, maxlength: '80', autocomplete: 'off' });
   const topic = h('input', { id: 'new-room-topic', name: 'topic', maxlength: '500', autocomplete: 'off' });
+  const listed = h('input', { id: 'new-room-public', name: 'public', type: 'checkbox' });
   const error = h('p', { class: 'form-error', role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'button primary', text: 'Create room' });
   const form = h('form', { class: 'stack' },
     h('label', { for: 'new-room-name', text: 'Name' }), name,
     h('label', { for: 'new-room-topic' }, 'Topic ', h('span', { class: 'optional', text: '(optional)' })), topic,
+    h('label', { for: 'new-room-public', class: 'checkbox' }, listed, 'Public: listed in “Browse rooms”, anyone can join'),
     error,
     h('div', { class: 'modal-actions' }, submit));
   const m = modal({ title: 'Create a room', content: form, className: 'modal-small' });
@@ -71,7 +76,7 @@ export function createRoomDialog({ create, created }) {
     submit.disabled = true;
     error.textContent = '';
     try {
-      const room = await create(name.value, topic.value.trim());
+      const room = await create(name.value, topic.value.trim(), listed.checked ? 'public' : 'private');
       m.close();
       created(room);
     } catch (err) {
@@ -153,8 +158,11 @@ export function peopleDialog({ title, actionLabel, search, status, pick, store, 
   return m;
 }
 
-/** The members of a room with their roles and presence; moderators may add and remove. */
-export function membersDialog({ store, roomId, loadMembers, onAdd, onRemove }) {
+/**
+ * The members of a room with their roles and presence; moderators may add people, and open the
+ * moderation menu (`onModerate(user)`) of a member they outrank.
+ */
+export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate, onBlock }) {
   const list = h('ul', { class: 'people-results' });
   const render = () => {
     const members = store.state.members.get(roomId);
@@ -168,16 +176,18 @@ export function membersDialog({ store, roomId, loadMembers, onAdd, onRemove }) {
     list.replaceChildren(...rows.map(([id, role]) => {
       const user = store.user(id) || { id, display_name: store.displayName(id), username: '' };
       const p = store.state.presence.get(id);
-      const outranks = id !== store.me.id && (myRole === 'owner' || (myRole === 'admin' && role === 'member'));
+      const serverAdmin = store.me.server_role === 'admin' && role !== 'owner';
+      const outranks = id !== store.me.id && (myRole === 'owner' || (myRole === 'admin' && role === 'member') || serverAdmin);
       return h('li', { class: 'person' },
         h('span', { class: 'avatar-wrap' }, avatar(user, 'sm'), h('span', { class: ['presence-dot', `status-${id === store.me.id ? store.state.myStatus : p?.status || 'offline'}`], 'aria-hidden': 'true' })),
         h('span', { class: 'person-names' },
           h('span', { class: 'person-name', text: id === store.me.id ? `${user.display_name} (you)` : user.display_name }),
           h('span', { class: 'person-username', text: `${role}${id === store.me.id ? '' : ` · ${presenceLabel(p)}`}` })),
-        outranks && onRemove ? h('button', { type: 'button', class: 'button small ghost', text: 'Remove', 'aria-label': `Remove ${user.display_name}`, onClick: () => onRemove(user) }) : null);
+        outranks && onModerate ? h('button', { type: 'button', class: 'button small ghost', text: 'Moderate', 'aria-label': `Moderate ${user.display_name}`, onClick: () => onModerate(user) }) : null,
+        id !== store.me.id && onBlock ? blockButton(store, user, onBlock) : null);
     }));
   };
-  const unsubscribe = [store.on(`room:${roomId}`, render), store.on('presence', render)];
+  const unsubscribe = [store.on(`room:${roomId}`, render), store.on('presence', render), store.on('rooms', render)];
   const canAdd = onAdd && ['owner', 'admin'].includes(store.room(roomId)?.role);
   modal({
     title: 'Members',
@@ -186,6 +196,29 @@ export function membersDialog({ store, roomId, loadMembers, onAdd, onRemove }) {
   });
   render();
   loadMembers();
+}
+
+/** A person's card: picture, names, status line and whether they run the server. */
+export function profileCard(user) {
+  modal({
+    title: user.display_name,
+    className: 'modal-small profile-card',
+    content: [
+      h('div', { class: 'profile-head' }, avatar(user, 'md'),
+        h('span', { class: 'person-names' },
+          h('span', { class: 'person-name', text: user.display_name }),
+          user.username ? h('span', { class: 'person-username', text: `@${user.username}` }) : null)),
+      user.status_text ? h('p', { class: 'profile-status', text: user.status_text }) : null,
+      user.server_role === 'admin' ? h('p', { class: 'hint', text: 'Server admin' }) : null,
+    ],
+  });
+}
+
+/** Block or Unblock, for a member who is not you. */
+function blockButton(store, user, onBlock) {
+  const blocked = store.isBlocked(user.id);
+  const label = `${blocked ? 'Unblock' : 'Block'} ${user.display_name}`;
+  return h('button', { type: 'button', class: 'button small ghost', text: blocked ? 'Unblock' : 'Block', 'aria-label': label, onClick: () => onBlock(user, !blocked) });
 }
 
 /** Picks a room to forward a message to. */

@@ -11,11 +11,15 @@ import { mentionNames } from '../notify.js';
 import { renderAttachments } from './attachments.js';
 import { permalinkOf } from '../router.js';
 import { reactionBar } from './reactions.js';
+import { profileCard } from './dialogs.js';
 
 /**
  * `item`: `{message, pending, grouped, seenBy, editing}` where `pending` is an outbox entry
  * (then `message` is null).
  */
+/** Ids of messages by blocked users that the reader chose to show anyway (for this session). */
+export const revealed = new Set();
+
 export function messageView(ctx, item) {
   const { store } = ctx;
   const me = store.me;
@@ -42,7 +46,9 @@ export function messageView(ctx, item) {
   if (item.grouped) {
     main.append(srOnly(`${sender}, `));
   } else {
-    main.append(h('div', { class: 'msg-meta' }, h('span', { class: 'msg-sender', text: sender }), time));
+    const who = h('button', { type: 'button', class: 'msg-sender link-button', text: sender, 'aria-label': `Profile of ${sender}` });
+    who.addEventListener('click', () => profileCard(store.user(senderId) || { id: senderId, display_name: sender, username: '' }));
+    main.append(h('div', { class: 'msg-meta' }, who, time));
   }
 
   if (m.pinned && !m.deleted) main.append(h('p', { class: 'msg-pinned' }, icon('pin', 'icon-sm'), 'Pinned'));
@@ -54,6 +60,9 @@ export function messageView(ctx, item) {
     main.append(editForm(ctx, m));
   } else if (m.deleted) {
     main.append(h('p', { class: 'msg-body msg-tombstone', text: 'This message was deleted.' }));
+  } else if (!own && store.isBlocked(senderId) && !revealed.has(m.id)) {
+    main.append(h('p', { class: 'msg-body msg-blocked' }, 'Message from someone you blocked. ',
+      h('button', { type: 'button', class: 'link-button', text: 'Show', 'aria-label': `Show the message from ${sender}`, onClick: () => { revealed.add(m.id); ctx.store.emit(`room:${m.room_id}`); } })));
   } else {
     // A message may carry only files: then there is no text line, unless an edit emptied it.
     if (m.body || m.edited_at || !m.attachments?.length) {

@@ -11,6 +11,8 @@ import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { reactionPicker } from './reactions.js';
 import { confirmDialog, forwardDialog, membersDialog, notifyDialog, peopleDialog, pinsDialog } from './dialogs.js';
+import { inviteDialog } from './invites.js';
+import { moderateDialog } from './moderation.js';
 
 /**
  * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
@@ -133,7 +135,10 @@ export class RoomView {
     buttons.push(this.notifyButton());
     buttons.push(iconButton('pin', 'Pinned messages', () => this.showPins()));
     if (room.kind === 'group') {
-      if (this.ctx.canModerate()) buttons.push(labeledButton('userPlus', 'Add people', 'Add', () => this.addPeople()));
+      if (this.ctx.canModerate()) {
+        buttons.push(labeledButton('userPlus', 'Add people', 'Add', () => this.addPeople()));
+        buttons.push(labeledButton('link', 'Invite people', 'Invite', () => inviteDialog({ api: this.ctx.api, roomId: this.roomId, roomName: this.store.roomName(room) })));
+      }
       buttons.push(labeledButton('users', 'Members', 'Members', () => this.showMembers()));
       buttons.push(labeledButton('door', 'Leave room', 'Leave', () => this.leave()));
     }
@@ -286,16 +291,29 @@ export class RoomView {
       roomId,
       loadMembers: () => chat.loadMembers(roomId),
       onAdd: () => this.addPeople(),
-      onRemove: async (user) => {
-        const ok = await confirmDialog({ title: `Remove ${user.display_name}?`, message: `${user.display_name} will no longer see #${store.roomName(store.room(roomId))}.`, confirmLabel: 'Remove', danger: true });
-        if (!ok) return;
+      onBlock: async (user, on) => {
         try {
-          await chat.api.removeMember(roomId, user.id);
-          store.memberLeft(roomId, user.id);
+          await chat.setBlocked(user.id, on);
+          this.toast(on ? `You blocked ${user.display_name}: no DMs from them, and their messages show collapsed.` : `You unblocked ${user.display_name}.`);
         } catch (e) {
           this.toast(e.message);
         }
       },
+      onModerate: (user) => moderateDialog({
+        user,
+        roomName: store.roomName(store.room(roomId)),
+        act: {
+          timeout: (until) => chat.api.timeoutMember(roomId, user.id, until),
+          remove: async () => {
+            await chat.api.removeMember(roomId, user.id);
+            store.memberLeft(roomId, user.id);
+          },
+          ban: async (reason) => {
+            await chat.api.banMember(roomId, user.id, reason);
+            store.memberLeft(roomId, user.id);
+          },
+        },
+      }),
     });
   }
 

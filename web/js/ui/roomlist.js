@@ -8,7 +8,7 @@ import { h, icon, avatar, iconButton } from '../dom.js';
 import { listTime, fullTime, preview, presenceLabel, attachmentsSummary } from '../format.js';
 
 export class RoomList {
-  constructor({ store, open, newRoom, newDm }) {
+  constructor({ store, open, newRoom, newDm, browse }) {
     this.store = store;
     this.open = open;
     this.groups = h('ul', { class: 'room-list', 'aria-labelledby': 'rooms-heading' });
@@ -17,6 +17,7 @@ export class RoomList {
       h('div', { class: 'sidebar-section' },
         h('div', { class: 'sidebar-head' },
           h('h2', { id: 'rooms-heading', text: 'Rooms' }),
+          iconButton('hash', 'Browse rooms', browse, { class: 'browse-rooms' }),
           iconButton('plus', 'Create a room', newRoom, { class: 'new-room' })),
         this.groups),
       h('div', { class: 'sidebar-section' },

@@ -1,4 +1,4 @@
-// The signed-in frame: top bar (you, your status, notifications, sign out), the connection
+// The signed-in frame: top bar (you, your status, notifications, settings, sign out), the connection
 // banner, the dock (where features put bars that outlive the open room, e.g. your call), the
 // sidebar and the main pane.
 
@@ -12,7 +12,7 @@ const STATUSES = [
 ];
 
 export class Shell {
-  constructor({ store, chat, sidebar, signOut }) {
+  constructor({ store, chat, sidebar, signOut, openSettings }) {
     this.store = store;
     this.chat = chat;
     this.meBox = h('div', { class: 'me' });
@@ -34,6 +34,7 @@ export class Shell {
             h('label', { class: 'visually-hidden', for: 'status-select', text: 'Your status' }),
             this.statusSelect),
           notificationsSupported() ? this.notifyButton : null,
+          h('button', { type: 'button', class: 'icon-button settings', 'aria-label': 'Settings', title: 'Settings', onClick: openSettings }, icon('settings')),
           h('button', { type: 'button', class: 'icon-button sign-out', 'aria-label': 'Sign out', title: 'Sign out', onClick: signOut }, icon('logout')))),
       this.banner,
       this.dock,

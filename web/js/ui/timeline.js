@@ -17,7 +17,7 @@
 
 import { h, icon } from '../dom.js';
 import { dayKey, dayLabel, messageTime } from '../format.js';
-import { messageView, seenText } from './message.js';
+import { messageView, seenText, revealed } from './message.js';
 
 const GROUP_WITHIN = 5 * 60_000;
 const NEAR_BOTTOM = 80;
@@ -220,7 +220,7 @@ export class Timeline {
     const m = item.message;
     return [
       m.seq, m.edited_at, m.deleted, m.body.length, item.grouped, item.editing, item.seenBy, canModerate(), !!m.pinned,
-      store.displayName(m.sender_id),
+      store.displayName(m.sender_id), store.user(m.sender_id)?.avatar_url || '', store.isBlocked(m.sender_id) && !revealed.has(m.id),
       m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}:${m.reply_to.body}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,

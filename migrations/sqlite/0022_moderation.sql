@@ -1,0 +1,34 @@
+-- Moderation: room bans, timeouts, slow mode, suspended accounts and the audit log.
+
+-- A ban keeps a user out of a room: invites, the directory and moderators' adds refuse them.
+CREATE TABLE room_bans (
+    room_id    BLOB NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    user_id    BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    banned_by  BLOB REFERENCES users (id) ON DELETE SET NULL,
+    reason     TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
+
+-- Unix seconds until which a member may read but not post, type or speak; NULL: not timed out.
+ALTER TABLE room_members ADD COLUMN timeout_until INTEGER;
+
+-- Seconds a member (not a moderator) must wait between two messages; 0: off.
+ALTER TABLE rooms ADD COLUMN slow_mode_secs INTEGER NOT NULL DEFAULT 0;
+
+-- A suspended account cannot sign in; every login of it was revoked when it was suspended.
+ALTER TABLE users ADD COLUMN suspended_at TEXT;
+
+-- Every moderation action. room_id has no foreign key: entries outlive a deleted room.
+CREATE TABLE audit_log (
+    id                BLOB PRIMARY KEY,
+    at                TEXT NOT NULL,
+    room_id           BLOB,
+    actor_id          BLOB NOT NULL,
+    action            TEXT NOT NULL,
+    target_user_id    BLOB,
+    target_message_id BLOB,
+    reason            TEXT
+);
+CREATE INDEX audit_log_room ON audit_log (room_id, at);
+CREATE INDEX audit_log_at ON audit_log (at);
