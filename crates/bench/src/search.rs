@@ -176,19 +176,25 @@ async fn make_rooms(
         .context("creating the rooms")
 }
 
-/// The rows of one room: (id, seq, body, created_at), one second apart, oldest first.
-fn rows(
-    room_index: usize,
-    per_room: usize,
-    now: DateTime<Utc>,
-) -> Vec<(Uuid, i64, String, DateTime<Utc>)> {
-    (1..=per_room)
-        .map(|seq| {
-            let i = room_index * per_room + seq;
-            let at = now - chrono::Duration::seconds((per_room - seq) as i64);
-            (Uuid::now_v7(), seq as i64, body(i), at)
+/// Rows `from..to` of the history: message `i` goes to room `i % rooms` (so the rooms' messages
+/// interleave in time, as a server's do), seq `i / rooms + 1`, one second after message `i - 1`.
+type Row = (Uuid, Uuid, i64, String, DateTime<Utc>);
+
+fn rows(rooms: &[Uuid], from: usize, to: usize, total: usize, now: DateTime<Utc>) -> Vec<Row> {
+    (from..to)
+        .map(|i| {
+            let at = now - chrono::Duration::seconds((total - i) as i64);
+            let seq = (i / rooms.len() + 1) as i64;
+            (Uuid::now_v7(), rooms[i % rooms.len()], seq, body(i), at)
         })
         .collect()
+}
+
+/// Chunks of the history, `ROWS_PER_INSERT` rows each, in time order.
+fn chunks(total: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..total)
+        .step_by(ROWS_PER_INSERT)
+        .map(move |from| (from, (from + ROWS_PER_INSERT).min(total)))
 }
 
 async fn seed_sqlite(
@@ -203,30 +209,37 @@ async fn seed_sqlite(
     let pool = sqlx::SqlitePool::connect_with(options)
         .await
         .context("opening the node's SQLite file")?;
-    let now = Utc::now();
-    for (r, room) in rooms.iter().enumerate() {
-        let mut tx = pool.begin().await?;
-        for chunk in rows(r, per_room, now).chunks(ROWS_PER_INSERT) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at) ",
-            );
-            q.push_values(chunk, |mut b, (id, seq, body, at)| {
-                b.push_bind(*id)
-                    .push_bind(*room)
-                    .push_bind(*seq)
+    let (now, total) = (Utc::now(), per_room * rooms.len());
+    let mut tx = pool.begin().await?;
+    for (n, (from, to)) in chunks(total).enumerate() {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at) ",
+        );
+        q.push_values(
+            rows(rooms, from, to, total, now),
+            |mut b, (id, room, seq, body, at)| {
+                b.push_bind(id)
+                    .push_bind(room)
+                    .push_bind(seq)
                     .push_bind(sender)
-                    .push_bind(body.as_str())
-                    .push_bind(*at);
-            });
-            q.build().execute(&mut *tx).await?;
+                    .push_bind(body)
+                    .push_bind(at);
+            },
+        );
+        q.build().execute(&mut *tx).await?;
+        if n % 20 == 19 {
+            tx.commit().await?;
+            tx = pool.begin().await?;
         }
+    }
+    for room in rooms {
         sqlx::query("UPDATE rooms SET last_seq = $1 WHERE id = $2")
             .bind(per_room as i64)
-            .bind(*room)
+            .bind(room)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -239,30 +252,35 @@ async fn seed_postgres(
     let pool = sqlx::PgPool::connect(url)
         .await
         .context("connecting to --database-url")?;
-    let now = Utc::now();
-    for (r, room) in rooms.iter().enumerate() {
-        let mut tx = pool.begin().await?;
-        for chunk in rows(r, per_room, now).chunks(ROWS_PER_INSERT) {
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at) ",
-            );
-            q.push_values(chunk, |mut b, (id, seq, body, at)| {
-                b.push_bind(*id)
-                    .push_bind(*room)
-                    .push_bind(*seq)
+    let (now, total) = (Utc::now(), per_room * rooms.len());
+    let mut tx = pool.begin().await?;
+    for (n, (from, to)) in chunks(total).enumerate() {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at) ",
+        );
+        q.push_values(
+            rows(rooms, from, to, total, now),
+            |mut b, (id, room, seq, body, at)| {
+                b.push_bind(id)
+                    .push_bind(room)
+                    .push_bind(seq)
                     .push_bind(sender)
-                    .push_bind(body.as_str())
-                    .push_bind(*at);
-            });
-            q.build().execute(&mut *tx).await?;
+                    .push_bind(body)
+                    .push_bind(at);
+            },
+        );
+        q.build().execute(&mut *tx).await?;
+        if n % 20 == 19 {
+            tx.commit().await?;
+            tx = pool.begin().await?;
         }
-        sqlx::query("UPDATE rooms SET last_seq = $1 WHERE id = $2")
-            .bind(per_room as i64)
-            .bind(*room)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
     }
+    sqlx::query("UPDATE rooms SET last_seq = $1 WHERE id = ANY($2)")
+        .bind(per_room as i64)
+        .bind(rooms)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     sqlx::query("ANALYZE messages").execute(&pool).await?;
     Ok(())
 }
