@@ -137,6 +137,11 @@ pub enum VoiceRequest {
         /// True to mute.
         muted: bool,
     },
+    /// Deafen or undeafen.
+    Deafen {
+        /// True to deafen.
+        deafened: bool,
+    },
     /// Leave the call.
     Leave,
 }

@@ -121,6 +121,15 @@ pub enum ClientFrame {
         /// True to mute.
         muted: bool,
     },
+    /// Deafen or undeafen: while deafened, the server forwards nothing to this participant
+    /// and does not forward their microphone either.
+    #[serde(rename = "voice.deafen")]
+    VoiceDeafen {
+        /// Which room.
+        room_id: RoomId,
+        /// True to deafen.
+        deafened: bool,
+    },
     /// Leave the call.
     #[serde(rename = "voice.leave")]
     VoiceLeave {
@@ -218,6 +227,7 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
     "voice.answer",
     "voice.candidate",
     "voice.mute",
+    "voice.deafen",
     "voice.leave",
     "ping",
 ];
@@ -227,10 +237,29 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
 pub struct VoiceParticipant {
     /// Who.
     pub user_id: UserId,
-    /// Whether their microphone is muted.
+    /// Whether their microphone is muted (by themselves, or because they are deafened).
     pub muted: bool,
     /// Whether they are speaking now.
     pub speaking: bool,
+    /// Whether they deafened themselves (they hear nothing, and are muted).
+    #[serde(default)]
+    pub deafened: bool,
+    /// How well their connection carries the call, from loss, jitter and round-trip time.
+    #[serde(default)]
+    pub quality: CallQuality,
+}
+
+/// A participant's call quality as `voice.state` reports it, re-judged at most every 2 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallQuality {
+    /// Under 2 % loss, under 30 ms jitter, under 250 ms round trip (also: not yet measured).
+    #[default]
+    Good,
+    /// Between good and poor.
+    Fair,
+    /// 10 % loss or more, 100 ms jitter or more, or 500 ms round trip or more.
+    Poor,
 }
 
 /// An ICE server for RTCPeerConnection's configuration.
@@ -487,6 +516,7 @@ mod tests {
             "sdp",
             "candidate",
             "muted",
+            "deafened",
         ]);
         let ty = prop_oneof![
             prop::sample::select(KNOWN_CLIENT_TYPES.to_vec()).prop_map(str::to_owned),

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::demux::Demux;
 use super::error::SfuError;
 use super::peer::{Health, Peer};
+use super::quality::QUALITY_INTERVAL;
 use super::request::{Internals, Reply, Request};
 use super::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
 use super::stats::{ParticipantStats, SfuStats, SharedStats};
@@ -40,9 +41,11 @@ pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 pub(super) const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// Period of housekeeping: speaker ticks, timeouts, stats publication.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
-/// Housekeeping rounds between refreshes of the loss figures in the process totals (5 s):
-/// reading a PeerConnection's statistics builds a whole report, too much for every round.
-const LOSS_REFRESH_ROUNDS: u32 = 50;
+/// Housekeeping rounds between quality judgments (2 s), which also refresh the loss figures
+/// in the process totals: reading a PeerConnection's statistics builds a whole report, too
+/// much for every round.
+const QUALITY_ROUNDS: u32 =
+    (QUALITY_INTERVAL.as_millis() / HOUSEKEEPING_INTERVAL.as_millis()) as u32;
 /// What every participant is told on [`Input::Shutdown`].
 const SHUTDOWN_REASON: &str = "server shutting down";
 
@@ -173,6 +176,11 @@ impl Core {
                 candidate,
             } => self.candidate(room, user, candidate).map(done),
             Request::Mute { room, user, muted } => self.set_muted(now, room, user, muted).map(done),
+            Request::Deafen {
+                room,
+                user,
+                deafened,
+            } => self.set_deafened(now, room, user, deafened).map(done),
             Request::Leave { room, user } => self.leave(now, room, user).map(done),
             Request::Participants { room } => Ok(Reply::Participants(self.participants(room))),
             Request::Stats { room, user } => {
@@ -277,26 +285,61 @@ impl Core {
         if peer.muted == muted {
             return Ok(());
         }
+        let was_publishing = peer.publishes();
         peer.muted = muted;
-        let change = if muted { peer.speaker.reset(now) } else { None };
-        if let Some(speaking) = change {
-            self.outputs.push_back(Output::Room(RoomEvent::Speaking {
-                room,
-                user,
-                speaking,
-            }));
+        self.publishing_changed(now, id, was_publishing);
+        self.emit_state(room);
+        Ok(())
+    }
+
+    /// Deafens or undeafens `user`: a deafened participant is sent nothing (each of their
+    /// slots skips them at [`Peer::forward`]) and their microphone is dropped like a muted
+    /// one. Undeafening re-bases their slots so each stream continues its numbering.
+    fn set_deafened(
+        &mut self,
+        now: Instant,
+        room: Uuid,
+        user: Uuid,
+        deafened: bool,
+    ) -> Result<(), SfuError> {
+        let id = self.lookup(room, user)?;
+        let peer = self.peer_mut(id, room)?;
+        if peer.deafened == deafened {
+            return Ok(());
         }
-        if !muted {
-            // The first packet after the unmute continues each subscriber's numbering.
-            let members = self.members(room);
-            for other in members {
+        let was_publishing = peer.publishes();
+        peer.deafened = deafened;
+        if !deafened {
+            peer.rebase_all_slots();
+        }
+        self.publishing_changed(now, id, was_publishing);
+        self.emit_state(room);
+        Ok(())
+    }
+
+    /// After a mute or deafen change of `id`: a participant who stopped publishing stops
+    /// speaking; one who resumed has every slot carrying them re-based, so the first packet
+    /// continues each subscriber's numbering.
+    fn publishing_changed(&mut self, now: Instant, id: PeerId, was_publishing: bool) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let (room, user, publishing) = (peer.room, peer.user, peer.publishes());
+        if was_publishing && !publishing {
+            if let Some(speaking) = peer.speaker.reset(now) {
+                self.outputs.push_back(Output::Room(RoomEvent::Speaking {
+                    room,
+                    user,
+                    speaking,
+                }));
+            }
+        } else if !was_publishing && publishing {
+            for other in self.members(room) {
                 if let Some(o) = self.peers.get_mut(&other) {
                     o.rebase_slot(id);
                 }
             }
         }
-        self.emit_state(room);
-        Ok(())
     }
 
     /// Removes `user` from `room`.
@@ -313,8 +356,10 @@ impl Core {
             .filter_map(|id| self.peers.get(id))
             .map(|p| ParticipantState {
                 user_id: p.user,
-                muted: p.muted,
+                muted: !p.publishes(),
                 speaking: p.speaker.is_speaking(),
+                deafened: p.deafened,
+                quality: p.quality,
             })
             .collect()
     }
@@ -537,11 +582,12 @@ impl Core {
     fn housekeeping(&mut self, now: Instant) {
         let mut expired = Vec::new();
         let mut speaking = Vec::new();
+        let mut judged = Vec::new();
         self.housekeeping_rounds = self.housekeeping_rounds.wrapping_add(1);
-        let refresh_loss = self.housekeeping_rounds.is_multiple_of(LOSS_REFRESH_ROUNDS);
+        let judge = self.housekeeping_rounds.is_multiple_of(QUALITY_ROUNDS);
         for p in self.peers.values_mut() {
-            if refresh_loss {
-                p.stats(now);
+            if judge && p.judge_quality(now).is_some() && !judged.contains(&p.room) {
+                judged.push(p.room);
             }
             if let Some(s) = p.speaker.tick(now) {
                 speaking.push((p.id, s));
@@ -569,6 +615,12 @@ impl Core {
         }
         for (id, reason) in expired {
             self.remove_peer(now, id, reason);
+        }
+        // One `voice.state` per room whose verdicts changed: at most one per 2 s for quality.
+        for room in judged {
+            if self.rooms.contains_key(&room) {
+                self.emit_state(room);
+            }
         }
         self.publish_stats();
     }

@@ -33,6 +33,7 @@ mod engine;
 mod error;
 pub mod media;
 mod peer;
+mod quality;
 mod request;
 pub mod rewrite;
 mod rtcp;
@@ -56,7 +57,7 @@ use tracing::info;
 
 pub use self::error::SfuError;
 pub use self::request::{Internals, Reply, Request};
-pub use self::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
+pub use self::signal::{CallQuality, IceCandidate, ParticipantState, RoomEvent, Signal};
 pub use self::stats::{ParticipantStats, SfuStats};
 
 use self::core::{Core, CoreConfig};

@@ -56,6 +56,16 @@ pub enum Request {
         /// Muted from now on, or not.
         muted: bool,
     },
+    /// Deafens or undeafens `user`: while deafened, nothing is forwarded to them (their
+    /// bandwidth is saved) and their microphone is not forwarded either.
+    Deafen {
+        /// The voice room.
+        room: Uuid,
+        /// Who.
+        user: Uuid,
+        /// Deafened from now on, or not.
+        deafened: bool,
+    },
     /// Removes `user` from the call; once answered, their PeerConnection is freed.
     Leave {
         /// The voice room.

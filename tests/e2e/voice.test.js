@@ -1,7 +1,7 @@
 // Voice calls in real browsers against a real server and its SFU: Chromium's fake microphone
 // plays a generated voice-like WAV, so the server's speaker detector hears people talking. Audio
 // is checked where it lands, in each page's RTCPeerConnection.getStats(): packets arriving and a
-// non-zero level, and packets stopping when the other side mutes. Also: who is in a call before
+// non-zero level, and packets stopping when the other side mutes or when we deafen. Also: who is in a call before
 // you join, switching microphones, the call bar in other rooms, rejoining after a dropped
 // connection, a second tab taking the call over, clean leaving, a refused microphone, and sound
 // held back by the autoplay policy.
@@ -121,6 +121,26 @@ test('voice calls', async (t) => {
     await participant(ana, 'Bo Chen').and(ana.locator('.muted')).waitFor({ state: 'detached' });
     await expectAudioFlowing(ana);
     assert.match(await panel(bo).getByRole('button', { name: 'Mute', exact: true }).getAttribute('title'), /Alt\+Shift\+M/);
+  });
+
+  await t.test('deafening stops all inbound audio and mutes; the shortcut undeafens', async () => {
+    await panel(bo).getByRole('button', { name: 'Deafen', exact: true }).click();
+    await panel(bo).getByRole('button', { name: 'Undeafen', exact: true }).waitFor();
+    await participant(ana, 'Bo Chen').and(ana.locator('.deafened.muted')).waitFor();
+    const toBo = await steady(async () => (await callStats(bo)).packetsReceived);
+    const toAna = await steady(async () => (await callStats(ana)).packetsReceived);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await callStats(bo)).packetsReceived, toBo, 'nothing reaches Bo while deafened');
+    assert.equal((await callStats(ana)).packetsReceived, toAna, 'and nothing of Bo is forwarded');
+    assert.equal(await bo.locator('.call-audio audio').evaluate((el) => el.muted), true, 'his speaker is muted too');
+
+    await bo.keyboard.press('Alt+Shift+D');
+    await panel(bo).getByRole('button', { name: 'Deafen', exact: true }).waitFor();
+    await participant(ana, 'Bo Chen').and(ana.locator('.deafened')).waitFor({ state: 'detached' });
+    await expectAudioFlowing(bo);
+    await expectAudioFlowing(ana);
+    // Each tile shows the connection's quality, judged by the server; loopback is good.
+    assert.equal(await participant(ana, 'Bo Chen').locator('.call-quality').getAttribute('title'), 'Call quality: good connection');
   });
 
   await t.test('switching microphones keeps the call without a new offer', async () => {

@@ -457,3 +457,99 @@ async fn joining_again_on_the_same_socket_is_not_ended_by_the_first_join() {
     };
     assert_eq!(state.len(), 1);
 }
+
+/// The next `voice.state` in which `who` matches `pick`.
+fn participant_where(
+    who: UserId,
+    pick: impl Fn(&VoiceParticipant) -> bool,
+) -> impl FnMut(&ServerFrame) -> Option<VoiceParticipant> {
+    move |f| match f {
+        ServerFrame::VoiceState { participants, .. } => participants
+            .iter()
+            .find(|p| p.user_id == who && pick(p))
+            .cloned(),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deafen_stops_audio_both_ways_and_undeafen_restores_it() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let mut a = call(&app, &ana, room.id).await;
+    let mut b = call(&app, &bo, room.id).await;
+    a.peer.set_publishing(true).await;
+    b.peer.set_publishing(true).await;
+    hears(&mut b.peer, &[ana.id]).await;
+    hears(&mut a.peer, &[bo.id]).await;
+
+    let mut outsider = app.socket(&ana).await;
+    let e = outsider
+        .request(ClientFrame::VoiceDeafen {
+            room_id: room.id,
+            deafened: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.code().is_some(),
+        "deafening a call you are not in is refused: {e}"
+    );
+
+    b.deafen(true).await.unwrap();
+    let seen = a
+        .wait_for(
+            WAIT,
+            "bo deafened",
+            participant_where(bo.id, |p| p.deafened),
+        )
+        .await
+        .unwrap();
+    assert!(seen.muted, "a deafened participant is muted too");
+    // What was in flight lands within a moment; after that, nothing either way.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.peer.clear_received();
+    b.peer.clear_received();
+    let to_b = receive(&mut b.peer, Duration::from_millis(800)).await;
+    let to_a = receive(&mut a.peer, Duration::from_millis(200)).await;
+    assert!(
+        to_b.is_empty(),
+        "the deafened one is sent nothing: {:?}",
+        to_b.keys()
+    );
+    assert!(!to_a.contains_key(&bo.id.0), "nor forwarded");
+
+    b.deafen(false).await.unwrap();
+    a.wait_for(
+        WAIT,
+        "bo back",
+        participant_where(bo.id, |p| !p.deafened && !p.muted),
+    )
+    .await
+    .unwrap();
+    hears(&mut b.peer, &[ana.id]).await;
+    hears(&mut a.peer, &[bo.id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_state_names_deafened_and_quality_on_the_wire() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let a = call(&app, &ana, room.id).await;
+    let mut b = call(&app, &bo, room.id).await;
+    a.peer.set_publishing(true).await;
+    hears(&mut b.peer, &[ana.id]).await;
+    let state = b
+        .wait_for(WAIT, "voice.state", state_of(room.id, 2))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&state).unwrap();
+    for p in json.as_array().unwrap() {
+        assert_eq!(p["quality"], "good", "{p}");
+        assert_eq!(p["deafened"], false, "{p}");
+    }
+}

@@ -4,6 +4,7 @@
 mod support;
 
 mod contract;
+mod deafen;
 mod errors;
 mod failure;
 mod forwarding;

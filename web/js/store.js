@@ -506,7 +506,13 @@ export class Store {
 
   /** Who is in a room's call (voice.state). */
   setVoiceState(roomId, participants) {
-    this.state.voice.set(roomId, participants.map((p) => ({ user_id: p.user_id, muted: !!p.muted, speaking: !!p.speaking })));
+    this.state.voice.set(roomId, participants.map((p) => ({
+      user_id: p.user_id,
+      muted: !!p.muted,
+      speaking: !!p.speaking,
+      deafened: !!p.deafened,
+      quality: ['good', 'fair', 'poor'].includes(p.quality) ? p.quality : 'good',
+    })));
     this.emit('voice', `voice:${roomId}`);
   }
 
@@ -534,14 +540,14 @@ export class Store {
     return this.state.voice.get(roomId) || [];
   }
 
-  /** Our call starts (or moves to another room): `{roomId, status, muted}`. */
+  /** Our call starts (or moves to another room): `{roomId, status, muted, deafened}`. */
   startCall(roomId, fields = {}) {
     const old = this.state.call;
-    this.state.call = { roomId, status: 'joining', muted: false, audioBlocked: false, ...fields };
+    this.state.call = { roomId, status: 'joining', muted: false, deafened: false, audioBlocked: false, ...fields };
     this.emitCall(old, this.state.call);
   }
 
-  /** Changes our call's status, mute or audio state. */
+  /** Changes our call's status, mute, deafen or audio state. */
   updateCall(patch) {
     if (!this.state.call) return;
     this.state.call = { ...this.state.call, ...patch };

@@ -163,6 +163,7 @@ export class Voice {
     };
     pc.onconnectionstatechange = () => this.onPeerState(call, pc);
     if (s.state.call?.muted) this.chat.socket.send({ type: 'voice.mute', room_id: call.roomId, muted: true });
+    if (s.state.call?.deafened) this.chat.socket.send({ type: 'voice.deafen', room_id: call.roomId, deafened: true });
     if (call.pendingOffer) {
       const sdp = call.pendingOffer;
       call.pendingOffer = null;
@@ -347,17 +348,44 @@ export class Voice {
       return this.openMicrophone(null);
     }
     const track = stream.getAudioTracks()[0];
-    if (track) track.enabled = !this.store.state.call?.muted;
+    if (track) track.enabled = !this.store.state.call?.muted && !this.store.state.call?.deafened;
     return stream;
   }
 
-  /** Mutes or unmutes: the track stops sending sound and the server stops forwarding it. */
+  /**
+   * Mutes or unmutes: the track stops sending sound and the server stops forwarding it.
+   * Unmuting while deafened undeafens too, as people expect of the one "talk" gesture.
+   */
   setMuted(muted) {
     const call = this.call;
     if (!call) return;
-    for (const t of call.mic?.getAudioTracks() || []) t.enabled = !muted;
+    if (!muted && this.store.state.call?.deafened) this.setDeafened(false);
     this.store.updateCall({ muted });
+    this.enableMicrophone(call);
     if (call.joined) this.chat.socket.send({ type: 'voice.mute', room_id: call.roomId, muted });
+  }
+
+  /**
+   * Deafens or undeafens: the call's sound stops here at once (the audio elements are muted)
+   * and the server stops sending it, and our microphone is off while deafened.
+   */
+  setDeafened(deafened) {
+    const call = this.call;
+    if (!call) return;
+    this.store.updateCall({ deafened });
+    this.enableMicrophone(call);
+    for (const el of this.audioBox.children) el.muted = deafened;
+    if (call.joined) this.chat.socket.send({ type: 'voice.deafen', room_id: call.roomId, deafened });
+  }
+
+  toggleDeafen() {
+    if (this.call) this.setDeafened(!this.store.state.call?.deafened);
+  }
+
+  /** The microphone sends sound unless we are muted or deafened. */
+  enableMicrophone(call) {
+    const c = this.store.state.call;
+    for (const t of call.mic?.getAudioTracks() || []) t.enabled = !c?.muted && !c?.deafened;
   }
 
   toggleMute() {
@@ -420,6 +448,7 @@ export class Voice {
       if (this.audioBox.querySelector(`audio[data-user-id="${CSS.escape(userId)}"]`)) continue;
       const el = document.createElement('audio');
       el.autoplay = true;
+      el.muted = !!this.store.state.call?.deafened;
       el.dataset.userId = userId;
       el.srcObject = new MediaStream([track]);
       this.audioBox.append(el);

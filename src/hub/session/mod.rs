@@ -438,6 +438,10 @@ impl Session {
                 self.call_request(room_id, VoiceRequest::Mute { muted })
                     .await?
             }
+            ClientFrame::VoiceDeafen { room_id, deafened } => {
+                self.call_request(room_id, VoiceRequest::Deafen { deafened })
+                    .await?
+            }
             ClientFrame::VoiceLeave { room_id } => self.leave_call_request(room_id).await?,
             ClientFrame::Ping => Ack::Done {},
         };

@@ -207,6 +207,11 @@ impl Voice {
                 candidate,
             },
             VoiceRequest::Mute { muted } => Request::Mute { room, user, muted },
+            VoiceRequest::Deafen { deafened } => Request::Deafen {
+                room,
+                user,
+                deafened,
+            },
             VoiceRequest::Leave => Request::Leave { room, user },
         };
         self.sfu.request(request).await?;
@@ -272,5 +277,7 @@ fn participant(p: ParticipantState) -> VoiceParticipant {
         user_id: UserId(p.user_id),
         muted: p.muted,
         speaking: p.speaking,
+        deafened: p.deafened,
+        quality: p.quality,
     }
 }
