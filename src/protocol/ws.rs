@@ -130,6 +130,12 @@ pub enum ClientFrame {
         /// True to deafen.
         deafened: bool,
     },
+    /// Decline a DM call that rings (`voice.ring`).
+    #[serde(rename = "voice.decline")]
+    VoiceDecline {
+        /// Which room.
+        room_id: RoomId,
+    },
     /// Leave the call.
     #[serde(rename = "voice.leave")]
     VoiceLeave {
@@ -228,6 +234,7 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
     "voice.candidate",
     "voice.mute",
     "voice.deafen",
+    "voice.decline",
     "voice.leave",
     "ping",
 ];
@@ -409,6 +416,23 @@ pub enum ServerFrame {
         room_id: RoomId,
         /// The candidate.
         candidate: IceCandidateInit,
+    },
+    /// Someone started a call in a DM with you: ring until `voice.ring_ended`.
+    #[serde(rename = "voice.ring")]
+    VoiceRing {
+        /// The DM.
+        room_id: RoomId,
+        /// Who calls.
+        from: UserId,
+    },
+    /// A DM call stopped ringing: `answered` (by you, in some session), `declined`,
+    /// `cancelled` (the caller left) or `timeout` (30 s without an answer).
+    #[serde(rename = "voice.ring_ended")]
+    VoiceRingEnded {
+        /// The DM.
+        room_id: RoomId,
+        /// Why.
+        reason: String,
     },
     /// This session is no longer in the room's call (it joined from elsewhere, the connection was
     /// lost, the server is stopping); send `voice.join` to take part again.

@@ -4,7 +4,7 @@
 // non-zero level, and packets stopping when the other side mutes or when we deafen. Also: who is in a call before
 // you join, switching microphones, the call bar in other rooms, rejoining after a dropped
 // connection, a second tab taking the call over, clean leaving, a refused microphone, and sound
-// held back by the autoplay policy.
+// held back by the autoplay policy, and a DM call that rings.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +25,7 @@ let ana;
 let bo;
 let cleo;
 let anaApi;
+let boId;
 let room;
 
 before(async () => {
@@ -35,6 +36,7 @@ before(async () => {
   browser = await launchBrowser({ args: [`--use-file-for-fake-audio-capture=${wav}`] });
   anaApi = await ApiClient.register(server.url, 'ana', 'Ana Lima');
   const boApi = await ApiClient.register(server.url, 'bob', 'Bo Chen');
+  boId = boApi.user.id;
   const cleoApi = await ApiClient.register(server.url, 'cleo', 'Cleo Martin');
   await ApiClient.register(server.url, 'dev', 'Dev Patel');
   room = await anaApi.createRoom('standup', 'Daily, 9:30');
@@ -251,6 +253,31 @@ test('voice calls', async (t) => {
     await cleo.getByRole('button', { name: 'Leave voice call' }).click();
     await ana.getByRole('button', { name: 'Leave voice call' }).click();
     await panel(bo).waitFor({ state: 'hidden' });
+  });
+
+  await t.test('a DM call rings the other person, who can decline or answer it', async () => {
+    await anaApi.call('POST', '/dms', { user_id: boId });
+    await ui.openRoom(ana, 'Bo Chen');
+    const ringBar = bo.getByRole('region', { name: 'Incoming call' });
+
+    await joinButton(ana).click();
+    await ringBar.getByText('Ana Lima is calling you').waitFor();
+    await ringBar.getByRole('button', { name: 'Decline' }).click();
+    await ringBar.waitFor({ state: 'hidden' });
+    await ana.locator('.toast', { hasText: 'declined the call' }).waitFor();
+    await ana.getByRole('button', { name: 'Leave voice call' }).click();
+
+    await joinButton(ana).click();
+    await ringBar.getByText('Ana Lima is calling you').waitFor();
+    await ringBar.getByRole('button', { name: 'Accept' }).click();
+    await ringBar.waitFor({ state: 'hidden' });
+    await bo.locator('#room-title', { hasText: 'Ana Lima' }).waitFor();
+    await panel(bo).getByText('You are in the call').waitFor();
+    await participant(ana, 'Bo Chen').waitFor();
+    await expectAudioFlowing(ana);
+    await expectAudioFlowing(bo);
+    await bo.getByRole('button', { name: 'Leave voice call' }).click();
+    await ana.getByRole('button', { name: 'Leave voice call' }).click();
   });
 
   assertClean(ana, bo, cleo);

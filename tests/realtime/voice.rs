@@ -493,9 +493,10 @@ async fn deafen_stops_audio_both_ways_and_undeafen_restores_it() {
         })
         .await
         .unwrap_err();
-    assert!(
-        e.code().is_some(),
-        "deafening a call you are not in is refused: {e}"
+    assert_eq!(
+        e.code(),
+        Some("not_in_call"),
+        "deafening a call you are not in: {e}"
     );
 
     b.deafen(true).await.unwrap();
@@ -552,4 +553,97 @@ async fn voice_state_names_deafened_and_quality_on_the_wire() {
         assert_eq!(p["quality"], "good", "{p}");
         assert_eq!(p["deafened"], false, "{p}");
     }
+}
+
+/// The next `voice.ring` of `room`: who calls.
+fn ring_of(room: RoomId) -> impl FnMut(&ServerFrame) -> Option<UserId> {
+    move |f| match f {
+        ServerFrame::VoiceRing { room_id, from } if *room_id == room => Some(*from),
+        _ => None,
+    }
+}
+
+/// The next `voice.ring_ended` of `room`: why.
+fn ring_end_of(room: RoomId) -> impl FnMut(&ServerFrame) -> Option<String> {
+    move |f| match f {
+        ServerFrame::VoiceRingEnded { room_id, reason } if *room_id == room => Some(reason.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_call_rings_every_session_of_the_other_member_until_declined_or_answered() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let dm = ana.api.open_dm(bo.id).await.unwrap();
+    let (mut phone, mut laptop) = (app.socket(&bo).await, app.socket(&bo).await);
+
+    // Declined on one of Bo's sessions: both stop, and Ana hears why.
+    let mut a = call(&app, &ana, dm.id).await;
+    for s in [&mut phone, &mut laptop] {
+        let from = s
+            .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+            .await
+            .unwrap();
+        assert_eq!(from, ana.id);
+    }
+    laptop
+        .request(ClientFrame::VoiceDecline { room_id: dm.id })
+        .await
+        .unwrap();
+    for s in [&mut phone, &mut laptop] {
+        let why = s
+            .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+            .await
+            .unwrap();
+        assert_eq!(why, "declined");
+    }
+    let why = a
+        .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+        .await
+        .unwrap();
+    assert_eq!(why, "declined");
+
+    // Leaving before an answer cancels the ring.
+    a.leave().await.unwrap();
+    let _ = phone.wait_for(WAIT, "ring ended", ring_end_of(dm.id)).await;
+    let a = call(&app, &ana, dm.id).await;
+    phone
+        .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+        .await
+        .unwrap();
+    a.leave().await.unwrap();
+    let why = phone
+        .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+        .await
+        .unwrap();
+    assert_eq!(why, "cancelled");
+
+    // Answered on the laptop: the phone stops ringing; Ana is not told anything but the state.
+    let a = call(&app, &ana, dm.id).await;
+    phone
+        .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+        .await
+        .unwrap();
+    laptop
+        .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+        .await
+        .unwrap();
+    let mut b = Caller::join(laptop, dm.id).await.unwrap();
+    let why = phone
+        .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+        .await
+        .unwrap();
+    assert_eq!(why, "answered");
+    hears(&mut b.peer, &[ana.id]).await;
+    drop(a);
+
+    // Declining a group room's call is refused with an error frame, not a panic.
+    let room = app.room_with(&ana, &[&bo]).await;
+    let e = phone
+        .request(ClientFrame::VoiceDecline { room_id: room.id })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("not_a_dm"));
 }

@@ -48,6 +48,7 @@ export class Store {
       voice: new Map(),
       call: null,
       callError: null,
+      ring: null,
       microphones: [],
       // Per room, files picked in the composer: `{key, name, size, type, progress, state, attachment, error}`.
       uploads: new Map(),
@@ -552,6 +553,12 @@ export class Store {
     if (!this.state.call) return;
     this.state.call = { ...this.state.call, ...patch };
     this.emitCall(this.state.call, this.state.call);
+  }
+
+  /** A DM call rings here (`{roomId, from}`), or stopped ringing (null). */
+  setRing(ring) {
+    this.state.ring = ring;
+    this.emit('ring');
   }
 
   /** We are no longer in a call. */

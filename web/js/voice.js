@@ -100,9 +100,45 @@ export class Voice {
       case 'voice.ended':
         if (this.call?.roomId === f.room_id && this.call.joined) this.ended(f.reason);
         break;
+      case 'voice.ring':
+        if (this.call?.roomId !== f.room_id) s.setRing({ roomId: f.room_id, from: f.from });
+        break;
+      case 'voice.ring_ended':
+        this.ringEnded(f.room_id, f.reason);
+        break;
       default:
         break;
     }
+  }
+
+  /** A ring stopped: the incoming one goes away; a decline of ours is told to the caller. */
+  ringEnded(roomId, reason) {
+    const s = this.store;
+    if (s.state.ring?.roomId === roomId) {
+      s.setRing(null);
+      return;
+    }
+    if (this.call?.roomId !== roomId || this.store.callParticipants(roomId).length > 1) return;
+    const room = s.room(roomId);
+    const who = room ? s.roomName(room) : 'They';
+    if (reason === 'declined') this.toast(`${who} declined the call.`);
+    else if (reason === 'timeout') this.toast(`${who} did not answer.`);
+  }
+
+  /** Declines the DM call that rings here; every session of ours stops ringing. */
+  decline() {
+    const ring = this.store.state.ring;
+    if (!ring) return;
+    this.store.setRing(null);
+    this.chat.socket.request({ type: 'voice.decline', room_id: ring.roomId }).catch(() => {});
+  }
+
+  /** Answers the DM call that rings here: joins it. */
+  accept() {
+    const ring = this.store.state.ring;
+    if (!ring) return Promise.resolve();
+    this.store.setRing(null);
+    return this.join(ring.roomId);
   }
 
   // ---- joining and leaving ----

@@ -1,6 +1,7 @@
 // Voice calls on screen: the call button in every room's header, the call panel under it (who is
 // in the call, shown before you join too; speaking rings; mute, microphone, leave) and the call
-// bar under the top bar while the call's room is not the one open.
+// bar under the top bar while the call's room is not the one open; the ring bar while a DM call
+// rings (accept, decline).
 //
 // This module registers itself as an extension (extensions.js): per signed-in session it starts
 // a Voice (voice.js), hands it the `voice.*` frames and listens for the mute shortcut,
@@ -42,10 +43,14 @@ registerExtension(({ chat, store, toast, shell, openRoom }) => {
   document.addEventListener('keydown', onKey);
   const bar = shell ? new CallBar({ store, voice: mine, openRoom }) : null;
   if (bar) shell.dock.append(bar.el);
+  const ringing = shell ? new RingBar({ store, voice: mine, openRoom }) : null;
+  if (ringing) shell.dock.append(ringing.el);
   return () => {
     document.removeEventListener('keydown', onKey);
     bar?.destroy();
     bar?.el.remove();
+    ringing?.destroy();
+    ringing?.el.remove();
     mine.stop();
     if (voice === mine) voice = null;
   };
@@ -241,5 +246,35 @@ class CallBar {
     this.mute.setAttribute('aria-label', call.muted ? 'Unmute' : 'Mute');
     this.mute.setAttribute('aria-pressed', String(!!call.muted));
     this.mute.title = label;
+  }
+}
+
+/** The bar that rings while someone calls you in a DM: accept (join, and open the DM) or decline. */
+class RingBar {
+  constructor({ store, voice: v, openRoom }) {
+    this.store = store;
+    this.text = h('span', { class: 'ring-bar-text' });
+    const accept = h('button', { type: 'button', class: 'button primary small', onClick: () => {
+      const roomId = store.state.ring?.roomId;
+      if (roomId) openRoom(roomId);
+      v.accept();
+    } }, icon('phone', 'icon-sm'), 'Accept');
+    const decline = h('button', { type: 'button', class: 'button danger small', onClick: () => v.decline() }, icon('phoneOff', 'icon-sm'), 'Decline');
+    this.el = h('div', { class: 'call-bar ring-bar', role: 'region', 'aria-label': 'Incoming call', 'aria-live': 'assertive', hidden: true },
+      h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('phone', 'icon-sm')),
+      this.text,
+      h('span', { class: 'call-bar-tools' }, accept, decline));
+    this.unsubscribe = [store.on('ring', () => this.render())];
+    this.render();
+  }
+
+  destroy() {
+    this.unsubscribe.forEach((u) => u());
+  }
+
+  render() {
+    const ring = this.store.state.ring;
+    this.el.hidden = !ring;
+    if (ring) this.text.textContent = `${this.store.displayName(ring.from)} is calling you`;
   }
 }
