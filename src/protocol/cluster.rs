@@ -142,6 +142,8 @@ pub enum VoiceRequest {
         /// True to deafen.
         deafened: bool,
     },
+    /// The participant's session went away without leaving: keep the place for the grace.
+    Detach,
     /// Leave the call.
     Leave,
 }

@@ -143,6 +143,9 @@ pub(super) struct Peer {
     /// Microphone packets lost per our last receiver statistics (refreshed periodically for
     /// the process totals; exact on demand through [`Peer::stats`]).
     pub lost_in: i64,
+    /// Since when the connection is gone with the place kept for a rejoin (see
+    /// [`Peer::detach`]); `None` while connected or connecting.
+    pub away_since: Option<Instant>,
     /// When the outstanding offer was sent; `None` when stable.
     pub offer_sent_at: Option<Instant>,
     needs_offer: bool,
@@ -206,6 +209,7 @@ impl Peer {
             counters: Counters::default(),
             next_timeout: None,
             lost_in: 0,
+            away_since: None,
             offer_sent_at: None,
             needs_offer: true,
             answered_once: false,
@@ -320,6 +324,25 @@ impl Peer {
         for s in &mut self.slots {
             s.rewriter.rebase();
         }
+    }
+
+    /// The slot that carried `old` carries `new` from now on (the same user joined again):
+    /// same m-line, SSRC and msid, numbering continued, so this participant needs no offer.
+    pub(super) fn repoint_slot(&mut self, old: PeerId, new: PeerId) {
+        for s in self.slots.iter_mut().filter(|s| s.publisher == Some(old)) {
+            s.publisher = Some(new);
+            s.rewriter.rebase();
+        }
+    }
+
+    /// The connection is gone but the place is kept: the PeerConnection is closed (its
+    /// goodbye queued) and nothing is sent to or expected from it any more.
+    pub(super) fn detach(&mut self, now: Instant, transmits: &mut VecDeque<Transmit>) {
+        self.close(transmits);
+        self.connected = false;
+        self.offer_sent_at = None;
+        self.next_timeout = None;
+        self.away_since = Some(now);
     }
 
     /// Whether this participant's microphone is forwarded: not muted, not deafened.

@@ -1,10 +1,10 @@
 // Voice calls in real browsers against a real server and its SFU: Chromium's fake microphone
 // plays a generated voice-like WAV, so the server's speaker detector hears people talking. Audio
 // is checked where it lands, in each page's RTCPeerConnection.getStats(): packets arriving and a
-// non-zero level, and packets stopping when the other side mutes or when we deafen. Also: who is in a call before
-// you join, switching microphones, the call bar in other rooms, rejoining after a dropped
-// connection, a second tab taking the call over, clean leaving, a refused microphone, and sound
-// held back by the autoplay policy, and a DM call that rings.
+// non-zero level, and packets stopping when the other side mutes or when we deafen. Also: who
+// is in a call before you join, switching microphones, the call bar in other rooms, rejoining
+// after a dropped connection or a reload, a second tab taking the call over, clean leaving, a
+// refused microphone, sound held back by the autoplay policy, and a DM call that rings.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -188,6 +188,26 @@ test('voice calls', async (t) => {
     await expectAudioFlowing(bo);
   });
 
+  await t.test('reloading mid-call rejoins it, and the others never see a leave', async () => {
+    await ana.evaluate(() => {
+      window.__boLeft = false;
+      window.__boWatch = setInterval(() => {
+        const names = [...document.querySelectorAll('.call-panel .call-person')].map((el) => el.textContent);
+        if (!names.some((n) => n.includes('Bo Chen'))) window.__boLeft = true;
+      }, 20);
+    });
+    await bo.reload();
+    await panel(bo).getByText('You are in the call').waitFor();
+    await participant(bo, 'Ana Lima').waitFor();
+    await expectAudioFlowing(bo);
+    await expectAudioFlowing(ana);
+    const left = await ana.evaluate(() => {
+      clearInterval(window.__boWatch);
+      return window.__boLeft;
+    });
+    assert.equal(left, false, 'Bo never left Ana\u2019s list');
+  });
+
   await t.test('joining from another tab ends the call in the first, cleanly', async () => {
     const second = await newPage(browser, server, { context: bo.context() });
     await instrument(second);
@@ -202,8 +222,10 @@ test('voice calls', async (t) => {
     await expectAudioFlowing(second);
     await expectAudioFlowing(ana);
     assertClean(second);
-    await second.close();
+    // Leaving says so at once; only a tab that vanishes keeps its place for the rejoin grace.
+    await panel(second).getByRole('button', { name: 'Leave' }).click();
     await participant(ana, 'Bo Chen').waitFor({ state: 'detached' });
+    await second.close();
   });
 
   await t.test('leaving releases the microphone and the connection', async () => {

@@ -188,8 +188,11 @@ async fn recv_first_from(peer: &mut TestClient, from: UserId) -> ReceivedPacket 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leaving_renegotiates_and_a_closed_socket_leaves_too() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn leaving_renegotiates_and_a_closed_socket_leaves_after_the_rejoin_grace() {
+    let app = Setup::new(Backend::Sqlite)
+        .tweak(|c| c.voice_rejoin_grace_secs = 1)
+        .start()
+        .await;
     let users = [
         app.user("ana").await,
         app.user("bo").await,
@@ -217,13 +220,19 @@ async fn leaving_renegotiates_and_a_closed_socket_leaves_too() {
         })
         .await;
     assert!(renegotiated, "{:?}", callers[1].peer.state());
-    // Hanging up without a word (socket closed) removes the participant as well.
+    // Hanging up without a word (socket closed) removes the participant as well, once the
+    // rejoin grace has passed.
     let gone = callers.remove(1);
     gone.hang_up().await;
+    let hung_up = tokio::time::Instant::now();
     callers[0]
         .wait_for(WAIT, "one after hang-up", state_of(room.id, 1))
         .await
         .unwrap();
+    assert!(
+        hung_up.elapsed() >= Duration::from_millis(900),
+        "kept for the grace"
+    );
     let live = app.hub.voice().sfu().stats().live_peer_connections;
     assert_eq!(live, 1);
 }
@@ -365,7 +374,12 @@ async fn joining_hands_out_time_limited_turn_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_on_two_nodes_meet_in_the_owners_sfu() {
     let prefix = redis_prefix();
-    let a = Setup::new(Backend::Postgres).redis(&prefix).start().await;
+    // The owner keeps a hung-up participant's place for a second, not the default 30.
+    let a = Setup::new(Backend::Postgres)
+        .redis(&prefix)
+        .tweak(|c| c.voice_rejoin_grace_secs = 1)
+        .start()
+        .await;
     let b = Setup::new(Backend::Postgres)
         .redis(&prefix)
         .sharing(&a)
@@ -646,4 +660,42 @@ async fn a_dm_call_rings_every_session_of_the_other_member_until_declined_or_ans
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("not_a_dm"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coming_back_within_the_grace_continues_the_call_with_no_leave_for_the_others() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let mut a = call(&app, &ana, room.id).await;
+    let b = call(&app, &bo, room.id).await;
+    hears(&mut a.peer, &[bo.id]).await;
+    a.wait_for(WAIT, "two", state_of(room.id, 2)).await.unwrap();
+    let offers = a.peer.state().offers;
+    let before = a.peer.recv(WAIT).await.unwrap();
+
+    // Bo's socket and PeerConnection drop (a reload); he is back within a second.
+    b.hang_up().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut b = call(&app, &bo, room.id).await;
+    hears(&mut b.peer, &[ana.id]).await;
+    hears(&mut a.peer, &[bo.id]).await;
+    let after = recv_first_from(&mut a.peer, bo.id).await;
+    assert_eq!(after.ssrc, before.ssrc, "Ana hears Bo on the same slot");
+    assert_eq!(a.peer.state().offers, offers, "and needed no new offer");
+    // Nothing ever told the room that Bo left.
+    let mut states = Vec::new();
+    while let Ok(s) = a
+        .wait_for(Duration::from_millis(300), "states", |f| match f {
+            ServerFrame::VoiceState { participants, .. } => Some(participants.len()),
+            _ => None,
+        })
+        .await
+    {
+        states.push(s);
+    }
+    assert!(states.iter().all(|n| *n == 2), "states seen: {states:?}");
+    let live = app.hub.voice().sfu().stats().live_peer_connections;
+    assert_eq!(live, 2, "the replaced PeerConnection is freed");
 }

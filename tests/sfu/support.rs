@@ -41,6 +41,7 @@ pub async fn spawn_sfu(max_participants: usize) -> TestSfu {
         udp_port: 0,
         public_ip: None,
         max_participants,
+        rejoin_grace: Duration::ZERO,
     };
     let (sfu, events) = Sfu::start(cfg, cancel.clone()).await.expect("sfu starts");
     TestSfu {

@@ -15,6 +15,10 @@
 // again with the same microphone and mute state.
 
 const MIC_KEY = 'confab.voice.microphone';
+/** This tab's call, kept across a reload: `{roomId, muted, deafened, at}`. */
+const CALL_KEY = 'confab.voice.call';
+/** How long after leaving the page a reload still rejoins (the server keeps the place as long). */
+const REJOIN_WITHIN_MS = 30_000;
 const MAX_ICE_RETRIES = 2;
 
 /** Why the microphone could not be used, in words for people; `retry` says what to do after. */
@@ -67,6 +71,9 @@ export class Voice {
     this.audioBox.className = 'call-audio';
     this.audioBox.hidden = true;
     document.body.append(this.audioBox);
+    this.resume = rememberedCall();
+    this.onPageHide = () => this.rememberCall(Date.now());
+    window.addEventListener('pagehide', this.onPageHide);
     this.unsubscribe = store.on('connection', () => this.onConnection());
     this.onDeviceChange = () => this.listMicrophones();
     navigator.mediaDevices?.addEventListener?.('devicechange', this.onDeviceChange);
@@ -76,6 +83,7 @@ export class Voice {
   stop() {
     this.leave();
     this.unsubscribe();
+    window.removeEventListener('pagehide', this.onPageHide);
     navigator.mediaDevices?.removeEventListener?.('devicechange', this.onDeviceChange);
     this.audioBox.remove();
   }
@@ -143,15 +151,18 @@ export class Voice {
 
   // ---- joining and leaving ----
 
-  /** Joins a room's call (leaving any other). Resolves when the request is done or failed. */
-  async join(roomId) {
+  /**
+   * Joins a room's call (leaving any other). Resolves when the request is done or failed.
+   * `restore` carries the mute and deafen state of a call this tab was in before a reload.
+   */
+  async join(roomId, restore = {}) {
     if (this.call?.roomId === roomId) return;
     if (this.call) await this.leave();
     const s = this.store;
     s.setCallError(null);
     const call = { roomId, pc: null, mic: null, joined: false, offers: Promise.resolve(), pendingOffer: null, iceRetries: 0 };
     this.call = call;
-    s.startCall(roomId, { status: 'joining' });
+    s.startCall(roomId, { status: 'joining', muted: !!restore.muted, deafened: !!restore.deafened });
     try {
       call.mic = await this.openMicrophone(localStorage.getItem(MIC_KEY), { fallback: true });
     } catch (e) {
@@ -189,6 +200,7 @@ export class Voice {
     }
     if (this.call !== call) return;
     call.joined = true;
+    this.rememberCall(null);
     this.closePeer(call);
     const pc = new RTCPeerConnection({ iceServers: ack.ice_servers || [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     call.pc = pc;
@@ -241,7 +253,10 @@ export class Voice {
   }
 
   release(call) {
-    if (this.call === call) this.call = null;
+    if (this.call === call) {
+      this.call = null;
+      sessionStorage.removeItem(CALL_KEY);
+    }
     this.closePeer(call);
     stopStream(call.mic);
     call.mic = null;
@@ -361,9 +376,22 @@ export class Voice {
       }
       return;
     }
+    if (this.resume) {
+      // A reload during a call: back into it, where the server kept our place.
+      const r = this.resume;
+      this.resume = null;
+      if (!call) this.join(r.roomId, r);
+    }
     if (!this.offline) return;
     this.offline = false;
     if (call) this.connect(call);
+  }
+
+  /** Keeps this tab's call (and, when the page goes away, since when) for a reload. */
+  rememberCall(at) {
+    const c = this.store.state.call;
+    if (!this.call || !c) return;
+    sessionStorage.setItem(CALL_KEY, JSON.stringify({ roomId: c.roomId, muted: !!c.muted, deafened: !!c.deafened, at }));
   }
 
   // ---- microphone ----
@@ -504,6 +532,18 @@ export class Voice {
   resumeAudio() {
     for (const el of this.audioBox.children) this.play(el);
   }
+}
+
+/** The call this tab was in before a reload, if it left it less than 30 s ago. */
+function rememberedCall() {
+  try {
+    const c = JSON.parse(sessionStorage.getItem(CALL_KEY) || 'null');
+    sessionStorage.removeItem(CALL_KEY);
+    if (c?.roomId && typeof c.at === 'number' && Date.now() - c.at < REJOIN_WITHIN_MS) return c;
+  } catch {
+    // Nothing usable remembered.
+  }
+  return null;
 }
 
 /** What `voice.ended` means for the person. */

@@ -135,6 +135,22 @@ impl Session {
         }
     }
 
+    /// The session ends without having left its call (socket closed, page reloaded): the
+    /// participant keeps their place for the rejoin grace, and a join within it continues the
+    /// participation.
+    pub(super) async fn detach_call(&mut self) {
+        self.stop_ringing().await;
+        if let Some((room, owner)) = self.call.take() {
+            let voice = self.hub.inner.voice.clone();
+            if let Err(e) = voice
+                .forward(&owner, &self.handle, room, VoiceRequest::Detach)
+                .await
+            {
+                tracing::debug!(error = %e, "detaching from the call failed");
+            }
+        }
+    }
+
     /// The user left `room`: if the session is in its call, it leaves it and the client is told.
     pub(super) async fn left_room(&mut self, room: RoomId) -> Option<Message> {
         if self.call.as_ref().is_none_or(|(r, _)| *r != room) {

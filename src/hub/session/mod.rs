@@ -483,7 +483,7 @@ impl Session {
 
     /// Leaves the call and every room, and tells others if the user is now offline.
     async fn finish(mut self) {
-        self.leave_call().await;
+        self.detach_call().await;
         let hub = self.hub;
         hub.inner
             .registry

@@ -218,6 +218,7 @@ impl Voice {
                 deafened,
             },
             VoiceRequest::Leave => Request::Leave { room, user },
+            VoiceRequest::Detach => Request::Detach { room, user },
         };
         self.sfu.request(request).await?;
         Ok(())

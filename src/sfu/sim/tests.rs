@@ -461,3 +461,54 @@ fn a_participant_losing_most_of_its_audio_is_judged_poor_and_the_others_good() {
             == Some(CallQuality::Good))
     );
 }
+
+#[test]
+fn a_participant_who_vanishes_keeps_their_place_and_a_rejoin_takes_it_over() {
+    let grace = Duration::from_secs(30);
+    let mut sim = Sim::with_grace(50, grace);
+    let room = Uuid::new_v4();
+    sim.join(room);
+    sim.join(room);
+    assert!(sim.run_until(SOON, everyone_hears_everyone));
+    let bo = sim.clients[1].user;
+    let offers = sim.clients[0].offers;
+    let slot = last_heard(&sim, 0, bo);
+
+    sim.clients[1].online = false;
+    sim.run_for(PEER_IDLE_TIMEOUT * 2);
+    assert!(
+        sim.clients[1].closed.is_none(),
+        "no goodbye within the grace"
+    );
+    assert_eq!(participants(&mut sim, room).len(), 2, "Bo keeps his place");
+    let states_then = sim.events.len();
+
+    // Bo comes back: a new browser, the same user.
+    let addr = "10.0.2.9:50000".parse().unwrap();
+    sim.clients.push(Client::new(bo, room, addr, sim.server));
+    sim.rejoin(2).unwrap();
+    assert!(
+        sim.run_until(SOON, |s| s.clients[0].heard_from(bo).count() > 1
+            && s.clients[0].heard_from(bo).last().unwrap().seq != slot.seq
+            && s.clients[2].heard_from(s.clients[0].user).next().is_some())
+    );
+    let back = sim.clients[0].heard_from(bo).last().cloned().unwrap();
+    assert_eq!(back.ssrc, slot.ssrc, "on the slot Bo always had");
+    assert_eq!(sim.clients[0].offers, offers, "Ana needed no new offer");
+    assert!(
+        sim.events[states_then..].iter().all(|e| !matches!(e,
+            RoomEvent::State { participants, .. } if participants.len() != 2)),
+        "nobody saw Bo leave"
+    );
+    assert_eq!(
+        sim.shared.snapshot().live_peer_connections,
+        2,
+        "the old one is freed"
+    );
+
+    // Gone for longer than the grace: removed.
+    sim.clients[2].online = false;
+    sim.run_for(PEER_IDLE_TIMEOUT + grace + Duration::from_secs(1));
+    assert_eq!(sim.clients[2].closed.as_deref(), Some("connection lost"));
+    assert_eq!(participants(&mut sim, room).len(), 1);
+}
