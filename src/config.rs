@@ -227,6 +227,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub voice_max_participants: u32,
 
+    /// Seconds a voice participant whose connection was lost (socket closed, page reloaded)
+    /// keeps their place in the call: coming back within it continues the same participation
+    /// with no leave and join for the others. 0 removes them at once.
+    #[arg(long, env = "CONFAB_VOICE_REJOIN_GRACE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub voice_rejoin_grace_secs: u64,
+
     /// Frames a WebSocket session may have queued before it is closed as a slow consumer (4008).
     #[arg(long, env = "CONFAB_SESSION_QUEUE", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(16..=1_000_000))]

@@ -159,6 +159,7 @@ async fn start_sfu(
         udp_port: config.rtc_udp_port,
         public_ip: Some(media_announce),
         max_participants: config.voice_max_participants as usize,
+        rejoin_grace: std::time::Duration::from_secs(config.voice_rejoin_grace_secs),
     };
     Ok(sfu::Sfu::start(sfu_config, shutdown).await?)
 }

@@ -137,6 +137,13 @@ pub enum VoiceRequest {
         /// True to mute.
         muted: bool,
     },
+    /// Deafen or undeafen.
+    Deafen {
+        /// True to deafen.
+        deafened: bool,
+    },
+    /// The participant's session went away without leaving: keep the place for the grace.
+    Detach,
     /// Leave the call.
     Leave,
 }

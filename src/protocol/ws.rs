@@ -137,6 +137,21 @@ pub enum ClientFrame {
         /// True to mute.
         muted: bool,
     },
+    /// Deafen or undeafen: while deafened, the server forwards nothing to this participant
+    /// and does not forward their microphone either.
+    #[serde(rename = "voice.deafen")]
+    VoiceDeafen {
+        /// Which room.
+        room_id: RoomId,
+        /// True to deafen.
+        deafened: bool,
+    },
+    /// Decline a DM call that rings (`voice.ring`).
+    #[serde(rename = "voice.decline")]
+    VoiceDecline {
+        /// Which room.
+        room_id: RoomId,
+    },
     /// Leave the call.
     #[serde(rename = "voice.leave")]
     VoiceLeave {
@@ -236,6 +251,8 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
     "voice.answer",
     "voice.candidate",
     "voice.mute",
+    "voice.deafen",
+    "voice.decline",
     "voice.leave",
     "ping",
 ];
@@ -245,10 +262,29 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
 pub struct VoiceParticipant {
     /// Who.
     pub user_id: UserId,
-    /// Whether their microphone is muted.
+    /// Whether their microphone is muted (by themselves, or because they are deafened).
     pub muted: bool,
     /// Whether they are speaking now.
     pub speaking: bool,
+    /// Whether they deafened themselves (they hear nothing, and are muted).
+    #[serde(default)]
+    pub deafened: bool,
+    /// How well their connection carries the call, from loss, jitter and round-trip time.
+    #[serde(default)]
+    pub quality: CallQuality,
+}
+
+/// A participant's call quality as `voice.state` reports it, re-judged at most every 2 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallQuality {
+    /// Under 2 % loss, under 30 ms jitter, under 250 ms round trip (also: not yet measured).
+    #[default]
+    Good,
+    /// Between good and poor.
+    Fair,
+    /// 10 % loss or more, 100 ms jitter or more, or 500 ms round trip or more.
+    Poor,
 }
 
 /// An ICE server for RTCPeerConnection's configuration.
@@ -449,6 +485,23 @@ pub enum ServerFrame {
         /// The candidate.
         candidate: IceCandidateInit,
     },
+    /// Someone started a call in a DM with you: ring until `voice.ring_ended`.
+    #[serde(rename = "voice.ring")]
+    VoiceRing {
+        /// The DM.
+        room_id: RoomId,
+        /// Who calls.
+        from: UserId,
+    },
+    /// A DM call stopped ringing: `answered` (by you, in some session), `declined`,
+    /// `cancelled` (the caller left) or `timeout` (30 s without an answer).
+    #[serde(rename = "voice.ring_ended")]
+    VoiceRingEnded {
+        /// The DM.
+        room_id: RoomId,
+        /// Why.
+        reason: String,
+    },
     /// This session is no longer in the room's call (it joined from elsewhere, the connection was
     /// lost, the server is stopping); send `voice.join` to take part again.
     #[serde(rename = "voice.ended")]
@@ -557,6 +610,7 @@ mod tests {
             "sdp",
             "candidate",
             "muted",
+            "deafened",
         ]);
         let ty = prop_oneof![
             prop::sample::select(KNOWN_CLIENT_TYPES.to_vec()).prop_map(str::to_owned),

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::demux::Demux;
 use super::error::SfuError;
 use super::peer::{Health, Peer};
+use super::quality::QUALITY_INTERVAL;
 use super::request::{Internals, Reply, Request};
 use super::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
 use super::stats::{ParticipantStats, SfuStats, SharedStats};
@@ -40,9 +41,11 @@ pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 pub(super) const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// Period of housekeeping: speaker ticks, timeouts, stats publication.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
-/// Housekeeping rounds between refreshes of the loss figures in the process totals (5 s):
-/// reading a PeerConnection's statistics builds a whole report, too much for every round.
-const LOSS_REFRESH_ROUNDS: u32 = 50;
+/// Housekeeping rounds between quality judgments (2 s), which also refresh the loss figures
+/// in the process totals: reading a PeerConnection's statistics builds a whole report, too
+/// much for every round.
+const QUALITY_ROUNDS: u32 =
+    (QUALITY_INTERVAL.as_millis() / HOUSEKEEPING_INTERVAL.as_millis()) as u32;
 /// What every participant is told on [`Input::Shutdown`].
 const SHUTDOWN_REASON: &str = "server shutting down";
 
@@ -80,6 +83,8 @@ pub(super) struct CoreConfig {
     pub announce: SocketAddr,
     /// Participants per room.
     pub max_participants: usize,
+    /// How long a lost participant keeps their place (see [`super::SfuConfig`]).
+    pub rejoin_grace: Duration,
 }
 
 /// One voice room: its participants in join order.
@@ -179,7 +184,16 @@ impl Core {
                 candidate,
             } => self.candidate(room, user, candidate).map(done),
             Request::Mute { room, user, muted } => self.set_muted(now, room, user, muted).map(done),
+            Request::Deafen {
+                room,
+                user,
+                deafened,
+            } => self.set_deafened(now, room, user, deafened).map(done),
             Request::Leave { room, user } => self.leave(now, room, user).map(done),
+            Request::Detach { room, user } => self.lookup(room, user).map(|id| {
+                self.detach(now, id, "connection lost");
+                Reply::Done
+            }),
             Request::Participants { room } => Ok(Reply::Participants(self.participants(room))),
             Request::Stats { room, user } => {
                 self.participant_stats(now, room, user).map(Reply::Stats)
@@ -202,18 +216,14 @@ impl Core {
                 max: self.cfg.max_participants,
             });
         }
-        if let Some(old) = existing {
-            self.remove_peer(now, old, "replaced by a newer join");
-        }
-
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         let mut peer = Peer::new(now, id, room, user, self.cfg.announce, self.shared.clone())?;
-        let members = self
-            .rooms
-            .get(&room)
-            .map(|r| r.members.clone())
-            .unwrap_or_default();
+        let members: Vec<PeerId> = self
+            .members(room)
+            .into_iter()
+            .filter(|m| Some(*m) != existing)
+            .collect();
         for other in &members {
             if let Some(o) = self.peers.get(other) {
                 peer.assign_slot(*other, o.user)?;
@@ -222,20 +232,74 @@ impl Core {
         self.demux.insert_ufrag(peer.ufrag.clone(), id);
         self.peers.insert(id, peer);
         self.by_user.insert((room, user), id);
-        self.rooms.entry(room).or_default().members.push(id);
-        info!(%room, %user, peer = id.0, "voice participant joined");
-
-        for other in members {
-            if let Some(o) = self.peers.get_mut(&other)
-                && let Err(e) = o.assign_slot(id, user)
-            {
-                warn!(%room, peer = other.0, "adding a slot failed: {e}");
+        info!(%room, %user, peer = id.0, rejoin = existing.is_some(), "voice participant joined");
+        match existing {
+            Some(old) => self.take_over(now, room, old, id),
+            None => {
+                self.rooms.entry(room).or_default().members.push(id);
+                for other in members {
+                    if let Some(o) = self.peers.get_mut(&other)
+                        && let Err(e) = o.assign_slot(id, user)
+                    {
+                        warn!(%room, peer = other.0, "adding a slot failed: {e}");
+                    }
+                    self.negotiate(now, other);
+                }
             }
-            self.negotiate(now, other);
         }
         self.negotiate(now, id);
         self.emit_state(room);
         Ok(id)
+    }
+
+    /// A newer join `new` of the same user takes `old`'s place: the same position in the
+    /// room, and every other participant's slot that carried `old` now carries `new` (same
+    /// m-line, same msid, numbering continued), so nobody else renegotiates or sees a leave.
+    /// Then `old` goes (its session, if alive, is told it was replaced).
+    fn take_over(&mut self, now: Instant, room: Uuid, old: PeerId, new: PeerId) {
+        let mut others = Vec::new();
+        if let Some(r) = self.rooms.get_mut(&room) {
+            for m in &mut r.members {
+                if *m == old {
+                    *m = new;
+                } else {
+                    others.push(*m);
+                }
+            }
+        }
+        for other in others {
+            if let Some(o) = self.peers.get_mut(&other) {
+                o.repoint_slot(old, new);
+            }
+        }
+        self.remove_peer(now, old, "replaced by a newer join");
+    }
+
+    /// The participant's connection is gone without a leave: with a rejoin grace, their
+    /// PeerConnection is closed and their place kept (see [`Peer::detach`]); without, they
+    /// are removed.
+    fn detach(&mut self, now: Instant, id: PeerId, reason: &str) {
+        if self.cfg.rejoin_grace.is_zero() {
+            return self.remove_peer(now, id, reason);
+        }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.away_since.is_some() {
+            return;
+        }
+        peer.detach(now, &mut self.transmits);
+        let stopped = peer.speaker.reset(now);
+        let (room, user, ufrag) = (peer.room, peer.user, peer.ufrag.clone());
+        self.demux.remove(id, &ufrag);
+        info!(%room, %user, peer = id.0, reason, "voice participant away; place kept");
+        if let Some(speaking) = stopped {
+            self.outputs.push_back(Output::Room(RoomEvent::Speaking {
+                room,
+                user,
+                speaking,
+            }));
+        }
     }
 
     /// Applies `user`'s answer.
@@ -283,26 +347,61 @@ impl Core {
         if peer.muted == muted {
             return Ok(());
         }
+        let was_publishing = peer.publishes();
         peer.muted = muted;
-        let change = if muted { peer.speaker.reset(now) } else { None };
-        if let Some(speaking) = change {
-            self.outputs.push_back(Output::Room(RoomEvent::Speaking {
-                room,
-                user,
-                speaking,
-            }));
+        self.publishing_changed(now, id, was_publishing);
+        self.emit_state(room);
+        Ok(())
+    }
+
+    /// Deafens or undeafens `user`: a deafened participant is sent nothing (each of their
+    /// slots skips them at [`Peer::forward`]) and their microphone is dropped like a muted
+    /// one. Undeafening re-bases their slots so each stream continues its numbering.
+    fn set_deafened(
+        &mut self,
+        now: Instant,
+        room: Uuid,
+        user: Uuid,
+        deafened: bool,
+    ) -> Result<(), SfuError> {
+        let id = self.lookup(room, user)?;
+        let peer = self.peer_mut(id, room)?;
+        if peer.deafened == deafened {
+            return Ok(());
         }
-        if !muted {
-            // The first packet after the unmute continues each subscriber's numbering.
-            let members = self.members(room);
-            for other in members {
+        let was_publishing = peer.publishes();
+        peer.deafened = deafened;
+        if !deafened {
+            peer.rebase_all_slots();
+        }
+        self.publishing_changed(now, id, was_publishing);
+        self.emit_state(room);
+        Ok(())
+    }
+
+    /// After a mute or deafen change of `id`: a participant who stopped publishing stops
+    /// speaking; one who resumed has every slot carrying them re-based, so the first packet
+    /// continues each subscriber's numbering.
+    fn publishing_changed(&mut self, now: Instant, id: PeerId, was_publishing: bool) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let (room, user, publishing) = (peer.room, peer.user, peer.publishes());
+        if was_publishing && !publishing {
+            if let Some(speaking) = peer.speaker.reset(now) {
+                self.outputs.push_back(Output::Room(RoomEvent::Speaking {
+                    room,
+                    user,
+                    speaking,
+                }));
+            }
+        } else if !was_publishing && publishing {
+            for other in self.members(room) {
                 if let Some(o) = self.peers.get_mut(&other) {
                     o.rebase_slot(id);
                 }
             }
         }
-        self.emit_state(room);
-        Ok(())
     }
 
     /// Removes `user` from `room`.
@@ -319,8 +418,10 @@ impl Core {
             .filter_map(|id| self.peers.get(id))
             .map(|p| ParticipantState {
                 user_id: p.user,
-                muted: p.muted,
+                muted: !p.publishes(),
                 speaking: p.speaker.is_speaking(),
+                deafened: p.deafened,
+                quality: p.quality,
             })
             .collect()
     }
@@ -531,7 +632,7 @@ impl Core {
 
     fn after_health(&mut self, now: Instant, id: PeerId, health: Health) {
         if health.failed {
-            self.remove_peer(now, id, "connection lost");
+            self.detach(now, id, "connection lost");
         } else if health.connected
             && let Some(p) = self.peers.get_mut(&id)
         {
@@ -543,19 +644,28 @@ impl Core {
     fn housekeeping(&mut self, now: Instant) {
         let mut expired = Vec::new();
         let mut speaking = Vec::new();
+        let mut judged = Vec::new();
+        let mut lost = Vec::new();
         self.housekeeping_rounds = self.housekeeping_rounds.wrapping_add(1);
-        let refresh_loss = self.housekeeping_rounds.is_multiple_of(LOSS_REFRESH_ROUNDS);
+        let judge = self.housekeeping_rounds.is_multiple_of(QUALITY_ROUNDS);
         for p in self.peers.values_mut() {
-            if refresh_loss {
-                p.stats(now);
+            if judge && p.judge_quality(now).is_some() && !judged.contains(&p.room) {
+                judged.push(p.room);
             }
             if let Some(s) = p.speaker.tick(now) {
                 speaking.push((p.id, s));
             }
+            if let Some(away) = p.away_since {
+                if now.saturating_duration_since(away) > self.cfg.rejoin_grace {
+                    expired.push((p.id, "connection lost"));
+                }
+                continue;
+            }
             let reason = if p.connected
                 && now.saturating_duration_since(p.last_rx) > PEER_IDLE_TIMEOUT
             {
-                Some("connection lost")
+                lost.push(p.id);
+                None
             } else if !p.connected && now.saturating_duration_since(p.joined_at) > CONNECT_TIMEOUT {
                 Some("could not connect")
             } else if p
@@ -575,6 +685,15 @@ impl Core {
         }
         for (id, reason) in expired {
             self.remove_peer(now, id, reason);
+        }
+        for id in lost {
+            self.detach(now, id, "connection lost");
+        }
+        // One `voice.state` per room whose verdicts changed: at most one per 2 s for quality.
+        for room in judged {
+            if self.rooms.contains_key(&room) {
+                self.emit_state(room);
+            }
         }
         self.publish_stats();
     }
@@ -694,6 +813,7 @@ mod tests {
         let cfg = CoreConfig {
             announce: "127.0.0.1:7882".parse().unwrap(),
             max_participants: max,
+            rejoin_grace: Duration::ZERO,
         };
         (Core::new(cfg, shared.clone(), now), shared)
     }

@@ -108,11 +108,11 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
 const NACK_HISTORY: u16 = 128;
 
 /// Builds one participant's PeerConnection: ICE-lite with the given credentials, the media
-/// engine above, NACK and RTCP report interceptors.
-pub fn build_peer_connection(
+/// engine above, NACK and RTCP report interceptors, and the round-trip meter writing to `rtt`.
+pub(super) fn build_peer_connection(
     now: Instant,
-    ufrag: String,
-    pwd: String,
+    (ufrag, pwd): (String, String),
+    rtt: rtcp::RttMicros,
 ) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
     let engine = media_engine()?;
     // The NACK interceptors act on any stream whose negotiated codec lists `nack`, as our Opus
@@ -128,7 +128,11 @@ pub fn build_peer_connection(
             )
             .with(Slot::NackGenerator, NackGeneratorBuilder::new().build()),
     )
-    .with(Slot::Custom(rtcp::SLOT), rtcp::ReportsToSfu::default());
+    .with(Slot::Custom(rtcp::SLOT), rtcp::ReportsToSfu::default())
+    .with(
+        Slot::Custom(rtcp::ROUND_TRIP_SLOT),
+        rtcp::RoundTrip::new(rtt),
+    );
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         .with_ice_credentials(ufrag, pwd)

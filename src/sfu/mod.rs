@@ -33,6 +33,7 @@ mod engine;
 mod error;
 pub mod media;
 mod peer;
+mod quality;
 mod request;
 pub mod rewrite;
 mod rtcp;
@@ -48,7 +49,7 @@ mod udp;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -57,7 +58,7 @@ use tracing::info;
 
 pub use self::error::SfuError;
 pub use self::request::{Internals, Reply, Request};
-pub use self::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
+pub use self::signal::{CallQuality, IceCandidate, ParticipantState, RoomEvent, Signal};
 pub use self::stats::{ParticipantStats, SfuStats};
 
 use self::core::{Core, CoreConfig};
@@ -83,6 +84,10 @@ pub struct SfuConfig {
     pub public_ip: Option<IpAddr>,
     /// Participants per room; the next join gets [`SfuError::Full`].
     pub max_participants: usize,
+    /// How long a participant whose connection was lost (socket closed, page reloaded,
+    /// network gone) keeps their place: a join of the same user within it takes the place
+    /// over, and the others see no leave and join. Zero removes at once.
+    pub rejoin_grace: Duration,
 }
 
 impl Default for SfuConfig {
@@ -92,6 +97,7 @@ impl Default for SfuConfig {
             udp_port: 7882,
             public_ip: None,
             max_participants: 50,
+            rejoin_grace: Duration::from_secs(30),
         }
     }
 }
@@ -152,6 +158,7 @@ impl Sfu {
             CoreConfig {
                 announce,
                 max_participants: cfg.max_participants,
+                rejoin_grace: cfg.rejoin_grace,
             },
             stats.clone(),
             Instant::now(),

@@ -44,7 +44,10 @@ use uuid::Uuid;
 
 use super::error::SfuError;
 use super::media::{self, OPUS_PAYLOAD_TYPE};
+use super::quality::{self, Figures, LossMeter};
 use super::rewrite::{OPUS_CLOCK_RATE, StreamRewriter};
+use super::rtcp::RttMicros;
+use super::signal::CallQuality;
 use super::speaker::SpeakerDetector;
 use super::stats::{ParticipantStats, SharedStats};
 use super::types::{PeerId, Transmit};
@@ -77,6 +80,9 @@ struct Slot {
     /// interarrival jitter (RTP clock units).
     remote_lost: u32,
     remote_jitter: u32,
+    /// The highest fraction lost (of 256) the subscriber reported since quality was last
+    /// judged.
+    remote_fraction: u8,
 }
 
 /// Keeps [`SharedStats::live_peer_connections`] equal to the number of PeerConnection objects
@@ -122,6 +128,10 @@ pub(super) struct Peer {
     pub user: Uuid,
     pub ufrag: String,
     pub muted: bool,
+    /// Deafened: nothing is forwarded to this participant, nor from them.
+    pub deafened: bool,
+    /// The last verdict on the connection (see `quality.rs`).
+    pub quality: CallQuality,
     pub speaker: SpeakerDetector,
     pub connected: bool,
     pub joined_at: Instant,
@@ -133,6 +143,9 @@ pub(super) struct Peer {
     /// Microphone packets lost per our last receiver statistics (refreshed periodically for
     /// the process totals; exact on demand through [`Peer::stats`]).
     pub lost_in: i64,
+    /// Since when the connection is gone with the place kept for a rejoin (see
+    /// [`Peer::detach`]); `None` while connected or connecting.
+    pub away_since: Option<Instant>,
     /// When the outstanding offer was sent; `None` when stable.
     pub offer_sent_at: Option<Instant>,
     needs_offer: bool,
@@ -143,6 +156,10 @@ pub(super) struct Peer {
     /// sent to, so the ICE agent finds its local candidate.
     local_addr: SocketAddr,
     slots: Vec<Slot>,
+    /// Interval loss of the microphone stream, for the quality verdict.
+    loss_in: LossMeter,
+    /// Latest round-trip time, measured inside the PeerConnection's interceptor chain.
+    rtt: RttMicros,
     pc: RTCPeerConnection,
     _live: LiveGuard,
 }
@@ -163,7 +180,9 @@ impl Peer {
     ) -> Result<Self, SfuError> {
         let ufrag = rtc::ice::rand::generate_ufrag();
         let pwd = rtc::ice::rand::generate_pwd();
-        let mut pc = media::build_peer_connection(now, ufrag.clone(), pwd).map_err(internal)?;
+        let rtt = RttMicros::default();
+        let mut pc = media::build_peer_connection(now, (ufrag.clone(), pwd), rtt.clone())
+            .map_err(internal)?;
         let live = LiveGuard::new(stats);
         pc.add_transceiver_from_kind(
             RtpCodecKind::Audio,
@@ -181,6 +200,8 @@ impl Peer {
             user,
             ufrag,
             muted: false,
+            deafened: false,
+            quality: CallQuality::Good,
             speaker: SpeakerDetector::default(),
             connected: false,
             joined_at: now,
@@ -188,6 +209,7 @@ impl Peer {
             counters: Counters::default(),
             next_timeout: None,
             lost_in: 0,
+            away_since: None,
             offer_sent_at: None,
             needs_offer: true,
             answered_once: false,
@@ -195,6 +217,8 @@ impl Peer {
             audio_level_id: None,
             local_addr,
             slots: Vec::new(),
+            loss_in: LossMeter::default(),
+            rtt,
             pc,
             _live: live,
         })
@@ -247,6 +271,7 @@ impl Peer {
                 rewriter: StreamRewriter::new(rand::random(), rand::random()),
                 remote_lost: 0,
                 remote_jitter: 0,
+                remote_fraction: 0,
             });
         }
         self.needs_offer = true;
@@ -291,6 +316,38 @@ impl Peer {
         {
             s.rewriter.rebase();
         }
+    }
+
+    /// Resets every slot's rewriter, so that after an undeafen each stream continues its
+    /// numbering with the time passed, as after an unmute.
+    pub(super) fn rebase_all_slots(&mut self) {
+        for s in &mut self.slots {
+            s.rewriter.rebase();
+        }
+    }
+
+    /// The slot that carried `old` carries `new` from now on (the same user joined again):
+    /// same m-line, SSRC and msid, numbering continued, so this participant needs no offer.
+    pub(super) fn repoint_slot(&mut self, old: PeerId, new: PeerId) {
+        for s in self.slots.iter_mut().filter(|s| s.publisher == Some(old)) {
+            s.publisher = Some(new);
+            s.rewriter.rebase();
+        }
+    }
+
+    /// The connection is gone but the place is kept: the PeerConnection is closed (its
+    /// goodbye queued) and nothing is sent to or expected from it any more.
+    pub(super) fn detach(&mut self, now: Instant, transmits: &mut VecDeque<Transmit>) {
+        self.close(transmits);
+        self.connected = false;
+        self.offer_sent_at = None;
+        self.next_timeout = None;
+        self.away_since = Some(now);
+    }
+
+    /// Whether this participant's microphone is forwarded: not muted, not deafened.
+    pub(super) fn publishes(&self) -> bool {
+        !self.muted && !self.deafened
     }
 
     /// Creates and applies a new offer if something changed and none is outstanding.
@@ -426,7 +483,7 @@ impl Peer {
             }
             self.counters.packets_in += 1;
             self.counters.bytes_in += (12 + pkt.payload.len()) as u64;
-            if self.muted {
+            if !self.publishes() {
                 self.counters.dropped_muted += 1;
                 continue;
             }
@@ -454,6 +511,7 @@ impl Peer {
                 if let Some(slot) = self.slots.iter_mut().find(|s| s.ssrc == r.ssrc) {
                     slot.remote_lost = r.total_lost;
                     slot.remote_jitter = r.jitter;
+                    slot.remote_fraction = slot.remote_fraction.max(r.fraction_lost);
                 }
             }
         }
@@ -516,7 +574,7 @@ impl Peer {
         pkt: &rtc::rtp::Packet,
         transmits: &mut VecDeque<Transmit>,
     ) {
-        if !self.connected {
+        if !self.connected || self.deafened {
             return;
         }
         let Some(slot) = self
@@ -589,19 +647,11 @@ impl Peer {
             dropped_muted: c.dropped_muted,
             ..Default::default()
         };
-        // rtc 0.21 documents `jitter` in seconds but stores the RTCP report's raw value, which
-        // is in RTP clock units (48 kHz for Opus).
+        out.round_trip = f64::from(self.rtt.load(Ordering::Relaxed)) / 1e6;
+        let inbound = self.inbound(now);
+        out.lost_in = inbound.lost;
+        out.jitter_in = inbound.jitter_s;
         let clock = f64::from(OPUS_CLOCK_RATE);
-        let report = self.pc.get_stats(now, StatsSelector::None);
-        for entry in report.iter() {
-            if let RTCStatsReportEntry::InboundRtp(s) = entry {
-                out.lost_in += s.received_rtp_stream_stats.packets_lost;
-                out.jitter_in = out
-                    .jitter_in
-                    .max(s.received_rtp_stream_stats.jitter / clock);
-            }
-        }
-        self.lost_in = out.lost_in;
         for slot in &self.slots {
             out.lost_out += i64::from(slot.remote_lost);
             out.jitter_out = out.jitter_out.max(f64::from(slot.remote_jitter) / clock);
@@ -609,10 +659,67 @@ impl Peer {
         out
     }
 
+    /// The microphone stream's totals from the PeerConnection's receiver statistics.
+    fn inbound(&mut self, now: Instant) -> Inbound {
+        // rtc 0.21 documents `jitter` in seconds but stores the RTCP report's raw value, which
+        // is in RTP clock units (48 kHz for Opus).
+        let clock = f64::from(OPUS_CLOCK_RATE);
+        let mut totals = Inbound::default();
+        let report = self.pc.get_stats(now, StatsSelector::None);
+        for entry in report.iter() {
+            if let RTCStatsReportEntry::InboundRtp(s) = entry {
+                let r = &s.received_rtp_stream_stats;
+                totals.received += r.packets_received;
+                totals.lost += r.packets_lost;
+                totals.jitter_s = totals.jitter_s.max(r.jitter / clock);
+            }
+        }
+        self.lost_in = totals.lost;
+        totals
+    }
+
+    /// Judges the connection over the interval since the last judgment (see `quality.rs`);
+    /// returns the verdict if it changed. A participant not yet connected keeps "good".
+    pub(super) fn judge_quality(&mut self, now: Instant) -> Option<CallQuality> {
+        if !self.connected {
+            return None;
+        }
+        let inbound = self.inbound(now);
+        let mut f = Figures {
+            loss: self.loss_in.interval(inbound.received, inbound.lost),
+            jitter_s: inbound.jitter_s,
+            rtt_s: None,
+        };
+        let clock = f64::from(OPUS_CLOCK_RATE);
+        for slot in self.slots.iter_mut().filter(|s| s.state == SlotState::Live) {
+            f.loss = f.loss.max(f64::from(slot.remote_fraction) / 256.0);
+            f.jitter_s = f.jitter_s.max(f64::from(slot.remote_jitter) / clock);
+            slot.remote_fraction = 0;
+        }
+        let rtt_us = self.rtt.load(Ordering::Relaxed);
+        if rtt_us > 0 {
+            f.rtt_s = Some(f64::from(rtt_us) / 1e6);
+        }
+        let verdict = quality::judge(&f);
+        trace!(user = %self.user, ?f, ?verdict, "call quality");
+        (verdict != self.quality).then(|| {
+            self.quality = verdict;
+            verdict
+        })
+    }
+
     /// Number of m-lines (1 + slots), for tests and logs.
     pub(super) fn m_lines(&self) -> usize {
         1 + self.slots.len()
     }
+}
+
+/// Cumulative figures of the microphone stream.
+#[derive(Debug, Default)]
+struct Inbound {
+    received: u64,
+    lost: i64,
+    jitter_s: f64,
 }
 
 /// The track a slot sends: stream id = the publisher's user id (what the client reads from

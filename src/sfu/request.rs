@@ -56,6 +56,25 @@ pub enum Request {
         /// Muted from now on, or not.
         muted: bool,
     },
+    /// Deafens or undeafens `user`: while deafened, nothing is forwarded to them (their
+    /// bandwidth is saved) and their microphone is not forwarded either.
+    Deafen {
+        /// The voice room.
+        room: Uuid,
+        /// Who.
+        user: Uuid,
+        /// Deafened from now on, or not.
+        deafened: bool,
+    },
+    /// `user`'s session went away without leaving (socket closed, page reloaded): their
+    /// PeerConnection is closed but their place is kept for the rejoin grace, so a join
+    /// within it takes the place over without a leave and join for the others.
+    Detach {
+        /// The voice room.
+        room: Uuid,
+        /// Whose session went away.
+        user: Uuid,
+    },
     /// Removes `user` from the call; once answered, their PeerConnection is freed.
     Leave {
         /// The voice room.

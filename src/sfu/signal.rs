@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// A participant's call quality (the wire type).
+pub use crate::protocol::ws::CallQuality;
 /// An ICE candidate in the browser's `RTCIceCandidateInit` shape (the wire type).
 pub use crate::protocol::ws::IceCandidateInit as IceCandidate;
 
@@ -45,16 +47,20 @@ pub enum Signal {
 pub struct ParticipantState {
     /// The participant's user id (also the `a=msid` stream id of their audio).
     pub user_id: Uuid,
-    /// Whether they muted themselves.
+    /// Whether their microphone is not forwarded: they muted themselves, or are deafened.
     pub muted: bool,
     /// Whether they are speaking now.
     pub speaking: bool,
+    /// Whether they deafened themselves: nothing is forwarded to them, nor from them.
+    pub deafened: bool,
+    /// Their connection's quality, judged every 2 s from loss, jitter and round-trip time.
+    pub quality: CallQuality,
 }
 
 /// Room-wide events; the hub fans them out to every member of the room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomEvent {
-    /// Membership or mute state changed; the full list, in join order.
+    /// Membership, mute, deafen or quality changed; the full list, in join order.
     State {
         /// The voice room.
         room: Uuid,

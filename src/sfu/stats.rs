@@ -49,8 +49,11 @@ pub struct ParticipantStats {
     pub lost_out: i64,
     /// Highest jitter the participant reported for our outgoing streams, in seconds.
     pub jitter_out: f64,
-    /// Packets dropped because the participant was muted.
+    /// Packets dropped because the participant was muted (or deafened).
     pub dropped_muted: u64,
+    /// The last round-trip time measured from their reception reports, in seconds (0 until
+    /// one was measured).
+    pub round_trip: f64,
 }
 
 /// Atomics behind [`super::Sfu::stats`].

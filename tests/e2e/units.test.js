@@ -138,9 +138,11 @@ test('the store keeps who is in each call, our call, and files being attached', 
   store.setVoiceState('r1', [{ user_id: 'a', muted: false, speaking: false }, { user_id: 'b', muted: true, speaking: false }]);
   store.setSpeaking('r1', 'a', true);
   assert.deepEqual(store.callParticipants('r1').map((p) => [p.user_id, p.muted, p.speaking]), [['a', false, true], ['b', true, false]]);
+  store.setVoiceState('r2', [{ user_id: 'c', muted: true, speaking: false, deafened: true, quality: 'poor' }, { user_id: 'd', quality: 'bogus' }]);
+  assert.deepEqual(store.callParticipants('r2').map((p) => [p.deafened, p.quality]), [[true, 'poor'], [false, 'good']], 'unknown quality reads as good');
   store.startCall('r1', { status: 'connecting' });
   store.updateCall({ muted: true });
-  assert.deepEqual({ ...store.state.call }, { roomId: 'r1', status: 'connecting', muted: true, audioBlocked: false });
+  assert.deepEqual({ ...store.state.call }, { roomId: 'r1', status: 'connecting', muted: true, deafened: false, audioBlocked: false });
   store.startCall('r2');
   assert.equal(store.state.call.muted, false, 'a new call starts unmuted');
   store.endCall();

@@ -1,10 +1,10 @@
 // Voice calls in real browsers against a real server and its SFU: Chromium's fake microphone
 // plays a generated voice-like WAV, so the server's speaker detector hears people talking. Audio
 // is checked where it lands, in each page's RTCPeerConnection.getStats(): packets arriving and a
-// non-zero level, and packets stopping when the other side mutes. Also: who is in a call before
-// you join, switching microphones, the call bar in other rooms, rejoining after a dropped
-// connection, a second tab taking the call over, clean leaving, a refused microphone, and sound
-// held back by the autoplay policy.
+// non-zero level, and packets stopping when the other side mutes or when we deafen. Also: who
+// is in a call before you join, switching microphones, the call bar in other rooms, rejoining
+// after a dropped connection or a reload, a second tab taking the call over, clean leaving, a
+// refused microphone, sound held back by the autoplay policy, and a DM call that rings.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +25,7 @@ let ana;
 let bo;
 let cleo;
 let anaApi;
+let boId;
 let room;
 
 before(async () => {
@@ -35,6 +36,7 @@ before(async () => {
   browser = await launchBrowser({ args: [`--use-file-for-fake-audio-capture=${wav}`] });
   anaApi = await ApiClient.register(server.url, 'ana', 'Ana Lima');
   const boApi = await ApiClient.register(server.url, 'bob', 'Bo Chen');
+  boId = boApi.user.id;
   const cleoApi = await ApiClient.register(server.url, 'cleo', 'Cleo Martin');
   await ApiClient.register(server.url, 'dev', 'Dev Patel');
   room = await anaApi.createRoom('standup', 'Daily, 9:30');
@@ -123,6 +125,26 @@ test('voice calls', async (t) => {
     assert.match(await panel(bo).getByRole('button', { name: 'Mute', exact: true }).getAttribute('title'), /Alt\+Shift\+M/);
   });
 
+  await t.test('deafening stops all inbound audio and mutes; the shortcut undeafens', async () => {
+    await panel(bo).getByRole('button', { name: 'Deafen', exact: true }).click();
+    await panel(bo).getByRole('button', { name: 'Undeafen', exact: true }).waitFor();
+    await participant(ana, 'Bo Chen').and(ana.locator('.deafened.muted')).waitFor();
+    const toBo = await steady(async () => (await callStats(bo)).packetsReceived);
+    const toAna = await steady(async () => (await callStats(ana)).packetsReceived);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await callStats(bo)).packetsReceived, toBo, 'nothing reaches Bo while deafened');
+    assert.equal((await callStats(ana)).packetsReceived, toAna, 'and nothing of Bo is forwarded');
+    assert.equal(await bo.locator('.call-audio audio').evaluate((el) => el.muted), true, 'his speaker is muted too');
+
+    await bo.keyboard.press('Alt+Shift+D');
+    await panel(bo).getByRole('button', { name: 'Deafen', exact: true }).waitFor();
+    await participant(ana, 'Bo Chen').and(ana.locator('.deafened')).waitFor({ state: 'detached' });
+    await expectAudioFlowing(bo);
+    await expectAudioFlowing(ana);
+    // Each tile shows the connection's quality, judged by the server; loopback is good.
+    assert.equal(await participant(ana, 'Bo Chen').locator('.call-quality').getAttribute('title'), 'Call quality: good connection');
+  });
+
   await t.test('switching microphones keeps the call without a new offer', async () => {
     const before = await bo.evaluate(() => window.__remoteDescriptions);
     const select = panel(bo).getByLabel('Microphone');
@@ -166,6 +188,26 @@ test('voice calls', async (t) => {
     await expectAudioFlowing(bo);
   });
 
+  await t.test('reloading mid-call rejoins it, and the others never see a leave', async () => {
+    await ana.evaluate(() => {
+      window.__boLeft = false;
+      window.__boWatch = setInterval(() => {
+        const names = [...document.querySelectorAll('.call-panel .call-person')].map((el) => el.textContent);
+        if (!names.some((n) => n.includes('Bo Chen'))) window.__boLeft = true;
+      }, 20);
+    });
+    await bo.reload();
+    await panel(bo).getByText('You are in the call').waitFor();
+    await participant(bo, 'Ana Lima').waitFor();
+    await expectAudioFlowing(bo);
+    await expectAudioFlowing(ana);
+    const left = await ana.evaluate(() => {
+      clearInterval(window.__boWatch);
+      return window.__boLeft;
+    });
+    assert.equal(left, false, 'Bo never left Ana\u2019s list');
+  });
+
   await t.test('joining from another tab ends the call in the first, cleanly', async () => {
     const second = await newPage(browser, server, { context: bo.context() });
     await instrument(second);
@@ -180,8 +222,10 @@ test('voice calls', async (t) => {
     await expectAudioFlowing(second);
     await expectAudioFlowing(ana);
     assertClean(second);
-    await second.close();
+    // Leaving says so at once; only a tab that vanishes keeps its place for the rejoin grace.
+    await panel(second).getByRole('button', { name: 'Leave' }).click();
     await participant(ana, 'Bo Chen').waitFor({ state: 'detached' });
+    await second.close();
   });
 
   await t.test('leaving releases the microphone and the connection', async () => {
@@ -231,6 +275,31 @@ test('voice calls', async (t) => {
     await cleo.getByRole('button', { name: 'Leave voice call' }).click();
     await ana.getByRole('button', { name: 'Leave voice call' }).click();
     await panel(bo).waitFor({ state: 'hidden' });
+  });
+
+  await t.test('a DM call rings the other person, who can decline or answer it', async () => {
+    await anaApi.call('POST', '/dms', { user_id: boId });
+    await ui.openRoom(ana, 'Bo Chen');
+    const ringBar = bo.getByRole('region', { name: 'Incoming call' });
+
+    await joinButton(ana).click();
+    await ringBar.getByText('Ana Lima is calling you').waitFor();
+    await ringBar.getByRole('button', { name: 'Decline' }).click();
+    await ringBar.waitFor({ state: 'hidden' });
+    await ana.locator('.toast', { hasText: 'declined the call' }).waitFor();
+    await ana.getByRole('button', { name: 'Leave voice call' }).click();
+
+    await joinButton(ana).click();
+    await ringBar.getByText('Ana Lima is calling you').waitFor();
+    await ringBar.getByRole('button', { name: 'Accept' }).click();
+    await ringBar.waitFor({ state: 'hidden' });
+    await bo.locator('#room-title', { hasText: 'Ana Lima' }).waitFor();
+    await panel(bo).getByText('You are in the call').waitFor();
+    await participant(ana, 'Bo Chen').waitFor();
+    await expectAudioFlowing(ana);
+    await expectAudioFlowing(bo);
+    await bo.getByRole('button', { name: 'Leave voice call' }).click();
+    await ana.getByRole('button', { name: 'Leave voice call' }).click();
   });
 
   assertClean(ana, bo, cleo);

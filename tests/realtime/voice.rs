@@ -188,8 +188,11 @@ async fn recv_first_from(peer: &mut TestClient, from: UserId) -> ReceivedPacket 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leaving_renegotiates_and_a_closed_socket_leaves_too() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn leaving_renegotiates_and_a_closed_socket_leaves_after_the_rejoin_grace() {
+    let app = Setup::new(Backend::Sqlite)
+        .tweak(|c| c.voice_rejoin_grace_secs = 1)
+        .start()
+        .await;
     let users = [
         app.user("ana").await,
         app.user("bo").await,
@@ -217,13 +220,19 @@ async fn leaving_renegotiates_and_a_closed_socket_leaves_too() {
         })
         .await;
     assert!(renegotiated, "{:?}", callers[1].peer.state());
-    // Hanging up without a word (socket closed) removes the participant as well.
+    // Hanging up without a word (socket closed) removes the participant as well, once the
+    // rejoin grace has passed.
     let gone = callers.remove(1);
     gone.hang_up().await;
+    let hung_up = tokio::time::Instant::now();
     callers[0]
         .wait_for(WAIT, "one after hang-up", state_of(room.id, 1))
         .await
         .unwrap();
+    assert!(
+        hung_up.elapsed() >= Duration::from_millis(900),
+        "kept for the grace"
+    );
     let live = app.hub.voice().sfu().stats().live_peer_connections;
     assert_eq!(live, 1);
 }
@@ -365,7 +374,12 @@ async fn joining_hands_out_time_limited_turn_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_on_two_nodes_meet_in_the_owners_sfu() {
     let prefix = redis_prefix();
-    let a = Setup::new(Backend::Postgres).redis(&prefix).start().await;
+    // The owner keeps a hung-up participant's place for a second, not the default 30.
+    let a = Setup::new(Backend::Postgres)
+        .redis(&prefix)
+        .tweak(|c| c.voice_rejoin_grace_secs = 1)
+        .start()
+        .await;
     let b = Setup::new(Backend::Postgres)
         .redis(&prefix)
         .sharing(&a)
@@ -456,4 +470,232 @@ async fn joining_again_on_the_same_socket_is_not_ended_by_the_first_join() {
         panic!("the SFU lists the call's participants");
     };
     assert_eq!(state.len(), 1);
+}
+
+/// The next `voice.state` in which `who` matches `pick`.
+fn participant_where(
+    who: UserId,
+    pick: impl Fn(&VoiceParticipant) -> bool,
+) -> impl FnMut(&ServerFrame) -> Option<VoiceParticipant> {
+    move |f| match f {
+        ServerFrame::VoiceState { participants, .. } => participants
+            .iter()
+            .find(|p| p.user_id == who && pick(p))
+            .cloned(),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deafen_stops_audio_both_ways_and_undeafen_restores_it() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let mut a = call(&app, &ana, room.id).await;
+    let mut b = call(&app, &bo, room.id).await;
+    a.peer.set_publishing(true).await;
+    b.peer.set_publishing(true).await;
+    hears(&mut b.peer, &[ana.id]).await;
+    hears(&mut a.peer, &[bo.id]).await;
+
+    let mut outsider = app.socket(&ana).await;
+    let e = outsider
+        .request(ClientFrame::VoiceDeafen {
+            room_id: room.id,
+            deafened: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some("not_in_call"),
+        "deafening a call you are not in: {e}"
+    );
+
+    b.deafen(true).await.unwrap();
+    let seen = a
+        .wait_for(
+            WAIT,
+            "bo deafened",
+            participant_where(bo.id, |p| p.deafened),
+        )
+        .await
+        .unwrap();
+    assert!(seen.muted, "a deafened participant is muted too");
+    // What was in flight lands within a moment; after that, nothing either way.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.peer.clear_received();
+    b.peer.clear_received();
+    let to_b = receive(&mut b.peer, Duration::from_millis(800)).await;
+    let to_a = receive(&mut a.peer, Duration::from_millis(200)).await;
+    assert!(
+        to_b.is_empty(),
+        "the deafened one is sent nothing: {:?}",
+        to_b.keys()
+    );
+    assert!(!to_a.contains_key(&bo.id.0), "nor forwarded");
+
+    b.deafen(false).await.unwrap();
+    a.wait_for(
+        WAIT,
+        "bo back",
+        participant_where(bo.id, |p| !p.deafened && !p.muted),
+    )
+    .await
+    .unwrap();
+    hears(&mut b.peer, &[ana.id]).await;
+    hears(&mut a.peer, &[bo.id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_state_names_deafened_and_quality_on_the_wire() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let a = call(&app, &ana, room.id).await;
+    let mut b = call(&app, &bo, room.id).await;
+    a.peer.set_publishing(true).await;
+    hears(&mut b.peer, &[ana.id]).await;
+    let state = b
+        .wait_for(WAIT, "voice.state", state_of(room.id, 2))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&state).unwrap();
+    for p in json.as_array().unwrap() {
+        assert_eq!(p["quality"], "good", "{p}");
+        assert_eq!(p["deafened"], false, "{p}");
+    }
+}
+
+/// The next `voice.ring` of `room`: who calls.
+fn ring_of(room: RoomId) -> impl FnMut(&ServerFrame) -> Option<UserId> {
+    move |f| match f {
+        ServerFrame::VoiceRing { room_id, from } if *room_id == room => Some(*from),
+        _ => None,
+    }
+}
+
+/// The next `voice.ring_ended` of `room`: why.
+fn ring_end_of(room: RoomId) -> impl FnMut(&ServerFrame) -> Option<String> {
+    move |f| match f {
+        ServerFrame::VoiceRingEnded { room_id, reason } if *room_id == room => Some(reason.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_call_rings_every_session_of_the_other_member_until_declined_or_answered() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let dm = ana.api.open_dm(bo.id).await.unwrap();
+    let (mut phone, mut laptop) = (app.socket(&bo).await, app.socket(&bo).await);
+
+    // Declined on one of Bo's sessions: both stop, and Ana hears why.
+    let mut a = call(&app, &ana, dm.id).await;
+    for s in [&mut phone, &mut laptop] {
+        let from = s
+            .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+            .await
+            .unwrap();
+        assert_eq!(from, ana.id);
+    }
+    laptop
+        .request(ClientFrame::VoiceDecline { room_id: dm.id })
+        .await
+        .unwrap();
+    for s in [&mut phone, &mut laptop] {
+        let why = s
+            .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+            .await
+            .unwrap();
+        assert_eq!(why, "declined");
+    }
+    let why = a
+        .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+        .await
+        .unwrap();
+    assert_eq!(why, "declined");
+
+    // Leaving before an answer cancels the ring.
+    a.leave().await.unwrap();
+    let _ = phone.wait_for(WAIT, "ring ended", ring_end_of(dm.id)).await;
+    let a = call(&app, &ana, dm.id).await;
+    phone
+        .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+        .await
+        .unwrap();
+    a.leave().await.unwrap();
+    let why = phone
+        .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+        .await
+        .unwrap();
+    assert_eq!(why, "cancelled");
+
+    // Answered on the laptop: the phone stops ringing; Ana is not told anything but the state.
+    let a = call(&app, &ana, dm.id).await;
+    phone
+        .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+        .await
+        .unwrap();
+    laptop
+        .wait_for(WAIT, "voice.ring", ring_of(dm.id))
+        .await
+        .unwrap();
+    let mut b = Caller::join(laptop, dm.id).await.unwrap();
+    let why = phone
+        .wait_for(WAIT, "ring ended", ring_end_of(dm.id))
+        .await
+        .unwrap();
+    assert_eq!(why, "answered");
+    hears(&mut b.peer, &[ana.id]).await;
+    drop(a);
+
+    // Declining a group room's call is refused with an error frame, not a panic.
+    let room = app.room_with(&ana, &[&bo]).await;
+    let e = phone
+        .request(ClientFrame::VoiceDecline { room_id: room.id })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("not_a_dm"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coming_back_within_the_grace_continues_the_call_with_no_leave_for_the_others() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let room = app.room_with(&ana, &[&bo]).await;
+    let mut a = call(&app, &ana, room.id).await;
+    let b = call(&app, &bo, room.id).await;
+    hears(&mut a.peer, &[bo.id]).await;
+    a.wait_for(WAIT, "two", state_of(room.id, 2)).await.unwrap();
+    let offers = a.peer.state().offers;
+    let before = a.peer.recv(WAIT).await.unwrap();
+
+    // Bo's socket and PeerConnection drop (a reload); he is back within a second.
+    b.hang_up().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut b = call(&app, &bo, room.id).await;
+    hears(&mut b.peer, &[ana.id]).await;
+    hears(&mut a.peer, &[bo.id]).await;
+    let after = recv_first_from(&mut a.peer, bo.id).await;
+    assert_eq!(after.ssrc, before.ssrc, "Ana hears Bo on the same slot");
+    assert_eq!(a.peer.state().offers, offers, "and needed no new offer");
+    // Nothing ever told the room that Bo left.
+    let mut states = Vec::new();
+    while let Ok(s) = a
+        .wait_for(Duration::from_millis(300), "states", |f| match f {
+            ServerFrame::VoiceState { participants, .. } => Some(participants.len()),
+            _ => None,
+        })
+        .await
+    {
+        states.push(s);
+    }
+    assert!(states.iter().all(|n| *n == 2), "states seen: {states:?}");
+    let live = app.hub.voice().sfu().stats().live_peer_connections;
+    assert_eq!(live, 2, "the replaced PeerConnection is freed");
 }

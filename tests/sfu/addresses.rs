@@ -21,6 +21,7 @@ async fn a_socket_bound_to_every_address_answers_from_the_one_the_peer_used() {
         udp_port: 0,
         public_ip: Some(announced),
         max_participants: 10,
+        rejoin_grace: std::time::Duration::ZERO,
     })
     .await;
     assert!(t.sfu.local_addr().ip().is_unspecified());

@@ -5,6 +5,7 @@ mod support;
 
 mod addresses;
 mod contract;
+mod deafen;
 mod errors;
 mod failure;
 mod forwarding;

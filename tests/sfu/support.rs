@@ -39,6 +39,7 @@ pub async fn spawn_sfu(max_participants: usize) -> TestSfu {
         udp_port: 0,
         public_ip: None,
         max_participants,
+        rejoin_grace: Duration::ZERO,
     })
     .await
 }

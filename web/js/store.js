@@ -50,6 +50,7 @@ export class Store {
       voice: new Map(),
       call: null,
       callError: null,
+      ring: null,
       microphones: [],
       // Per room, files picked in the composer: `{key, name, size, type, progress, state, attachment, error}`.
       uploads: new Map(),
@@ -616,7 +617,13 @@ export class Store {
 
   /** Who is in a room's call (voice.state). */
   setVoiceState(roomId, participants) {
-    this.state.voice.set(roomId, participants.map((p) => ({ user_id: p.user_id, muted: !!p.muted, speaking: !!p.speaking })));
+    this.state.voice.set(roomId, participants.map((p) => ({
+      user_id: p.user_id,
+      muted: !!p.muted,
+      speaking: !!p.speaking,
+      deafened: !!p.deafened,
+      quality: ['good', 'fair', 'poor'].includes(p.quality) ? p.quality : 'good',
+    })));
     this.emit('voice', `voice:${roomId}`);
   }
 
@@ -644,18 +651,24 @@ export class Store {
     return this.state.voice.get(roomId) || [];
   }
 
-  /** Our call starts (or moves to another room): `{roomId, status, muted}`. */
+  /** Our call starts (or moves to another room): `{roomId, status, muted, deafened}`. */
   startCall(roomId, fields = {}) {
     const old = this.state.call;
-    this.state.call = { roomId, status: 'joining', muted: false, audioBlocked: false, ...fields };
+    this.state.call = { roomId, status: 'joining', muted: false, deafened: false, audioBlocked: false, ...fields };
     this.emitCall(old, this.state.call);
   }
 
-  /** Changes our call's status, mute or audio state. */
+  /** Changes our call's status, mute, deafen or audio state. */
   updateCall(patch) {
     if (!this.state.call) return;
     this.state.call = { ...this.state.call, ...patch };
     this.emitCall(this.state.call, this.state.call);
+  }
+
+  /** A DM call rings here (`{roomId, from}`), or stopped ringing (null). */
+  setRing(ring) {
+    this.state.ring = ring;
+    this.emit('ring');
   }
 
   /** We are no longer in a call. */

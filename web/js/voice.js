@@ -15,6 +15,10 @@
 // again with the same microphone and mute state.
 
 const MIC_KEY = 'confab.voice.microphone';
+/** This tab's call, kept across a reload: `{roomId, muted, deafened, at}`. */
+const CALL_KEY = 'confab.voice.call';
+/** How long after leaving the page a reload still rejoins (the server keeps the place as long). */
+const REJOIN_WITHIN_MS = 30_000;
 const MAX_ICE_RETRIES = 2;
 
 /** Why the microphone could not be used, in words for people; `retry` says what to do after. */
@@ -67,6 +71,9 @@ export class Voice {
     this.audioBox.className = 'call-audio';
     this.audioBox.hidden = true;
     document.body.append(this.audioBox);
+    this.resume = rememberedCall();
+    this.onPageHide = () => this.rememberCall(Date.now());
+    window.addEventListener('pagehide', this.onPageHide);
     this.unsubscribe = store.on('connection', () => this.onConnection());
     this.onDeviceChange = () => this.listMicrophones();
     navigator.mediaDevices?.addEventListener?.('devicechange', this.onDeviceChange);
@@ -76,6 +83,7 @@ export class Voice {
   stop() {
     this.leave();
     this.unsubscribe();
+    window.removeEventListener('pagehide', this.onPageHide);
     navigator.mediaDevices?.removeEventListener?.('devicechange', this.onDeviceChange);
     this.audioBox.remove();
   }
@@ -100,22 +108,61 @@ export class Voice {
       case 'voice.ended':
         if (this.call?.roomId === f.room_id && this.call.joined) this.ended(f.reason);
         break;
+      case 'voice.ring':
+        if (this.call?.roomId !== f.room_id) s.setRing({ roomId: f.room_id, from: f.from });
+        break;
+      case 'voice.ring_ended':
+        this.ringEnded(f.room_id, f.reason);
+        break;
       default:
         break;
     }
   }
 
+  /** A ring stopped: the incoming one goes away; a decline of ours is told to the caller. */
+  ringEnded(roomId, reason) {
+    const s = this.store;
+    if (s.state.ring?.roomId === roomId) {
+      s.setRing(null);
+      return;
+    }
+    if (this.call?.roomId !== roomId || this.store.callParticipants(roomId).length > 1) return;
+    const room = s.room(roomId);
+    const who = room ? s.roomName(room) : 'They';
+    if (reason === 'declined') this.toast(`${who} declined the call.`);
+    else if (reason === 'timeout') this.toast(`${who} did not answer.`);
+  }
+
+  /** Declines the DM call that rings here; every session of ours stops ringing. */
+  decline() {
+    const ring = this.store.state.ring;
+    if (!ring) return;
+    this.store.setRing(null);
+    this.chat.socket.request({ type: 'voice.decline', room_id: ring.roomId }).catch(() => {});
+  }
+
+  /** Answers the DM call that rings here: joins it. */
+  accept() {
+    const ring = this.store.state.ring;
+    if (!ring) return Promise.resolve();
+    this.store.setRing(null);
+    return this.join(ring.roomId);
+  }
+
   // ---- joining and leaving ----
 
-  /** Joins a room's call (leaving any other). Resolves when the request is done or failed. */
-  async join(roomId) {
+  /**
+   * Joins a room's call (leaving any other). Resolves when the request is done or failed.
+   * `restore` carries the mute and deafen state of a call this tab was in before a reload.
+   */
+  async join(roomId, restore = {}) {
     if (this.call?.roomId === roomId) return;
     if (this.call) await this.leave();
     const s = this.store;
     s.setCallError(null);
     const call = { roomId, pc: null, mic: null, joined: false, offers: Promise.resolve(), pendingOffer: null, iceRetries: 0 };
     this.call = call;
-    s.startCall(roomId, { status: 'joining' });
+    s.startCall(roomId, { status: 'joining', muted: !!restore.muted, deafened: !!restore.deafened });
     try {
       call.mic = await this.openMicrophone(localStorage.getItem(MIC_KEY), { fallback: true });
     } catch (e) {
@@ -153,6 +200,7 @@ export class Voice {
     }
     if (this.call !== call) return;
     call.joined = true;
+    this.rememberCall(null);
     this.closePeer(call);
     const pc = new RTCPeerConnection({ iceServers: ack.ice_servers || [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     call.pc = pc;
@@ -163,6 +211,7 @@ export class Voice {
     };
     pc.onconnectionstatechange = () => this.onPeerState(call, pc);
     if (s.state.call?.muted) this.chat.socket.send({ type: 'voice.mute', room_id: call.roomId, muted: true });
+    if (s.state.call?.deafened) this.chat.socket.send({ type: 'voice.deafen', room_id: call.roomId, deafened: true });
     if (call.pendingOffer) {
       const sdp = call.pendingOffer;
       call.pendingOffer = null;
@@ -204,7 +253,10 @@ export class Voice {
   }
 
   release(call) {
-    if (this.call === call) this.call = null;
+    if (this.call === call) {
+      this.call = null;
+      sessionStorage.removeItem(CALL_KEY);
+    }
     this.closePeer(call);
     stopStream(call.mic);
     call.mic = null;
@@ -324,9 +376,22 @@ export class Voice {
       }
       return;
     }
+    if (this.resume) {
+      // A reload during a call: back into it, where the server kept our place.
+      const r = this.resume;
+      this.resume = null;
+      if (!call) this.join(r.roomId, r);
+    }
     if (!this.offline) return;
     this.offline = false;
     if (call) this.connect(call);
+  }
+
+  /** Keeps this tab's call (and, when the page goes away, since when) for a reload. */
+  rememberCall(at) {
+    const c = this.store.state.call;
+    if (!this.call || !c) return;
+    sessionStorage.setItem(CALL_KEY, JSON.stringify({ roomId: c.roomId, muted: !!c.muted, deafened: !!c.deafened, at }));
   }
 
   // ---- microphone ----
@@ -347,17 +412,44 @@ export class Voice {
       return this.openMicrophone(null);
     }
     const track = stream.getAudioTracks()[0];
-    if (track) track.enabled = !this.store.state.call?.muted;
+    if (track) track.enabled = !this.store.state.call?.muted && !this.store.state.call?.deafened;
     return stream;
   }
 
-  /** Mutes or unmutes: the track stops sending sound and the server stops forwarding it. */
+  /**
+   * Mutes or unmutes: the track stops sending sound and the server stops forwarding it.
+   * Unmuting while deafened undeafens too, as people expect of the one "talk" gesture.
+   */
   setMuted(muted) {
     const call = this.call;
     if (!call) return;
-    for (const t of call.mic?.getAudioTracks() || []) t.enabled = !muted;
+    if (!muted && this.store.state.call?.deafened) this.setDeafened(false);
     this.store.updateCall({ muted });
+    this.enableMicrophone(call);
     if (call.joined) this.chat.socket.send({ type: 'voice.mute', room_id: call.roomId, muted });
+  }
+
+  /**
+   * Deafens or undeafens: the call's sound stops here at once (the audio elements are muted)
+   * and the server stops sending it, and our microphone is off while deafened.
+   */
+  setDeafened(deafened) {
+    const call = this.call;
+    if (!call) return;
+    this.store.updateCall({ deafened });
+    this.enableMicrophone(call);
+    for (const el of this.audioBox.children) el.muted = deafened;
+    if (call.joined) this.chat.socket.send({ type: 'voice.deafen', room_id: call.roomId, deafened });
+  }
+
+  toggleDeafen() {
+    if (this.call) this.setDeafened(!this.store.state.call?.deafened);
+  }
+
+  /** The microphone sends sound unless we are muted or deafened. */
+  enableMicrophone(call) {
+    const c = this.store.state.call;
+    for (const t of call.mic?.getAudioTracks() || []) t.enabled = !c?.muted && !c?.deafened;
   }
 
   toggleMute() {
@@ -420,6 +512,7 @@ export class Voice {
       if (this.audioBox.querySelector(`audio[data-user-id="${CSS.escape(userId)}"]`)) continue;
       const el = document.createElement('audio');
       el.autoplay = true;
+      el.muted = !!this.store.state.call?.deafened;
       el.dataset.userId = userId;
       el.srcObject = new MediaStream([track]);
       this.audioBox.append(el);
@@ -439,6 +532,18 @@ export class Voice {
   resumeAudio() {
     for (const el of this.audioBox.children) this.play(el);
   }
+}
+
+/** The call this tab was in before a reload, if it left it less than 30 s ago. */
+function rememberedCall() {
+  try {
+    const c = JSON.parse(sessionStorage.getItem(CALL_KEY) || 'null');
+    sessionStorage.removeItem(CALL_KEY);
+    if (c?.roomId && typeof c.at === 'number' && Date.now() - c.at < REJOIN_WITHIN_MS) return c;
+  } catch {
+    // Nothing usable remembered.
+  }
+  return null;
 }
 
 /** What `voice.ended` means for the person. */

@@ -85,6 +85,16 @@ impl Caller {
         .map(|_| ())
     }
 
+    /// Deafens or undeafens on the server.
+    pub async fn deafen(&self, deafened: bool) -> Result<(), ClientError> {
+        self.request(ClientFrame::VoiceDeafen {
+            room_id: self.room,
+            deafened,
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// Leaves the call (the socket stays open).
     pub async fn leave(&self) -> Result<(), ClientError> {
         self.request(ClientFrame::VoiceLeave { room_id: self.room })

@@ -7,9 +7,9 @@
 use axum::extract::ws::Message;
 
 use super::{Session, text};
-use crate::protocol::RoomId;
 use crate::protocol::cluster::{VoiceRequest, VoiceSignal};
 use crate::protocol::ws::{Ack, ServerFrame};
+use crate::protocol::{RoomId, RoomKind, UserId};
 use crate::service::Error;
 
 impl Session {
@@ -19,7 +19,8 @@ impl Session {
             return Err(Error::not_found("room"));
         }
         // The membership of this moment, not of the last event this session heard.
-        self.hub
+        let (kind, _) = self
+            .hub
             .inner
             .services
             .require_unmuted(room, self.user.id)
@@ -29,10 +30,72 @@ impl Session {
         }
         let voice = self.hub.inner.voice.clone();
         let ice_servers = voice.ice_servers(self.user.id);
+        let other = match kind {
+            RoomKind::Dm => self.dm_partner(room).await,
+            _ => None,
+        };
+        let others_in_call = match other {
+            Some(_) => voice.in_call(room).await,
+            None => Vec::new(),
+        };
         self.joins += 1;
         let owner = voice.join(&self.handle, room, self.joins).await?;
         self.call = Some((room, owner));
+        if let Some(other) = other {
+            if others_in_call.contains(&other) {
+                voice.answered(room, self.user.id);
+            } else if !others_in_call.iter().any(|u| *u != self.user.id) {
+                self.ringing = Some(voice.ring(room, self.user.id, other));
+            }
+        }
         Ok(Ack::VoiceJoined { ice_servers })
+    }
+
+    /// The other member of the DM `room`, if there is one.
+    async fn dm_partner(&mut self, room: RoomId) -> Option<UserId> {
+        let members = self
+            .hub
+            .inner
+            .services
+            .members(self.user.id, room)
+            .await
+            .ok()?;
+        members
+            .into_iter()
+            .map(|m| m.user.id)
+            .find(|u| *u != self.user.id)
+    }
+
+    /// `voice.decline`: stops a DM call ringing, on both sides.
+    pub(super) async fn decline_call(&mut self, room: RoomId) -> Result<Ack, Error> {
+        let (kind, _) = self
+            .hub
+            .inner
+            .services
+            .require_member(room, self.user.id)
+            .await?;
+        if kind != RoomKind::Dm {
+            return Err(Error::invalid(
+                "not_a_dm",
+                "only a DM call rings, so only a DM call can be declined",
+            ));
+        }
+        let mut members = vec![self.user.id];
+        members.extend(self.dm_partner(room).await);
+        self.hub.inner.voice.declined(room, &members);
+        Ok(Ack::Done {})
+    }
+
+    /// This session's ring stops: answered calls need nothing more; one the caller leaves
+    /// before an answer is cancelled on both sides.
+    async fn stop_ringing(&mut self) {
+        let Some(ring) = self.ringing.take() else {
+            return;
+        };
+        let voice = self.hub.inner.voice.clone();
+        if !voice.in_call(ring.room).await.contains(&ring.callee) {
+            voice.cancel_ring(ring, self.user.id);
+        }
     }
 
     /// Passes a request about this session's call to the node that hosts it.
@@ -54,11 +117,13 @@ impl Session {
     pub(super) async fn leave_call_request(&mut self, room: RoomId) -> Result<Ack, Error> {
         self.call_request(room, VoiceRequest::Leave).await?;
         self.call = None;
+        self.stop_ringing().await;
         Ok(Ack::Done {})
     }
 
     /// Leaves the call this session is in, if any.
     pub(super) async fn leave_call(&mut self) {
+        self.stop_ringing().await;
         if let Some((room, owner)) = self.call.take() {
             let voice = self.hub.inner.voice.clone();
             if let Err(e) = voice
@@ -66,6 +131,22 @@ impl Session {
                 .await
             {
                 tracing::debug!(error = %e, "leaving the call failed");
+            }
+        }
+    }
+
+    /// The session ends without having left its call (socket closed, page reloaded): the
+    /// participant keeps their place for the rejoin grace, and a join within it continues the
+    /// participation.
+    pub(super) async fn detach_call(&mut self) {
+        self.stop_ringing().await;
+        if let Some((room, owner)) = self.call.take() {
+            let voice = self.hub.inner.voice.clone();
+            if let Err(e) = voice
+                .forward(&owner, &self.handle, room, VoiceRequest::Detach)
+                .await
+            {
+                tracing::debug!(error = %e, "detaching from the call failed");
             }
         }
     }

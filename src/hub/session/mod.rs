@@ -96,6 +96,7 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         last_heard: Instant::now(),
         call: None,
         joins: 0,
+        ringing: None,
         in_flight: None,
     };
     if let Some(change) = session
@@ -195,6 +196,9 @@ struct Session {
     call: Option<(RoomId, Owner)>,
     /// Numbers this session's participations in calls; the current one is `joins`.
     joins: u64,
+    /// The DM call this session started that rings the other member, until it is answered or
+    /// this session leaves (which cancels it).
+    ringing: Option<super::voice::Ring>,
     /// A message send, edit or delete waiting for the store, with its request id.
     in_flight: Option<InFlight>,
 }
@@ -446,6 +450,11 @@ impl Session {
                 self.call_request(room_id, VoiceRequest::Mute { muted })
                     .await?
             }
+            ClientFrame::VoiceDeafen { room_id, deafened } => {
+                self.call_request(room_id, VoiceRequest::Deafen { deafened })
+                    .await?
+            }
+            ClientFrame::VoiceDecline { room_id } => self.decline_call(room_id).await?,
             ClientFrame::VoiceLeave { room_id } => self.leave_call_request(room_id).await?,
             ClientFrame::Ping => Ack::Done {},
         };
@@ -482,7 +491,7 @@ impl Session {
 
     /// Leaves the call and every room, and tells others if the user is now offline.
     async fn finish(mut self) {
-        self.leave_call().await;
+        self.detach_call().await;
         let hub = self.hub;
         hub.inner
             .registry

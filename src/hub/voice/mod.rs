@@ -12,6 +12,7 @@
 //! the bus for sessions that connect later.
 
 mod relay;
+mod ring;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -31,6 +32,7 @@ use crate::sfu::turn::{TurnConfig, ice_servers};
 use crate::sfu::{ParticipantState, Reply, Request, RoomEvent, Sfu, Signal};
 
 use relay::{Pending, Target};
+pub use ring::Ring;
 
 /// Where a session's call lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub struct Voice {
     tasks: TaskTracker,
     /// Requests relayed to other nodes, waiting for their replies.
     pending: Pending,
+    /// Ends the ring timers at shutdown.
+    shutdown: CancellationToken,
 }
 
 impl Voice {
@@ -78,6 +82,7 @@ impl Voice {
             registry,
             tasks: tasks.clone(),
             pending: Pending::default(),
+            shutdown: shutdown.clone(),
         });
         tasks.spawn(voice.clone().room_events(events, shutdown.clone()));
         tasks.spawn(voice.clone().relays(relays, shutdown));
@@ -207,7 +212,13 @@ impl Voice {
                 candidate,
             },
             VoiceRequest::Mute { muted } => Request::Mute { room, user, muted },
+            VoiceRequest::Deafen { deafened } => Request::Deafen {
+                room,
+                user,
+                deafened,
+            },
             VoiceRequest::Leave => Request::Leave { room, user },
+            VoiceRequest::Detach => Request::Detach { room, user },
         };
         self.sfu.request(request).await?;
         Ok(())
@@ -272,5 +283,7 @@ fn participant(p: ParticipantState) -> VoiceParticipant {
         user_id: UserId(p.user_id),
         muted: p.muted,
         speaking: p.speaking,
+        deafened: p.deafened,
+        quality: p.quality,
     }
 }

@@ -81,6 +81,10 @@ pub(super) struct Client {
     pub received: Vec<Received>,
     /// Microphone packets handed to the PeerConnection.
     pub sent: u64,
+    /// Of every `.1` media (SRTP) datagrams the server sends it, loses the first `.0`, as a
+    /// lossy downlink would (resends included); handshakes and RTCP get through.
+    pub lose: (u32, u32),
+    media_seen: u32,
     server: SocketAddr,
     pc: Option<RTCPeerConnection>,
     mic: Option<(RTCRtpSenderId, u32)>,
@@ -109,6 +113,8 @@ impl Client {
             streams: Vec::new(),
             received: Vec::new(),
             sent: 0,
+            lose: (0, 1),
+            media_seen: 0,
             server,
             pc: None,
             mic: None,
@@ -178,6 +184,9 @@ impl Client {
 
     /// One datagram from the server.
     pub(super) fn receive(&mut self, now: Instant, data: BytesMut) {
+        if self.lost_on_the_way(&data) {
+            return;
+        }
         let Some(pc) = self.pc.as_mut() else {
             return;
         };
@@ -194,6 +203,18 @@ impl Client {
         // A browser drops what it cannot read; so does the simulated one.
         let _ = pc.handle_read(msg);
         self.drain(now);
+    }
+
+    /// Whether the simulated downlink loses this datagram (see [`Client::lose`]); only SRTP
+    /// counts (first byte 128..=191, RTCP's packet types 200..=207 excluded).
+    fn lost_on_the_way(&mut self, data: &[u8]) -> bool {
+        let is_rtp = matches!(data, [128..=191, pt, ..] if !(200..=207).contains(pt));
+        let (lost, of) = self.lose;
+        if lost == 0 || !is_rtp {
+            return false;
+        }
+        self.media_seen = self.media_seen.wrapping_add(1);
+        self.media_seen % of.max(1) < lost
     }
 
     /// When this client next wants [`Client::handle_timeout`].

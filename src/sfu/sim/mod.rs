@@ -52,12 +52,18 @@ struct Sim {
 impl Sim {
     /// A core allowing `max_participants` per room, at simulated time zero.
     fn new(max_participants: usize) -> Self {
+        Self::with_grace(max_participants, Duration::ZERO)
+    }
+
+    /// The same, keeping a lost participant's place for `rejoin_grace`.
+    fn with_grace(max_participants: usize, rejoin_grace: Duration) -> Self {
         let base = Instant::now();
         let server = SocketAddr::from(SERVER);
         let shared = Arc::new(SharedStats::default());
         let cfg = CoreConfig {
             announce: server,
             max_participants,
+            rejoin_grace,
         };
         Self {
             core: Core::new(cfg, shared.clone(), base),

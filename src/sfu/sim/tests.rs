@@ -10,7 +10,7 @@ use super::Sim;
 use super::client::{Client, FRAME, Received, SILENT};
 use crate::sfu::core::PEER_IDLE_TIMEOUT;
 use crate::sfu::request::{Reply, Request};
-use crate::sfu::signal::{ParticipantState, RoomEvent};
+use crate::sfu::signal::{CallQuality, ParticipantState, RoomEvent};
 use crate::sfu::stats::ParticipantStats;
 
 /// Microphone frames per second.
@@ -316,4 +316,199 @@ fn a_participant_that_goes_silent_on_the_network_is_removed_after_the_idle_timeo
         "the one left is offered nobody"
     );
     assert_eq!(sim.shared.snapshot().live_peer_connections, 1);
+}
+
+#[test]
+fn a_deafened_participant_is_sent_nothing_and_is_muted_until_they_undeafen() {
+    let (mut sim, room) = call(2);
+    let (a, b) = (sim.clients[0].user, sim.clients[1].user);
+    sim.run_for(Duration::from_millis(200));
+    let deafen = |deafened| Request::Deafen {
+        room,
+        user: b,
+        deafened,
+    };
+
+    sim.request(deafen(true)).unwrap();
+    let before = last_heard(&sim, 1, a);
+    let (b_heard, a_heard) = (
+        sim.clients[1].heard_from(a).count(),
+        sim.clients[0].heard_from(b).count(),
+    );
+    let out_before = stats(&mut sim, room, b).packets_out;
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(
+        sim.clients[1].heard_from(a).count(),
+        b_heard,
+        "B hears nothing"
+    );
+    assert_eq!(
+        sim.clients[0].heard_from(b).count(),
+        a_heard,
+        "nobody hears B"
+    );
+    assert_eq!(
+        stats(&mut sim, room, b).packets_out,
+        out_before,
+        "nothing is sent to B: its bandwidth is saved"
+    );
+    let state = participants(&mut sim, room);
+    let b_state = state.iter().find(|p| p.user_id == b).unwrap();
+    assert!(b_state.deafened && b_state.muted, "{b_state:?}");
+    assert!(
+        sim.events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::State { participants, .. }
+        if participants.iter().any(|p| p.user_id == b && p.deafened)))
+    );
+
+    sim.request(deafen(false)).unwrap();
+    assert!(
+        sim.run_until(SOON, |s| s.clients[1].heard_from(a).count() > b_heard + 1
+            && s.clients[0].heard_from(b).count() > a_heard)
+    );
+    let resumed = sim.clients[1].heard_from(a).nth(b_heard).cloned().unwrap();
+    assert_eq!(resumed.ssrc, before.ssrc, "the same slot");
+    assert_eq!(
+        resumed.seq,
+        before.seq.wrapping_add(1),
+        "numbering continues"
+    );
+    assert!(resumed.marker);
+    assert!(resumed.timestamp.wrapping_sub(before.timestamp) >= 48_000);
+    let state = participants(&mut sim, room);
+    assert!(
+        state.iter().all(|p| !p.deafened && !p.muted),
+        "undeafening unmutes: {state:?}"
+    );
+}
+
+#[test]
+fn a_self_muted_participant_stays_muted_after_undeafening() {
+    let (mut sim, room) = call(2);
+    let b = sim.clients[1].user;
+    let mute = Request::Mute {
+        room,
+        user: b,
+        muted: true,
+    };
+    sim.request(mute).unwrap();
+    for deafened in [true, false] {
+        sim.request(Request::Deafen {
+            room,
+            user: b,
+            deafened,
+        })
+        .unwrap();
+    }
+    let state = participants(&mut sim, room);
+    let b_state = state.iter().find(|p| p.user_id == b).unwrap();
+    assert!(b_state.muted && !b_state.deafened, "{b_state:?}");
+}
+
+/// The quality the room's latest `voice.state` gave `user`, and how many states changed it.
+fn quality_of(sim: &Sim, user: Uuid) -> (Option<CallQuality>, usize) {
+    let mut last = None;
+    let mut changes = 0;
+    for e in &sim.events {
+        if let RoomEvent::State { participants, .. } = e
+            && let Some(p) = participants.iter().find(|p| p.user_id == user)
+        {
+            if last.is_some_and(|q| q != p.quality) {
+                changes += 1;
+            }
+            last = Some(p.quality);
+        }
+    }
+    (last, changes)
+}
+
+#[test]
+fn a_participant_losing_most_of_its_audio_is_judged_poor_and_the_others_good() {
+    let (mut sim, room) = call(3);
+    let lossy = sim.clients[2].user;
+    sim.clients[2].lose = (3, 4);
+    let started = sim.now();
+    assert!(
+        sim.run_until(Duration::from_secs(6), |s| quality_of(s, lossy).0
+            == Some(CallQuality::Poor)),
+        "events: {:?}",
+        sim.events.last()
+    );
+    assert!(
+        sim.now() - started <= Duration::from_secs(5),
+        "judged within two intervals"
+    );
+    sim.run_for(Duration::from_secs(10));
+    let state = participants(&mut sim, room);
+    for p in &state {
+        let want = if p.user_id == lossy {
+            CallQuality::Poor
+        } else {
+            CallQuality::Good
+        };
+        assert_eq!(p.quality, want, "{state:?}");
+    }
+    assert_eq!(
+        quality_of(&sim, lossy).1,
+        1,
+        "a steady link is judged once, not republished every interval"
+    );
+
+    sim.clients[2].lose = (0, 1);
+    assert!(
+        sim.run_until(Duration::from_secs(6), |s| quality_of(s, lossy).0
+            == Some(CallQuality::Good))
+    );
+}
+
+#[test]
+fn a_participant_who_vanishes_keeps_their_place_and_a_rejoin_takes_it_over() {
+    let grace = Duration::from_secs(30);
+    let mut sim = Sim::with_grace(50, grace);
+    let room = Uuid::new_v4();
+    sim.join(room);
+    sim.join(room);
+    assert!(sim.run_until(SOON, everyone_hears_everyone));
+    let bo = sim.clients[1].user;
+    let offers = sim.clients[0].offers;
+    let slot = last_heard(&sim, 0, bo);
+
+    sim.clients[1].online = false;
+    sim.run_for(PEER_IDLE_TIMEOUT * 2);
+    assert!(
+        sim.clients[1].closed.is_none(),
+        "no goodbye within the grace"
+    );
+    assert_eq!(participants(&mut sim, room).len(), 2, "Bo keeps his place");
+    let states_then = sim.events.len();
+
+    // Bo comes back: a new browser, the same user.
+    let addr = "10.0.2.9:50000".parse().unwrap();
+    sim.clients.push(Client::new(bo, room, addr, sim.server));
+    sim.rejoin(2).unwrap();
+    assert!(
+        sim.run_until(SOON, |s| s.clients[0].heard_from(bo).count() > 1
+            && s.clients[0].heard_from(bo).last().unwrap().seq != slot.seq
+            && s.clients[2].heard_from(s.clients[0].user).next().is_some())
+    );
+    let back = sim.clients[0].heard_from(bo).last().cloned().unwrap();
+    assert_eq!(back.ssrc, slot.ssrc, "on the slot Bo always had");
+    assert_eq!(sim.clients[0].offers, offers, "Ana needed no new offer");
+    assert!(
+        sim.events[states_then..].iter().all(|e| !matches!(e,
+            RoomEvent::State { participants, .. } if participants.len() != 2)),
+        "nobody saw Bo leave"
+    );
+    assert_eq!(
+        sim.shared.snapshot().live_peer_connections,
+        2,
+        "the old one is freed"
+    );
+
+    // Gone for longer than the grace: removed.
+    sim.clients[2].online = false;
+    sim.run_for(PEER_IDLE_TIMEOUT + grace + Duration::from_secs(1));
+    assert_eq!(sim.clients[2].closed.as_deref(), Some("connection lost"));
+    assert_eq!(participants(&mut sim, room).len(), 1);
 }

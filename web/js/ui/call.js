@@ -1,6 +1,7 @@
 // Voice calls on screen: the call button in every room's header, the call panel under it (who is
 // in the call, shown before you join too; speaking rings; mute, microphone, leave) and the call
-// bar under the top bar while the call's room is not the one open.
+// bar under the top bar while the call's room is not the one open; the ring bar while a DM call
+// rings (accept, decline).
 //
 // This module registers itself as an extension (extensions.js): per signed-in session it starts
 // a Voice (voice.js), hands it the `voice.*` frames and listens for the mute shortcut,
@@ -15,6 +16,11 @@ import { roomActionProviders, roomPanelProviders } from './room.js';
 
 /** The mute shortcut, as aria-keyshortcuts spells it (and as tooltips show it). */
 export const MUTE_SHORTCUT = 'Alt+Shift+M';
+/** The deafen shortcut. */
+export const DEAFEN_SHORTCUT = 'Alt+Shift+D';
+
+/** What a participant's `quality` means, for the tile's title and screen readers. */
+const QUALITY_TEXT = { good: 'good connection', fair: 'unsteady connection', poor: 'poor connection' };
 
 /** The session's Voice while signed in. */
 let voice = null;
@@ -24,18 +30,27 @@ registerExtension(({ chat, store, toast, shell, openRoom }) => {
   voice = mine;
   chat.onFrame('voice.', (f) => mine.handleFrame(f));
   const onKey = (e) => {
-    if (e.code !== 'KeyM' || !e.altKey || !e.shiftKey || e.ctrlKey || e.metaKey || !store.state.call) return;
+    if (!['KeyM', 'KeyD'].includes(e.code) || !e.altKey || !e.shiftKey || e.ctrlKey || e.metaKey || !store.state.call) return;
     e.preventDefault();
+    if (e.code === 'KeyD') {
+      mine.toggleDeafen();
+      toast(store.state.call.deafened ? 'Deafened: you hear nothing and your microphone is off.' : 'Sound on.');
+      return;
+    }
     mine.toggleMute();
     toast(store.state.call.muted ? 'Microphone muted.' : 'Microphone on.');
   };
   document.addEventListener('keydown', onKey);
   const bar = shell ? new CallBar({ store, voice: mine, openRoom }) : null;
   if (bar) shell.dock.append(bar.el);
+  const ringing = shell ? new RingBar({ store, voice: mine, openRoom }) : null;
+  if (ringing) shell.dock.append(ringing.el);
   return () => {
     document.removeEventListener('keydown', onKey);
     bar?.destroy();
     bar?.el.remove();
+    ringing?.destroy();
+    ringing?.el.remove();
     mine.stop();
     if (voice === mine) voice = null;
   };
@@ -97,6 +112,7 @@ class CallPanel {
     this.joinButton = h('button', { type: 'button', class: 'button primary small', onClick: () => v.join(roomId) }, icon('phone', 'icon-sm'), 'Join the call');
     this.people = h('ul', { class: 'call-people', 'aria-label': 'In the call' });
     this.muteButton = h('button', { type: 'button', class: 'button small call-mute', 'aria-keyshortcuts': MUTE_SHORTCUT, onClick: () => v.toggleMute() });
+    this.deafenButton = h('button', { type: 'button', class: 'button small call-deafen', 'aria-keyshortcuts': DEAFEN_SHORTCUT, onClick: () => v.toggleDeafen() });
     const micId = `call-mic-${roomId}`;
     this.micSelect = h('select', { id: micId, class: 'call-mic' });
     this.micSelect.addEventListener('change', () => v.setMicrophone(this.micSelect.value));
@@ -104,7 +120,7 @@ class CallPanel {
       h('label', { for: micId, class: 'call-mic-label', title: 'Microphone' }, icon('mic', 'icon-sm'), srOnly('Microphone')),
       this.micSelect);
     this.leaveButton = h('button', { type: 'button', class: 'button danger small', onClick: () => v.leave() }, icon('phoneOff', 'icon-sm'), 'Leave');
-    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.micPicker, this.leaveButton);
+    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.deafenButton, this.micPicker, this.leaveButton);
     this.audioNote = h('p', { class: 'call-note' },
       'Your browser held back the call\u2019s sound. ',
       h('button', { type: 'button', class: 'link-button', text: 'Turn on sound', onClick: () => v.resumeAudio() }));
@@ -145,9 +161,10 @@ class CallPanel {
     this.people.replaceChildren(...participants.map((p) => this.person(p)));
 
     this.controls.hidden = !call && !participants.length;
-    for (const el of [this.muteButton, this.leaveButton]) el.hidden = !call;
+    for (const el of [this.muteButton, this.deafenButton, this.leaveButton]) el.hidden = !call;
     this.micPicker.hidden = true;
-    const muted = !!call?.muted;
+    this.renderDeafen(!!call?.deafened);
+    const muted = !!call?.muted || !!call?.deafened;
     const label = muted ? 'Unmute' : 'Mute';
     this.muteButton.replaceChildren(icon(muted ? 'micOff' : 'mic', 'icon-sm'), label);
     this.muteButton.setAttribute('aria-pressed', String(muted));
@@ -159,16 +176,27 @@ class CallPanel {
     this.errorText.textContent = error || '';
   }
 
+  renderDeafen(deafened) {
+    const label = deafened ? 'Undeafen' : 'Deafen';
+    this.deafenButton.replaceChildren(icon(deafened ? 'headphonesOff' : 'headphones', 'icon-sm'), label);
+    this.deafenButton.setAttribute('aria-pressed', String(deafened));
+    this.deafenButton.title = `${deafened ? 'Hear the call again' : 'Hear nothing and mute your microphone'} (${DEAFEN_SHORTCUT})`;
+    this.deafenButton.classList.toggle('muted', deafened);
+  }
+
   person(p) {
     const { store } = this;
     const me = p.user_id === store.me?.id;
     const name = me ? `${store.displayName(p.user_id)} (you)` : store.displayName(p.user_id);
     const user = store.user(p.user_id) || { id: p.user_id, display_name: store.displayName(p.user_id) };
-    return h('li', { class: ['call-person', p.speaking && 'speaking', p.muted && 'muted'], dataset: { userId: p.user_id } },
+    const quality = QUALITY_TEXT[p.quality] ? p.quality : 'good';
+    const badge = p.deafened ? icon('headphonesOff') : p.muted ? icon('micOff') : null;
+    return h('li', { class: ['call-person', p.speaking && 'speaking', p.muted && 'muted', p.deafened && 'deafened'], dataset: { userId: p.user_id, quality } },
       h('span', { class: 'call-avatar' }, avatar(user, 'sm'),
-        p.muted ? h('span', { class: 'call-muted-badge', 'aria-hidden': 'true' }, icon('micOff')) : null),
+        badge ? h('span', { class: 'call-muted-badge', 'aria-hidden': 'true' }, badge) : null),
       h('span', { class: 'call-name', text: name }),
-      srOnly([p.muted && ', muted', p.speaking && ', speaking'].filter(Boolean).join('')));
+      h('span', { class: `call-quality quality-${quality}`, title: `Call quality: ${QUALITY_TEXT[quality]}`, 'aria-hidden': 'true' }),
+      srOnly([p.deafened ? ', deafened' : p.muted && ', muted', p.speaking && ', speaking', quality !== 'good' && `, ${QUALITY_TEXT[quality]}`].filter(Boolean).join('')));
   }
 
   renderMicrophones() {
@@ -218,5 +246,35 @@ class CallBar {
     this.mute.setAttribute('aria-label', call.muted ? 'Unmute' : 'Mute');
     this.mute.setAttribute('aria-pressed', String(!!call.muted));
     this.mute.title = label;
+  }
+}
+
+/** The bar that rings while someone calls you in a DM: accept (join, and open the DM) or decline. */
+class RingBar {
+  constructor({ store, voice: v, openRoom }) {
+    this.store = store;
+    this.text = h('span', { class: 'ring-bar-text' });
+    const accept = h('button', { type: 'button', class: 'button primary small', onClick: () => {
+      const roomId = store.state.ring?.roomId;
+      if (roomId) openRoom(roomId);
+      v.accept();
+    } }, icon('phone', 'icon-sm'), 'Accept');
+    const decline = h('button', { type: 'button', class: 'button danger small', onClick: () => v.decline() }, icon('phoneOff', 'icon-sm'), 'Decline');
+    this.el = h('div', { class: 'call-bar ring-bar', role: 'region', 'aria-label': 'Incoming call', 'aria-live': 'assertive', hidden: true },
+      h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('phone', 'icon-sm')),
+      this.text,
+      h('span', { class: 'call-bar-tools' }, accept, decline));
+    this.unsubscribe = [store.on('ring', () => this.render())];
+    this.render();
+  }
+
+  destroy() {
+    this.unsubscribe.forEach((u) => u());
+  }
+
+  render() {
+    const ring = this.store.state.ring;
+    this.el.hidden = !ring;
+    if (ring) this.text.textContent = `${this.store.displayName(ring.from)} is calling you`;
   }
 }
