@@ -1,6 +1,7 @@
 // Custom emoji: a server admin adds one from the settings dialog, a member who is no admin finds
 // it in the reaction picker by name and reacts with it, and both see its picture (an <img> whose
-// alt is the name) under the message. The section is for admins only.
+// alt is the name) under the message, as they do an emoji added after the page fetched the list.
+// The settings section is for admins only.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,8 @@ let server;
 let browser;
 let root;
 let bo;
+let admin;
+let message;
 
 // An 8×8 orange PNG.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAYAAADED76LAAAAE0lEQVR4nGP4tYXhPz7MMDIUAABn0KtBEUwVDwAAAABJRU5ErkJggg==', 'base64');
@@ -21,11 +24,11 @@ before(async () => {
   server = await startServer();
   browser = await launchBrowser();
   // The first account is the server's admin.
-  const admin = await ApiClient.register(server.url, 'root', 'Root Admin');
+  admin = await ApiClient.register(server.url, 'root', 'Root Admin');
   const member = await ApiClient.register(server.url, 'bob', 'Bo Chen');
   const room = await admin.createRoom('general');
   await admin.addMember(room.id, member.user.id);
-  await admin.send(room.id, 'lunch at noon?');
+  message = await admin.send(room.id, 'lunch at noon?');
   root = await newPage(browser, server);
   bo = await newPage(browser, server);
   await ui.signIn(root, 'root');
@@ -96,6 +99,15 @@ test('an admin adds a custom emoji and a member reacts with it from the picker',
       assert.equal(await bar.getAttribute('aria-pressed'), mine);
       assert.equal(await bar.locator('.reaction-count').textContent(), '1');
     }
+  });
+
+  await t.test('an emoji added after bo fetched the list still shows as its picture', async () => {
+    const file = await admin.upload('ship.png', 'image/png', PNG);
+    await admin.call('POST', '/emoji', { name: 'shipit', file_id: file.id });
+    await admin.call('PUT', `/messages/${message.id}/reactions/${encodeURIComponent(':shipit:')}`);
+    const bar = ui.messages(bo, 'lunch at noon?').locator('.reaction');
+    await ui.eventually(async () => assert.equal(await bar.count(), 2));
+    await loadedImage(bar.nth(1), 'shipit');
   });
 
   assertClean(root, bo);

@@ -19,16 +19,25 @@ export function customEmojiImage(api, emoji) {
   return img;
 }
 
+/** Custom names not in the list this client had, asked about once: added since, or deleted. */
+const askedAgain = new Set();
+
 /** What a reaction's emoji shows as: its text, which a custom emoji's image replaces when known. */
 function reactionEmoji(ctx, emoji) {
   const el = h('span', { class: 'reaction-emoji', text: emoji });
   const name = customName(emoji);
-  if (name && ctx.api) {
-    customEmoji(ctx.api).then((list) => {
-      const found = list.find((e) => e.name === name);
-      if (found) el.replaceChildren(customEmojiImage(ctx.api, found));
-    }, () => {});
-  }
+  if (!name || !ctx.api) return el;
+  const show = (list) => {
+    const found = list.find((e) => e.name === name);
+    if (found) el.replaceChildren(customEmojiImage(ctx.api, found));
+    return found;
+  };
+  customEmoji(ctx.api).then((list) => {
+    // An emoji added after the list was fetched: ask the server once more (once per name).
+    if (show(list) || askedAgain.has(name)) return;
+    askedAgain.add(name);
+    customEmoji(ctx.api, { fresh: true }).then(show, () => {});
+  }, () => {});
   return el;
 }
 
