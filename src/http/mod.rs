@@ -9,6 +9,7 @@
 mod account;
 mod auth;
 mod config;
+mod emoji;
 pub mod error;
 pub mod extract;
 mod files;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(moderation::router())
         .merge(messages::router())
         .merge(pins::router())
+        .merge(emoji::router())
         .merge(search::router())
         .layer(CompressionLayer::new());
     let api = json

@@ -165,6 +165,40 @@ impl Pin {
     pub const MAX_PER_ROOM: i64 = 50;
 }
 
+/// A custom emoji: an image a server admin uploaded, used in reactions as `:name:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomEmoji {
+    /// Its name, without colons.
+    pub name: String,
+    /// Its image (fetched with the access token; any signed-in user may).
+    pub url: String,
+    /// Who uploaded it (null if that account was deleted since).
+    pub created_by: Option<UserId>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl CustomEmoji {
+    /// How many custom emoji one server may have.
+    pub const MAX_PER_SERVER: i64 = 200;
+}
+
+/// Answer of `GET /emoji`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomEmojiList {
+    /// In name order.
+    pub emoji: Vec<CustomEmoji>,
+}
+
+/// Body of `POST /emoji`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateEmojiRequest {
+    /// `[a-z0-9_]{2,32}`.
+    pub name: String,
+    /// An image the caller uploaded.
+    pub file_id: FileId,
+}
+
 /// Answer of `GET /rooms/{id}/pins`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PinList {

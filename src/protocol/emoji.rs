@@ -5,8 +5,9 @@
 //! extended grapheme cluster (`unicode-segmentation`): that accepts ZWJ sequences, skin tones,
 //! flags and keycaps as one emoji and refuses "👍👍", "a" or "👍x". The emoji is kept in its fully
 //! qualified spelling, so "❤" and "❤️" are the same reaction. A custom emoji is only checked by
-//! shape here (`:` + 1 to 32 of `a-z 0-9 _ + -` + `:`); whether one of that name was uploaded is not
-//! this type's concern.
+//! shape here (`:` + 1 to 32 of `a-z 0-9 _ + -` + `:`); whether one of that name was uploaded is the
+//! service's concern (a reaction with an unknown one is refused there). A custom emoji is uploaded
+//! under a [`CustomEmojiName`], a stricter shape (`[a-z0-9_]{2,32}`).
 
 use std::fmt;
 
@@ -50,6 +51,11 @@ impl Emoji {
         &self.0
     }
 
+    /// The name of a custom emoji (`party` of `:party:`), or `None` for a Unicode one.
+    pub fn custom_name(&self) -> Option<&str> {
+        self.0.strip_prefix(':').and_then(|r| r.strip_suffix(':'))
+    }
+
     /// A stored emoji, trusted as written.
     pub(crate) fn from_stored(s: String) -> Emoji {
         Emoji(s)
@@ -62,6 +68,38 @@ pub fn is_custom_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b))
+}
+
+/// The name a custom emoji is uploaded under: 2 to 32 of `a-z`, `0-9`, `_` (no colons).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CustomEmojiName(String);
+
+impl CustomEmojiName {
+    /// Checks `raw` (colons around it are allowed and dropped); `invalid_emoji_name` otherwise.
+    pub fn parse(raw: &str) -> Result<CustomEmojiName, ValueError> {
+        let name = raw
+            .strip_prefix(':')
+            .and_then(|r| r.strip_suffix(':'))
+            .unwrap_or(raw);
+        let ok = (2..=MAX_CUSTOM_NAME).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(CustomEmojiName(name.to_owned()))
+        } else {
+            Err(ValueError::new(
+                "invalid_emoji_name",
+                "a custom emoji name is 2 to 32 of a-z, 0-9 and _",
+            ))
+        }
+    }
+
+    /// The name, without colons.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 fn invalid() -> ValueError {
@@ -140,5 +178,35 @@ mod tests {
             ":party_parrot:"
         );
         assert!(Emoji::parse(":+1:").is_ok());
+        assert_eq!(
+            Emoji::parse(":party:").unwrap().custom_name(),
+            Some("party")
+        );
+        assert_eq!(Emoji::parse("👍").unwrap().custom_name(), None);
+    }
+
+    #[test]
+    fn custom_emoji_names_are_two_to_thirty_two_of_a_small_alphabet() {
+        for ok in ["ok", "party_parrot", ":blob_cat:", "a1", &"z".repeat(32)] {
+            assert!(CustomEmojiName::parse(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(CustomEmojiName::parse(":blob:").unwrap().as_str(), "blob");
+        for bad in [
+            "",
+            "a",
+            "Party",
+            "a-b",
+            "+1",
+            "a b",
+            ":x",
+            "é_é",
+            &"z".repeat(33),
+        ] {
+            assert_eq!(
+                CustomEmojiName::parse(bad).map_err(|e| e.code),
+                Err("invalid_emoji_name"),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -18,7 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use emoji::Emoji;
+pub use emoji::{CustomEmojiName, Emoji};
 pub use values::{DisplayName, MessageBody, Password, RoomName, RoomTopic, Username, ValueError};
 
 macro_rules! id_type {

@@ -174,6 +174,7 @@ impl Error {
                 "session" => "session_not_found",
                 "avatar" => "avatar_not_found",
                 "block" => "block_not_found",
+                "emoji" => "emoji_not_found",
                 "route" => "route_not_found",
                 "voice call" => "not_in_call",
                 _ => "not_found",

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod blocks;
+pub mod emoji;
 pub mod error;
 pub mod files;
 pub mod invites;

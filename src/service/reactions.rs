@@ -1,6 +1,8 @@
 //! Reacting to messages with emoji, and taking reactions back.
 //!
-//! Any member of a message's room may react to it while it is live; a reaction stays when its
+//! Any member of a message's room may react to it while it is live, with a Unicode emoji or a
+//! custom emoji that exists (taking a reaction back needs only the shape, so one made with an
+//! emoji deleted since can still be taken back); a reaction stays when its
 //! author leaves the room (it happened), and goes with the message when that is deleted. A
 //! change that changed something is told to the room as `reaction.added` / `reaction.removed`;
 //! a repeated add or a remove of nothing is answered the same but tells no one.
@@ -19,6 +21,7 @@ impl Services {
         self.throttle_send(user)?;
         let emoji = Emoji::parse(emoji)?;
         let room = self.reactable(user, id).await?;
+        self.require_known_emoji(&emoji).await?;
         // A member who is timed out reads but cannot react (issue 16).
         self.require_unmuted(room, user).await?;
         let outcome = self

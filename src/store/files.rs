@@ -1,6 +1,7 @@
 //! Uploaded files, who may read them, and the attachments of messages.
 //!
-//! A file is readable by its uploader and by members of any room where a message carries it. An
+//! A file is readable by its uploader and by members of any room where a message carries it, and
+//! by everyone when it is a custom emoji's image ([`super::emoji`]). An
 //! upload no message carries has an `expires_at`; attaching clears it, and the janitor deletes the
 //! ones that ran out (and, when no other upload shares its content, the stored bytes).
 
@@ -100,7 +101,8 @@ impl Store {
         Ok(())
     }
 
-    /// A file, if `user` may read it: they uploaded it, or a message in one of their rooms carries it.
+    /// A file, if `user` may read it: they uploaded it, a message in one of their rooms carries
+    /// it, or it is the image of a custom emoji (which every signed-in user sees).
     pub async fn file_for(
         &self,
         id: FileId,
@@ -109,7 +111,8 @@ impl Store {
         let sql = format!(
             "SELECT {FILE_COLUMNS} FROM files f WHERE f.id = $1 AND (f.uploader_id = $2 OR EXISTS \
              (SELECT 1 FROM message_attachments ma JOIN room_members rm ON rm.room_id = ma.room_id \
-              WHERE ma.file_id = f.id AND rm.user_id = $2))"
+              WHERE ma.file_id = f.id AND rm.user_id = $2) \
+             OR EXISTS (SELECT 1 FROM custom_emoji ce WHERE ce.file_id = f.id))"
         );
         let row: Option<FileRecord> = reader!(self, |p| {
             sqlx::query_as(&sql)
@@ -201,7 +204,8 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "DELETE FROM files WHERE id = $1 AND expires_at IS NOT NULL AND NOT EXISTS \
-                 (SELECT 1 FROM message_attachments WHERE file_id = $1)",
+                 (SELECT 1 FROM message_attachments WHERE file_id = $1) AND NOT EXISTS \
+                 (SELECT 1 FROM custom_emoji WHERE file_id = $1)",
             )
             .bind(id)
             .execute(&mut *tx)

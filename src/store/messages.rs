@@ -400,7 +400,8 @@ impl Store {
             for (file,) in files {
                 sqlx::query(
                     "UPDATE files SET expires_at = $2 WHERE id = $1 AND NOT EXISTS \
-                     (SELECT 1 FROM message_attachments WHERE file_id = $1)",
+                     (SELECT 1 FROM message_attachments WHERE file_id = $1) AND NOT EXISTS \
+                     (SELECT 1 FROM custom_emoji WHERE file_id = $1)",
                 )
                 .bind(file)
                 .bind(now_secs)

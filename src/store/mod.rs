@@ -12,6 +12,7 @@
 //! service layer decides who may do what, then calls in here.
 
 mod accounts;
+mod emoji;
 mod files;
 mod invites;
 mod messages;

@@ -6,6 +6,7 @@ mod common;
 mod account;
 mod auth;
 mod community;
+mod emoji;
 mod errors;
 mod files;
 mod invites;

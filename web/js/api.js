@@ -225,6 +225,18 @@ export class Api {
   pin(roomId, messageId, add) {
     return this.request(add ? 'PUT' : 'DELETE', `/rooms/${enc(roomId)}/pins/${enc(messageId)}`);
   }
+  /** The server's custom emoji: `{emoji: [{name, url, created_by, created_at}]}`. */
+  customEmoji() {
+    return this.request('GET', '/emoji');
+  }
+  /** A server admin makes the uploaded image `fileId` the emoji `:name:`. */
+  addCustomEmoji(name, fileId) {
+    return this.request('POST', '/emoji', { body: { name, file_id: fileId } });
+  }
+  /** A server admin deletes the emoji `:name:`. */
+  deleteCustomEmoji(name) {
+    return this.request('DELETE', `/emoji/${enc(name)}`);
+  }
   /** Reacts to a message with `emoji` (`add`), or takes the reaction back. */
   react(id, emoji, add) {
     return this.request(add ? 'PUT' : 'DELETE', `/messages/${enc(id)}/reactions/${enc(emoji)}`);

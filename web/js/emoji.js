@@ -27,7 +27,8 @@ const RECENT_MAX = 8;
 export function searchEmoji(query) {
   const q = query.trim().toLowerCase().replace(/^:|:$/g, '');
   const recent = recentEmoji();
-  const all = [...recent.map((e) => EMOJI.find(([x]) => x === e) || [e]), ...EMOJI.filter(([e]) => !recent.includes(e))];
+  // Recent custom emoji (`:name:`) are listed with the custom ones, not here.
+  const all = [...recent.filter((e) => !customName(e)).map((e) => EMOJI.find(([x]) => x === e) || [e]), ...EMOJI.filter(([e]) => !recent.includes(e))];
   if (!q) return all.map(([e, name]) => ({ emoji: e, name: name || e }));
   return all
     .filter(([, ...names]) => names.some((n) => n.startsWith(q)))
@@ -52,4 +53,48 @@ export function noteUsed(emoji) {
   } catch {
     // Private mode or full storage: recents are a nicety.
   }
+}
+
+// ---- custom emoji ----
+// The server's own emoji (`GET /emoji`: `{name, url, …}`, images fetched with the token), kept
+// for the session: fetched when first needed, and again whenever the picker opens or an admin
+// changes them. A reaction names one as `:name:`.
+
+let customList = null;
+let customPending = null;
+
+/** The name in a `:name:` reaction, or null for a Unicode emoji. */
+export function customName(emoji) {
+  return /^:([a-z0-9_+-]{1,32}):$/.exec(emoji)?.[1] ?? null;
+}
+
+/** The server's custom emoji (a promise); `fresh` asks the server again. */
+export function customEmoji(api, { fresh = false } = {}) {
+  if (!fresh && customList) return Promise.resolve(customList);
+  if (!fresh && customPending) return customPending;
+  const pending = api.customEmoji().then(({ emoji }) => {
+    if (customPending === pending) customList = Array.isArray(emoji) ? emoji : [];
+    return customList || [];
+  }).finally(() => {
+    if (customPending === pending) customPending = null;
+  });
+  customPending = pending;
+  return pending;
+}
+
+/** The custom emoji of `list` matching `query` (a name prefix or part, colons allowed), recent first. */
+export function searchCustom(list, query) {
+  const q = query.trim().toLowerCase().replace(/^:|:$/g, '');
+  const recent = recentEmoji();
+  const rank = (e) => {
+    const i = recent.indexOf(`:${e.name}:`);
+    return i < 0 ? recent.length : i;
+  };
+  return list.filter((e) => !q || e.name.includes(q)).sort((a, b) => rank(a) - rank(b));
+}
+
+/** Forgets the custom emoji (sign out). */
+export function clearCustomEmoji() {
+  customList = null;
+  customPending = null;
 }

@@ -32,6 +32,7 @@ import { browseRoomsDialog, inviteCard, inviteProblem } from './ui/invites.js';
 import { settingsDialog } from './ui/settings.js';
 import { forgetDrafts } from './ui/composer.js';
 import { clearMediaCache, objectUrl } from './ui/attachments.js';
+import { clearCustomEmoji } from './emoji.js';
 import { startExtensions } from './extensions.js';
 import './ui/call.js';
 import './ui/search.js';
@@ -114,6 +115,7 @@ function teardown() {
   clearInterval(ticker);
   store.reset();
   clearMediaCache();
+  clearCustomEmoji();
   setAvatarSource(null);
 }
 

@@ -228,7 +228,7 @@ export class RoomView {
         .then(() => this.toast(add ? 'Message pinned.' : 'Message unpinned.'))
         .catch((e) => this.toast(`Could not ${add ? 'pin' : 'unpin'}: ${e.message}`)),
       react: (m, emoji, add) => chat.react(m, emoji, add).catch((e) => this.toast(`Could not react: ${e.message}`)),
-      pickReaction: (m) => reactionPicker({ pick: (emoji) => this.ctx.actions.react(m, emoji, true) }),
+      pickReaction: (m) => reactionPicker({ api: this.ctx.api, pick: (emoji) => this.ctx.actions.react(m, emoji, true) }),
       retry: (clientId) => chat.retry(clientId),
       discard: (clientId) => chat.discard(clientId),
       jump: (targetRoom, messageId) => {

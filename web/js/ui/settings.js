@@ -1,11 +1,14 @@
 // Account settings, one dialog: profile (display name, status line), password, the list of
-// sessions (each can be signed out), and deleting the account.
+// sessions (each can be signed out), deleting the account, and for server admins the server's
+// custom emoji (add one from an image, delete one).
 //
 // Everything shown comes from the server as data (user agents, addresses, names): text only.
 
 import { h } from '../dom.js';
 import { modal, confirmDialog } from './dialogs.js';
 import { fullTime } from '../format.js';
+import { customEmoji } from '../emoji.js';
+import { customEmojiImage } from './reactions.js';
 
 /** A section of the dialog with its heading, fields and a status line of its own. */
 function section(title, ...children) {
@@ -138,6 +141,55 @@ function deleteSection({ deleteAccount, close }) {
   return section('Delete account', form);
 }
 
+function customEmojiSection({ api }) {
+  const list = h('ul', { class: 'people-results', 'aria-label': 'Custom emoji' });
+  const name = h('input', { id: 'settings-emoji-name', required: true, pattern: '[a-z0-9_]{2,32}', maxlength: '32', placeholder: 'party_parrot', autocomplete: 'off' });
+  const picture = h('input', { id: 'settings-emoji-image', type: 'file', required: true, accept: 'image/png,image/jpeg,image/webp,image/gif' });
+  const add = h('button', { type: 'submit', class: 'button small', text: 'Add emoji' });
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const done = h('p', { class: 'hint', role: 'status' });
+  const render = async (fresh) => {
+    try {
+      const all = await customEmoji(api, { fresh });
+      list.replaceChildren(...all.map((e) => h('li', { class: 'person' },
+        customEmojiImage(api, e),
+        h('span', { class: 'person-names' }, h('span', { class: 'person-name', text: `:${e.name}:` })),
+        h('button', {
+          type: 'button', class: 'button small ghost', text: 'Delete', 'aria-label': `Delete :${e.name}:`,
+          onClick: async () => {
+            error.textContent = '';
+            try {
+              await api.deleteCustomEmoji(e.name);
+              done.textContent = `:${e.name}: deleted.`;
+              await render(true);
+            } catch (err) {
+              error.textContent = err.message;
+            }
+          },
+        }))));
+      if (!all.length) list.replaceChildren(h('li', { class: 'hint', text: 'No custom emoji yet.' }));
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  };
+  const form = h('form', { class: 'stack' },
+    h('label', { for: name.id }, 'Name ', h('span', { class: 'optional', text: '(2 to 32 of a-z, 0-9 and _)' })), name,
+    h('label', { for: picture.id }, 'Image ', h('span', { class: 'optional', text: '(PNG, JPEG, WebP or GIF, at most 512 KiB)' })), picture,
+    h('div', { class: 'modal-actions start' }, add), error, done);
+  handle(form, add, error, done, async () => {
+    const file = picture.files?.[0];
+    if (!file) throw new Error('Choose an image.');
+    const uploaded = await api.upload(file).done;
+    const emoji = await api.addCustomEmoji(name.value.trim().replace(/^:|:$/g, ''), uploaded.id);
+    name.value = '';
+    picture.value = '';
+    await render(true);
+    return `:${emoji.name}: added.`;
+  });
+  render(false);
+  return section('Custom emoji', list, form);
+}
+
 /** Opens the settings. `deleteAccount(password)` deletes the account and leaves the app. */
 export function settingsDialog({ api, store, deleteAccount }) {
   let m = null;
@@ -148,8 +200,9 @@ export function settingsDialog({ api, store, deleteAccount }) {
       profileSection({ api, store }),
       passwordSection({ api }),
       sessionsSection({ api }),
+      store.me.server_role === 'admin' ? customEmojiSection({ api }) : null,
       deleteSection({ deleteAccount, close: () => m.close() }),
-    ],
+    ].filter(Boolean),
   });
   m.dialog.querySelector('#settings-display-name')?.focus();
 }
