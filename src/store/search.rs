@@ -131,6 +131,24 @@ struct Hit {
     message: MessageColumns,
 }
 
+/// Matches server-wide from which a Postgres query counts as common (see [`is_common`]).
+const COMMON_MATCHES: i64 = 2_000;
+
+/// Whether `tsquery` matches at least [`COMMON_MATCHES`] messages anywhere: a GIN lookup that
+/// stops there. A common word is best found room by room, newest first; a rare one through
+/// the index, sorted. One plan cannot do both (Postgres plans the prepared query once).
+async fn is_common(pool: &sqlx::PgPool, tsquery: &str) -> Result<bool, StoreError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT 1 FROM messages WHERE search @@ to_tsquery('english', $1) \
+         LIMIT $2) t",
+    )
+    .bind(tsquery)
+    .bind(COMMON_MATCHES)
+    .fetch_one(pool)
+    .await?;
+    Ok(n >= COMMON_MATCHES)
+}
+
 /// A Postgres cursor: the last result's time and id.
 fn parse_time_cursor(cursor: &str) -> Option<(DateTime<Utc>, MessageId)> {
     let (micros, id) = cursor.split_once('_')?;
@@ -226,23 +244,41 @@ impl Store {
         } else {
             "m.search @@ to_tsquery('english', $2)"
         };
-        // Room by room, newest first, each stopping at a page's worth: a common word is found
-        // in the newest messages of each room the searcher is in, without gathering every match
-        // of the whole server (what a single GIN scan sorted by time would do). The pages of the
-        // rooms are then merged by time.
-        let sql = format!(
-            "SELECT NULL::bigint AS s_rowid, m.created_at AS s_at, {cols} FROM room_members rm \
-             CROSS JOIN LATERAL (SELECT m.id FROM messages m WHERE m.room_id = rm.room_id \
-             AND {matching} AND NOT m.deleted{FILTERS}{has} \
-             AND ($7::timestamptz IS NULL OR (m.created_at, m.id) < ($7, $8)) \
-             ORDER BY m.seq DESC LIMIT $9) hit \
-             JOIN messages m ON m.id = hit.id {joins} \
-             WHERE rm.user_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $9",
-            cols = message_columns!(),
-            joins = message_joins!(),
-            has = has_clause(req.has),
-        );
         let query = (!req.terms.is_empty()).then(|| tsquery(&req.terms));
+        let common = match &query {
+            None => true,
+            Some(q) => is_common(pool, q).await?,
+        };
+        let sql = if common {
+            // Room by room, newest first, each stopping at a page's worth: a common word is
+            // found in the newest messages of each room the searcher is in, without gathering
+            // every match (what a GIN scan sorted by time would do). The pages of the rooms
+            // are then merged by time.
+            format!(
+                "SELECT NULL::bigint AS s_rowid, m.created_at AS s_at, {cols} FROM room_members rm \
+                 CROSS JOIN LATERAL (SELECT m.id FROM messages m WHERE m.room_id = rm.room_id \
+                 AND {matching} AND NOT m.deleted{FILTERS}{has} \
+                 AND ($7::timestamptz IS NULL OR (m.created_at, m.id) < ($7, $8)) \
+                 ORDER BY m.seq DESC LIMIT $9) hit \
+                 JOIN messages m ON m.id = hit.id {joins} \
+                 WHERE rm.user_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $9",
+                cols = message_columns!(),
+                joins = message_joins!(),
+                has = has_clause(req.has),
+            )
+        } else {
+            // A rarer word: its few matches come from the GIN index and are sorted by time.
+            format!(
+                "SELECT NULL::bigint AS s_rowid, m.created_at AS s_at, {cols} FROM messages m \
+                 JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = $1 {joins} \
+                 WHERE {matching} AND NOT m.deleted{FILTERS}{has} \
+                 AND ($7::timestamptz IS NULL OR (m.created_at, m.id) < ($7, $8)) \
+                 ORDER BY m.created_at DESC, m.id DESC LIMIT $9",
+                cols = message_columns!(),
+                joins = message_joins!(),
+                has = has_clause(req.has),
+            )
+        };
         let mut hits: Vec<Hit> = sqlx::query_as(&sql)
             .bind(req.user)
             .bind(query)
