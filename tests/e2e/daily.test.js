@@ -53,10 +53,11 @@ test('a plain member is offered Delete on their own messages only; the owner on 
   await boApi.send(plaza.id, 'bo says hi');
   await ui.openRoom(bo, 'plaza');
   await ui.expectDelivered(bo, 'bo says hi');
-  assert.deepEqual(await offered(bo, 'ana says hi'), ['Reply', 'Forward']);
-  assert.deepEqual(await offered(bo, 'bo says hi'), ['Reply', 'Forward', 'Edit', 'Delete']);
+  // Everyone may react (issue 14); only the owner may pin.
+  assert.deepEqual(await offered(bo, 'ana says hi'), ['Add reaction', 'Reply', 'Forward']);
+  assert.deepEqual(await offered(bo, 'bo says hi'), ['Add reaction', 'Reply', 'Forward', 'Edit', 'Delete']);
   await ui.openRoom(ana, 'plaza');
-  assert.deepEqual(await offered(ana, 'bo says hi'), ['Reply', 'Forward', 'Delete']);
+  assert.deepEqual(await offered(ana, 'bo says hi'), ['Add reaction', 'Reply', 'Forward', 'Pin', 'Delete']);
   assertClean(ana, bo);
 });
 

@@ -82,7 +82,15 @@ export function messageView(ctx, item) {
   else if (item.seenBy) main.append(h('p', { class: 'msg-seen', text: item.seenBy }));
 
   li.append(gutter, main);
-  if (!pending && !m.deleted && !item.editing) li.append(actions(ctx, m, own));
+  if (!pending && !m.deleted && !item.editing) {
+    // The toolbar is built the first time the message is pointed at or focused, not for every
+    // message of the window: it is most of a message's elements, and shows on one at a time.
+    const withActions = () => {
+      if (!li.querySelector(':scope > .msg-actions')) li.append(actions(ctx, m, own));
+    };
+    li.addEventListener('pointerenter', withActions);
+    li.addEventListener('focusin', withActions);
+  }
   return li;
 }
 
