@@ -99,19 +99,21 @@ function showAuth(notice) {
 }
 
 function teardown() {
+  // Listeners first, then the session: stopping the chat updates the store, and a listener
+  // that still ran would draw into a shell that is being taken down.
+  subscriptions.forEach((u) => u());
+  subscriptions = [];
+  stopExtensions?.();
+  stopExtensions = null;
+  chat?.stop();
+  chat = null;
   roomView?.destroy();
   roomView = null;
   sidebar?.destroy();
   sidebar = null;
   shell?.destroy();
   shell = null;
-  chat?.stop();
-  chat = null;
   signedInAs = null;
-  subscriptions.forEach((u) => u());
-  subscriptions = [];
-  stopExtensions?.();
-  stopExtensions = null;
   clearInterval(ticker);
   store.reset();
   clearMediaCache();
@@ -241,6 +243,7 @@ function openRoom(roomId, { replace = false, messageId = null, seq = null } = {}
 }
 
 function renderCurrent() {
+  if (!shell) return;
   const id = store.state.currentRoomId;
   if (roomView?.roomId === id && roomView) return;
   roomView?.destroy();
