@@ -197,6 +197,46 @@ fn chunks(total: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |from| (from, (from + ROWS_PER_INSERT).min(total)))
 }
 
+/// Writes the history through `$pool` (a pool of backend `$db`) in multi-row inserts, a
+/// transaction per 20 of them, then sets each room's `last_seq`. One body for both backends:
+/// sqlx's query builder is typed by backend.
+macro_rules! write_history {
+    ($pool:expr, $db:ty, $rooms:expr, $sender:expr, $per_room:expr) => {{
+        let (rooms, sender, per_room) = ($rooms, $sender, $per_room);
+        let (now, total) = (Utc::now(), per_room * rooms.len());
+        let mut tx = $pool.begin().await?;
+        for (n, (from, to)) in chunks(total).enumerate() {
+            let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at) ",
+            );
+            q.push_values(
+                rows(rooms, from, to, total, now),
+                |mut b, (id, room, seq, body, at)| {
+                    b.push_bind(id)
+                        .push_bind(room)
+                        .push_bind(seq)
+                        .push_bind(sender)
+                        .push_bind(body)
+                        .push_bind(at);
+                },
+            );
+            q.build().execute(&mut *tx).await?;
+            if n % 20 == 19 {
+                tx.commit().await?;
+                tx = $pool.begin().await?;
+            }
+        }
+        for room in rooms {
+            sqlx::query("UPDATE rooms SET last_seq = $1 WHERE id = $2")
+                .bind(per_room as i64)
+                .bind(*room)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }};
+}
+
 async fn seed_sqlite(
     path: &std::path::Path,
     rooms: &[Uuid],
@@ -209,37 +249,7 @@ async fn seed_sqlite(
     let pool = sqlx::SqlitePool::connect_with(options)
         .await
         .context("opening the node's SQLite file")?;
-    let (now, total) = (Utc::now(), per_room * rooms.len());
-    let mut tx = pool.begin().await?;
-    for (n, (from, to)) in chunks(total).enumerate() {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at) ",
-        );
-        q.push_values(
-            rows(rooms, from, to, total, now),
-            |mut b, (id, room, seq, body, at)| {
-                b.push_bind(id)
-                    .push_bind(room)
-                    .push_bind(seq)
-                    .push_bind(sender)
-                    .push_bind(body)
-                    .push_bind(at);
-            },
-        );
-        q.build().execute(&mut *tx).await?;
-        if n % 20 == 19 {
-            tx.commit().await?;
-            tx = pool.begin().await?;
-        }
-    }
-    for room in rooms {
-        sqlx::query("UPDATE rooms SET last_seq = $1 WHERE id = $2")
-            .bind(per_room as i64)
-            .bind(room)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    write_history!(pool, Sqlite, rooms, sender, per_room);
     Ok(())
 }
 
@@ -252,35 +262,7 @@ async fn seed_postgres(
     let pool = sqlx::PgPool::connect(url)
         .await
         .context("connecting to --database-url")?;
-    let (now, total) = (Utc::now(), per_room * rooms.len());
-    let mut tx = pool.begin().await?;
-    for (n, (from, to)) in chunks(total).enumerate() {
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-            "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at) ",
-        );
-        q.push_values(
-            rows(rooms, from, to, total, now),
-            |mut b, (id, room, seq, body, at)| {
-                b.push_bind(id)
-                    .push_bind(room)
-                    .push_bind(seq)
-                    .push_bind(sender)
-                    .push_bind(body)
-                    .push_bind(at);
-            },
-        );
-        q.build().execute(&mut *tx).await?;
-        if n % 20 == 19 {
-            tx.commit().await?;
-            tx = pool.begin().await?;
-        }
-    }
-    sqlx::query("UPDATE rooms SET last_seq = $1 WHERE id = ANY($2)")
-        .bind(per_room as i64)
-        .bind(rooms)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    write_history!(pool, Postgres, rooms, sender, per_room);
     sqlx::query("ANALYZE messages").execute(&pool).await?;
     Ok(())
 }
