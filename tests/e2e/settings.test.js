@@ -59,6 +59,10 @@ test('a profile change shows at once to someone in the same room', async () => {
   await settings.getByRole('status').getByText('Avatar updated.').waitFor();
   await nina.locator('.topbar .avatar-img').waitFor();
   await peer.locator('.messages .avatar-img').first().waitFor();
+  // And in the room's member list.
+  await peer.getByRole('button', { name: 'Members' }).click();
+  await peer.locator('dialog .people-results .avatar-img').first().waitFor();
+  await peer.keyboard.press('Escape');
   const shown = await bob.call('GET', `/users/${(await bob.call('GET', '/rooms'))
     .rooms[0].last_message.sender_id}`);
   assert.equal(shown.status_text, 'on holiday');
