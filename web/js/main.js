@@ -28,8 +28,6 @@ import { Shell } from './ui/shell.js';
 import { RoomList } from './ui/roomlist.js';
 import { RoomView } from './ui/room.js';
 import { createRoomDialog, peopleDialog } from './ui/dialogs.js';
-import { browseRoomsDialog, inviteCard, inviteProblem } from './ui/invites.js';
-import { settingsDialog } from './ui/settings.js';
 import { forgetDrafts } from './ui/composer.js';
 import { clearMediaCache, objectUrl } from './ui/attachments.js';
 import { clearCustomEmoji } from './emoji.js';
@@ -57,6 +55,10 @@ let signingOut = false;
 // The code of the invite link this page was opened with, until it is used or declined; and
 // whether the visitor already said yes (by signing in or up on the invite page).
 let pendingInvite = currentInvite();
+// Dialogs no first screen needs load on first use (a cold load stays small); the invite page's
+// module is loaded before the first screen when the address is an invite link.
+const loadInvites = () => import('./ui/invites.js');
+let invites = pendingInvite ? await loadInvites() : null;
 let inviteAccepted = false;
 
 /** A short message in the corner, read out politely. */
@@ -82,7 +84,7 @@ function showAuth(notice) {
   const code = pendingInvite;
   replaceChildren(app, authView({
     notice,
-    invite: code ? inviteCard({ api, code }) : null,
+    invite: code && invites ? invites.inviteCard({ api, code }) : null,
     signIn: async (username, password) => {
       session.save(await api.login(username, password));
       inviteAccepted = !!code;
@@ -179,7 +181,7 @@ async function joinInvite(code) {
     inviteAccepted = false;
     openRoom(room.id, { replace: true });
   } catch (e) {
-    showInvite(code, inviteProblem(e));
+    showInvite(code, invites.inviteProblem(e));
   }
 }
 
@@ -190,15 +192,16 @@ function showInvite(code, problem) {
   app.classList.remove('has-room');
   document.title = 'Invitation · Confab';
   const join = h('button', { type: 'button', class: 'button primary', text: 'Join room', onClick: () => { join.disabled = true; joinInvite(code); } });
-  const card = inviteCard({ api, code, action: problem ? null : join, failed: problem });
+  const card = invites.inviteCard({ api, code, action: problem ? null : join, failed: problem });
   replaceChildren(shell.main, h('div', { class: 'empty-state' },
     card,
     h('button', { type: 'button', class: 'button ghost', text: 'Not now', onClick: () => { pendingInvite = null; openRoom(null); } })));
   join.focus();
 }
 
-function browseRooms() {
-  browseRoomsDialog({
+async function browseRooms() {
+  invites ??= await loadInvites();
+  invites.browseRoomsDialog({
     search: (q) => api.publicRooms(q),
     join: (id) => chat.joinRoom(id),
     open: (id) => openRoom(id),
@@ -289,7 +292,8 @@ function newDm() {
   });
 }
 
-function openSettings() {
+async function openSettings() {
+  const { settingsDialog } = await import('./ui/settings.js');
   settingsDialog({
     api,
     store,

@@ -11,8 +11,6 @@ import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { reactionPicker } from './reactions.js';
 import { confirmDialog, forwardDialog, membersDialog, notifyDialog, peopleDialog, pinsDialog } from './dialogs.js';
-import { inviteDialog } from './invites.js';
-import { moderateDialog } from './moderation.js';
 
 /**
  * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
@@ -137,7 +135,7 @@ export class RoomView {
     if (room.kind === 'group') {
       if (this.ctx.canModerate()) {
         buttons.push(labeledButton('userPlus', 'Add people', 'Add', () => this.addPeople()));
-        buttons.push(labeledButton('link', 'Invite people', 'Invite', () => inviteDialog({ api: this.ctx.api, roomId: this.roomId, roomName: this.store.roomName(room) })));
+        buttons.push(labeledButton('link', 'Invite people', 'Invite', () => import('./invites.js').then((m) => m.inviteDialog({ api: this.ctx.api, roomId: this.roomId, roomName: this.store.roomName(room) }))));
       }
       buttons.push(labeledButton('users', 'Members', 'Members', () => this.showMembers()));
       buttons.push(labeledButton('door', 'Leave room', 'Leave', () => this.leave()));
@@ -299,7 +297,7 @@ export class RoomView {
           this.toast(e.message);
         }
       },
-      onModerate: (user) => moderateDialog({
+      onModerate: (user) => import('./moderation.js').then((m) => m.moderateDialog({
         user,
         roomName: store.roomName(store.room(roomId)),
         act: {
@@ -313,7 +311,7 @@ export class RoomView {
             store.memberLeft(roomId, user.id);
           },
         },
-      }),
+      })),
     });
   }
 

@@ -10,7 +10,6 @@
 import { h, icon, iconButton } from '../dom.js';
 import { duration, fileKind, fileSize } from '../format.js';
 import { MAX_ATTACHMENTS } from '../chat.js';
-import { Recorder, canRecord } from '../recorder.js';
 import { microphoneError } from '../voice.js';
 
 export class UploadTray {
@@ -40,14 +39,15 @@ export class UploadTray {
 
     this.rows = new Map();
     this.previews = new Map();
-    this.recorder = new Recorder({ onLimit: () => this.stopRecording() });
+    // The recorder's module loads on the first recording (recorder.js).
+    this.recorder = null;
     this.unsubscribe = ctx.store.on(`uploads:${ctx.roomId}`, () => this.render());
     this.render();
   }
 
   destroy() {
     this.unsubscribe();
-    this.recorder.cancel();
+    this.recorder?.cancel();
     clearInterval(this.clock);
     clearTimeout(this.noteTimer);
     for (const url of this.previews.values()) URL.revokeObjectURL(url);
@@ -106,7 +106,7 @@ export class UploadTray {
       else this.list.insertBefore(row.li, cursor);
     }
     this.list.hidden = !uploads.length;
-    this.el.hidden = !uploads.length && !this.recorder.recording && !this.note.textContent;
+    this.el.hidden = !uploads.length && !this.recorder?.recording && !this.note.textContent;
   }
 
   row(u) {
@@ -166,7 +166,7 @@ export class UploadTray {
   // ---- voice notes ----
 
   toggleRecording() {
-    if (this.recorder.recording) this.stopRecording();
+    if (this.recorder?.recording) this.stopRecording();
     else this.startRecording();
   }
 
@@ -174,6 +174,10 @@ export class UploadTray {
     if (this.starting) return;
     this.starting = true;
     try {
+      if (!this.recorder) {
+        const { Recorder } = await import('../recorder.js');
+        this.recorder = new Recorder({ onLimit: () => this.stopRecording() });
+      }
       await this.recorder.start();
     } catch (e) {
       this.say(microphoneError(e, 'record again'));
@@ -185,7 +189,7 @@ export class UploadTray {
   }
 
   async stopRecording() {
-    if (!this.recorder.recording) return;
+    if (!this.recorder?.recording) return;
     this.showRecording(false);
     const file = await this.recorder.stop();
     if (file) this.add([file]);
@@ -193,7 +197,7 @@ export class UploadTray {
   }
 
   cancelRecording() {
-    this.recorder.cancel();
+    this.recorder?.cancel();
     this.showRecording(false);
     this.say('Voice note discarded.');
     this.recordButton?.focus();
@@ -216,4 +220,9 @@ export class UploadTray {
     }
     this.render();
   }
+}
+
+/** Whether this browser can record a voice note (the same test as recorder.js makes). */
+function canRecord() {
+  return typeof MediaRecorder !== 'undefined' && !!navigator.mediaDevices?.getUserMedia;
 }
