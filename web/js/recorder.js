@@ -1,15 +1,11 @@
 // Voice notes: records the microphone with MediaRecorder, as Opus in WebM where the browser can
 // (the server times WebM and Ogg audio and answers with `duration_ms`), and hands back a File to
-// upload like any other. The microphone is held only while recording.
+// upload like any other. The microphone is held only while recording. Loaded on the first
+// recording; whether the browser can record at all is asked in ui/uploads.js, before that.
 
 const TYPES = ['audio/webm;codecs=opus', 'audio/ogg;codecs=opus', 'audio/webm'];
 /** Recordings stop by themselves after this long. */
 export const MAX_RECORDING_MS = 10 * 60_000;
-
-/** Whether this browser can record voice notes. */
-export function canRecord() {
-  return typeof MediaRecorder !== 'undefined' && !!navigator.mediaDevices?.getUserMedia;
-}
 
 export class Recorder {
   /** `onLimit()` runs when a recording reaches MAX_RECORDING_MS (and has been stopped). */

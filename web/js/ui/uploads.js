@@ -222,7 +222,7 @@ export class UploadTray {
   }
 }
 
-/** Whether this browser can record a voice note (the same test as recorder.js makes). */
+/** Whether this browser can record a voice note (recorder.js, loaded on first use, does it). */
 function canRecord() {
   return typeof MediaRecorder !== 'undefined' && !!navigator.mediaDevices?.getUserMedia;
 }
