@@ -22,6 +22,7 @@ const { Store } = await load('store.js');
 const { mediaSections, microphoneError, endedText } = await load('voice.js');
 const { uploadError, tooLarge } = await load('chat.js');
 const { quotePreview } = await load('store.js');
+const { loadVoicePrefs, saveVoicePrefs, processingFor, levelFor, keyName, validKey } = await load('voice-controls.js');
 
 test('the typing line names one or two people and counts more', () => {
   assert.equal(typingText([]), '');
@@ -218,7 +219,51 @@ test('the room list from HTTP never rolls back what the socket already delivered
 });
 
 // Dialogs no first screen needs, loaded with import() when first opened (a cold load stays small).
-const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/ui/invites.js', '/js/ui/moderation.js', '/js/ui/search-dialog.js', '/js/ui/settings.js'];
+test('voice preferences read back only valid values, with defaults for the rest', () => {
+  const stored = new Map();
+  globalThis.localStorage = {
+    getItem: (k) => (stored.has(k) ? stored.get(k) : null),
+    setItem: (k, v) => stored.set(k, String(v)),
+  };
+  try {
+    const fresh = loadVoicePrefs();
+    assert.deepEqual(fresh, { mode: 'voice', pttKey: 'Backquote', processing: {}, levels: {} });
+    assert.deepEqual(processingFor(fresh, null), { noiseSuppression: true, echoCancellation: true, autoGainControl: true });
+    assert.deepEqual(levelFor(fresh, 'u1'), { volume: 100, muted: false });
+
+    saveVoicePrefs({ mode: 'ptt', pttKey: 'KeyV', processing: { default: { noiseSuppression: false } }, levels: { u1: { volume: 150, muted: true } } });
+    const back = loadVoicePrefs();
+    assert.equal(back.mode, 'ptt');
+    assert.equal(back.pttKey, 'KeyV');
+    assert.deepEqual(processingFor(back, 'default'), { noiseSuppression: false, echoCancellation: true, autoGainControl: true });
+    assert.deepEqual(processingFor(back, 'other-device'), { noiseSuppression: true, echoCancellation: true, autoGainControl: true });
+    assert.deepEqual(levelFor(back, 'u1'), { volume: 150, muted: true });
+
+    // Hand-edited or broken entries fall back, value by value.
+    stored.set('confab.voice.mode', 'loud');
+    stored.set('confab.voice.pttKey', 'Escape');
+    stored.set('confab.voice.processing', '{"default": {"noiseSuppression": "no", "autoGainControl": false}, "x": 3}');
+    stored.set('confab.voice.levels', '{"u1": {"volume": 900}, "u2": {"volume": -4, "muted": 1}, "u3": "loud"}');
+    const odd = loadVoicePrefs();
+    assert.equal(odd.mode, 'voice');
+    assert.equal(odd.pttKey, 'Backquote');
+    assert.deepEqual(odd.processing, { default: { autoGainControl: false } });
+    assert.deepEqual(odd.levels, { u1: { volume: 200 }, u2: { volume: 0 } });
+    stored.set('confab.voice.levels', 'not json');
+    assert.deepEqual(loadVoicePrefs().levels, {});
+  } finally {
+    delete globalThis.localStorage;
+  }
+  assert.equal(keyName('Backquote'), '`');
+  assert.equal(keyName('KeyV'), 'V');
+  assert.equal(keyName('Digit5'), '5');
+  assert.equal(keyName('F8'), 'F8');
+  assert.equal(validKey('Tab'), null);
+  assert.equal(validKey('F8'), 'F8');
+  assert.equal(validKey('<script>'), null);
+});
+
+const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/call-audio.js', '/js/push-to-talk.js', '/js/voice-controls.js', '/js/ui/invites.js', '/js/ui/moderation.js', '/js/ui/participant-level.js', '/js/ui/search-dialog.js', '/js/ui/settings.js', '/js/ui/voice-settings.js'];
 
 test('index.html preloads every module but the dialogs loaded on first use, which nothing imports statically', async () => {
   const { readFileSync, readdirSync } = await import('node:fs');

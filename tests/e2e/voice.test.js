@@ -2,7 +2,7 @@
 // plays a generated voice-like WAV, so the server's speaker detector hears people talking. Audio
 // is checked where it lands, in each page's RTCPeerConnection.getStats(): packets arriving and a
 // non-zero level, and packets stopping when the other side mutes or when we deafen. Also: who
-// is in a call before you join, switching microphones, the call bar in other rooms, rejoining
+// is in a call before you join, switching microphones (in the voice settings), the call bar in other rooms, rejoining
 // after a dropped connection or a reload, a second tab taking the call over, clean leaving, a
 // refused microphone, sound held back by the autoplay policy, and a DM call that rings.
 
@@ -147,7 +147,9 @@ test('voice calls', async (t) => {
 
   await t.test('switching microphones keeps the call without a new offer', async () => {
     const before = await bo.evaluate(() => window.__remoteDescriptions);
-    const select = panel(bo).getByLabel('Microphone');
+    await panel(bo).getByRole('button', { name: 'Voice settings' }).click();
+    const settings = bo.getByRole('dialog', { name: 'Voice settings' });
+    const select = settings.getByRole('combobox', { name: 'Input device' });
     const options = await select.locator('option').allTextContents();
     assert.ok(options.length >= 2, `microphones offered: ${options}`);
     const other = options.find((o) => o !== 'Fake Default Audio Input') || options[1];
@@ -158,6 +160,7 @@ test('voice calls', async (t) => {
     ));
     await expectAudioFlowing(ana);
     assert.equal(await bo.evaluate(() => window.__remoteDescriptions), before, 'no renegotiation');
+    await settings.getByRole('button', { name: 'Close' }).click();
   });
 
   await t.test('the call goes on while another room is open, with a bar to mute or go back', async () => {

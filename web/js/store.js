@@ -4,7 +4,8 @@
 // which call these. After a change the store names what changed as topics: `rooms` (the list and
 // its counts), `room:<id>` (a room's timeline, members, receipts, pending sends, reply/edit
 // state), `typing:<id>`, `presence`, `connection`, `me`, `current`, `voice` and `voice:<id>`
-// (who is in a room's call, and our own call), `uploads:<id>` (files being attached in a room's
+// (who is in a room's call, and our own call), `voicePrefs` (push to talk, volumes, audio
+// processing), `uploads:<id>` (files being attached in a room's
 // composer). Listeners run once per microtask however many changes happened, so a burst of
 // frames renders once.
 //
@@ -46,12 +47,14 @@ export class Store {
       unreadMarker: new Map(),
       // Voice: per room, who is in its call (`[{user_id, muted, speaking}]`, from voice.state);
       // our own call (`{roomId, status, muted, audioBlocked}` or null); the last failure to show
-      // (`{roomId, message}`); the microphones we may pick from.
+      // (`{roomId, message}`); the microphones we may pick from; this browser's voice
+      // preferences once voice-controls.js loaded them (`{mode, pttKey, processing, levels}`).
       voice: new Map(),
       call: null,
       callError: null,
       ring: null,
       microphones: [],
+      voicePrefs: null,
       // Per room, files picked in the composer: `{key, name, size, type, progress, state, attachment, error}`.
       uploads: new Map(),
     };
@@ -688,6 +691,13 @@ export class Store {
     const old = this.state.callError;
     this.state.callError = message ? { roomId, message } : null;
     for (const id of new Set([old?.roomId, roomId])) if (id) this.emit(`voice:${id}`);
+  }
+
+  /** This browser's voice preferences changed (all of them). */
+  setVoicePrefs(prefs) {
+    this.state.voicePrefs = prefs;
+    this.emit('voicePrefs');
+    if (this.state.call) this.emit(`voice:${this.state.call.roomId}`);
   }
 
   setMicrophones(list) {

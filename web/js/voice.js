@@ -12,9 +12,9 @@
 // the store and changes only through its methods; this module owns the PeerConnection, the
 // microphone stream and the audio elements, and releases them on leave, on `voice.ended` and at
 // sign-out. When the socket drops the server ends our part in the call; once it is back we join
-// again with the same microphone and mute state.
+// again with the same microphone and mute state. The caller's own controls (push to talk,
+// volumes, audio processing, the input device) are voice-controls.js, loaded with the first call.
 
-const MIC_KEY = 'confab.voice.microphone';
 /** This tab's call, kept across a reload: `{roomId, muted, deafened, at}`. */
 const CALL_KEY = 'confab.voice.call';
 /** How long after leaving the page a reload still rejoins (the server keeps the place as long). */
@@ -75,7 +75,7 @@ export class Voice {
     this.onPageHide = () => this.rememberCall(Date.now());
     window.addEventListener('pagehide', this.onPageHide);
     this.unsubscribe = store.on('connection', () => this.onConnection());
-    this.onDeviceChange = () => this.listMicrophones();
+    this.onDeviceChange = () => this.loaded?.listMicrophones();
     navigator.mediaDevices?.addEventListener?.('devicechange', this.onDeviceChange);
   }
 
@@ -160,20 +160,24 @@ export class Voice {
     if (this.call) await this.leave();
     const s = this.store;
     s.setCallError(null);
-    const call = { roomId, pc: null, mic: null, joined: false, offers: Promise.resolve(), pendingOffer: null, iceRetries: 0 };
+    const call = { roomId, pc: null, sender: null, mic: null, audio: null, ptt: null, joined: false, offers: Promise.resolve(), senderSync: Promise.resolve(), pendingOffer: null, iceRetries: 0 };
     this.call = call;
     s.startCall(roomId, { status: 'joining', muted: !!restore.muted, deafened: !!restore.deafened });
+    let controls;
     try {
-      call.mic = await this.openMicrophone(localStorage.getItem(MIC_KEY), { fallback: true });
+      controls = await this.controls();
+      call.mic = await this.openMicrophone(controls.preferredMicrophone(), { fallback: true });
+      if (this.call === call) await controls.attach(call, { deafened: !!restore.deafened });
     } catch (e) {
       if (this.call === call) this.fail(roomId, microphoneError(e));
+      else stopStream(call.mic);
       return;
     }
     if (this.call !== call) {
       stopStream(call.mic);
+      controls.detach(call);
       return;
     }
-    this.listMicrophones();
     await this.connect(call);
   }
 
@@ -260,6 +264,7 @@ export class Voice {
     this.closePeer(call);
     stopStream(call.mic);
     call.mic = null;
+    this.loaded?.detach(call);
   }
 
   closePeer(call) {
@@ -269,7 +274,8 @@ export class Voice {
       call.pc.close();
       call.pc = null;
     }
-    this.syncAudio(new Map());
+    call.sender = null;
+    call.audio?.sync(new Map());
   }
 
   // ---- negotiation ----
@@ -294,16 +300,16 @@ export class Voice {
     await pc.setRemoteDescription({ type: 'offer', sdp });
     const sections = mediaSections(sdp);
     const mine = this.micTransceiver(pc, sections);
-    const track = call.mic?.getAudioTracks()[0] || null;
     if (mine) {
-      if (mine.sender.track !== track) await mine.sender.replaceTrack(track);
+      call.sender = mine.sender;
+      await this.loaded.syncSender(call);
       if (mine.direction !== 'sendonly') mine.direction = 'sendonly';
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (call.pc !== pc) return;
     this.chat.socket.send({ type: 'voice.answer', room_id: call.roomId, sdp: pc.localDescription.sdp });
-    this.syncAudio(this.remoteTracks(pc, sections));
+    call.audio?.sync(this.remoteTracks(pc, sections));
   }
 
   /** The transceiver of the first audio m-line: our microphone. */
@@ -402,17 +408,15 @@ export class Voice {
    */
   async openMicrophone(deviceId, { fallback = false } = {}) {
     if (!navigator.mediaDevices?.getUserMedia) throw new DOMException('no media devices', 'NotSupportedError');
-    const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
-    if (deviceId) audio.deviceId = { exact: deviceId };
     let stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio });
+      stream = await navigator.mediaDevices.getUserMedia({ audio: this.loaded.constraints(deviceId) });
     } catch (e) {
       if (!deviceId || !fallback || !['OverconstrainedError', 'NotFoundError'].includes(e.name)) throw e;
       return this.openMicrophone(null);
     }
     const track = stream.getAudioTracks()[0];
-    if (track) track.enabled = !this.store.state.call?.muted && !this.store.state.call?.deafened;
+    if (track) track.enabled = this.micOpen(this.call);
     return stream;
   }
 
@@ -438,7 +442,7 @@ export class Voice {
     if (!call) return;
     this.store.updateCall({ deafened });
     this.enableMicrophone(call);
-    for (const el of this.audioBox.children) el.muted = deafened;
+    call.audio?.setDeafened(deafened);
     if (call.joined) this.chat.socket.send({ type: 'voice.deafen', room_id: call.roomId, deafened });
   }
 
@@ -446,91 +450,40 @@ export class Voice {
     if (this.call) this.setDeafened(!this.store.state.call?.deafened);
   }
 
-  /** The microphone sends sound unless we are muted or deafened. */
+  /**
+   * The microphone sends sound unless we are muted or deafened, or in push to talk with the key
+   * up (then its track also leaves the sender).
+   */
   enableMicrophone(call) {
+    const open = this.micOpen(call);
+    for (const t of call.mic?.getAudioTracks() || []) t.enabled = open;
+    this.loaded?.syncSender(call);
+  }
+
+  micOpen(call) {
     const c = this.store.state.call;
-    for (const t of call.mic?.getAudioTracks() || []) t.enabled = !c?.muted && !c?.deafened;
+    return !c?.muted && !c?.deafened && (!call?.ptt || call.ptt.held);
   }
 
   toggleMute() {
     if (this.call) this.setMuted(!this.store.state.call?.muted);
   }
 
-  /** Switches to another microphone in place (replaceTrack: no renegotiation). */
-  async setMicrophone(deviceId) {
-    const call = this.call;
-    if (!call?.mic) return;
-    let stream;
-    try {
-      stream = await this.openMicrophone(deviceId);
-    } catch (e) {
-      this.toast(microphoneError(e));
-      return;
-    }
-    if (this.call !== call) {
-      stopStream(stream);
-      return;
-    }
-    const track = stream.getAudioTracks()[0];
-    const sender = call.pc?.getTransceivers().find((t) => t.sender.track === call.mic.getAudioTracks()[0])?.sender;
-    if (sender) await sender.replaceTrack(track);
-    stopStream(call.mic);
-    call.mic = stream;
-    localStorage.setItem(MIC_KEY, deviceId);
-    this.listMicrophones();
-  }
-
-  /** The microphone in use (its device id), if any. */
-  currentMicrophone() {
-    return this.call?.mic?.getAudioTracks()[0]?.getSettings().deviceId || null;
-  }
-
-  async listMicrophones() {
-    if (!navigator.mediaDevices?.enumerateDevices) return;
-    try {
-      const devices = await navigator.mediaDevices.enumerateDevices();
-      const mics = devices.filter((d) => d.kind === 'audioinput' && d.deviceId)
-        .map((d, i) => ({ deviceId: d.deviceId, label: d.label || `Microphone ${i + 1}` }));
-      this.store.setMicrophones(mics);
-    } catch {
-      // No list: the selector stays as it was.
-    }
-  }
-
-  // ---- remote audio ----
-
-  /** One playing <audio> per participant; autoplay refusals are shown so one click fixes them. */
-  syncAudio(tracks) {
-    for (const el of [...this.audioBox.children]) {
-      const track = tracks.get(el.dataset.userId);
-      if (!track || el.srcObject?.getAudioTracks()[0] !== track) {
-        el.srcObject = null;
-        el.remove();
-      }
-    }
-    for (const [userId, track] of tracks) {
-      if (this.audioBox.querySelector(`audio[data-user-id="${CSS.escape(userId)}"]`)) continue;
-      const el = document.createElement('audio');
-      el.autoplay = true;
-      el.muted = !!this.store.state.call?.deafened;
-      el.dataset.userId = userId;
-      el.srcObject = new MediaStream([track]);
-      this.audioBox.append(el);
-      this.play(el);
-    }
-  }
-
-  play(el) {
-    el.play().then(() => {
-      if (this.store.state.call?.audioBlocked) this.store.updateCall({ audioBlocked: false });
-    }).catch((e) => {
-      if (e.name === 'NotAllowedError' && this.call) this.store.updateCall({ audioBlocked: true });
+  /** The caller's own controls (voice-controls.js), loaded on first use. */
+  controls() {
+    this.loading ??= import('./voice-controls.js').then((m) => {
+      this.loaded = new m.VoiceControls(this);
+      return this.loaded;
+    }, (e) => {
+      this.loading = null;
+      throw e;
     });
+    return this.loading;
   }
 
   /** After a click: starts audio the browser held back. */
   resumeAudio() {
-    for (const el of this.audioBox.children) this.play(el);
+    this.call?.audio?.resume();
   }
 }
 
@@ -553,6 +506,7 @@ export function endedText(reason = '') {
   return reason ? `You are no longer in the call: ${reason}.` : 'You are no longer in the call.';
 }
 
-function stopStream(stream) {
+/** Stops every track of a stream (null: nothing). */
+export function stopStream(stream) {
   for (const t of stream?.getTracks() || []) t.stop();
 }

@@ -7,8 +7,11 @@ import { eventually } from './ui.js';
 
 /**
  * Wraps RTCPeerConnection (to keep every instance and the configuration the app gave it, count
- * remote descriptions and, with `relay`, force `iceTransportPolicy: 'relay'`), WebSocket (to keep every instance) and
- * getUserMedia (which rejects with NotAllowedError while `window.__denyMicrophone` is true).
+ * remote descriptions and, with `relay`, force `iceTransportPolicy: 'relay'`), WebSocket (to keep every instance),
+ * getUserMedia (which rejects with NotAllowedError while `window.__denyMicrophone` is true) and
+ * Web Audio: every MediaStream source the app connects to a GainNode gets an AnalyserNode on
+ * that gain's output, kept in `window.__gains` as `{stream, gain, analyser}`, so a test hears
+ * what the listener would.
  */
 export async function instrument(page, { relay = false } = {}) {
   await page.addInitScript((forceRelay) => {
@@ -42,6 +45,23 @@ export async function instrument(page, { relay = false } = {}) {
     media.getUserMedia = (constraints) => (window.__denyMicrophone
       ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))
       : getUserMedia(constraints));
+    window.__gains = [];
+    const createSource = AudioContext.prototype.createMediaStreamSource;
+    AudioContext.prototype.createMediaStreamSource = function keepStream(stream) {
+      const node = createSource.call(this, stream);
+      node.__stream = stream;
+      return node;
+    };
+    const connect = AudioNode.prototype.connect;
+    AudioNode.prototype.connect = function listenIn(target, ...rest) {
+      if (this.__stream && target instanceof GainNode) {
+        const analyser = this.context.createAnalyser();
+        analyser.fftSize = 2048;
+        connect.call(target, analyser);
+        window.__gains.push({ stream: this.__stream, gain: target, analyser });
+      }
+      return connect.call(this, target, ...rest);
+    };
   }, relay);
 }
 
@@ -112,4 +132,61 @@ export async function steady(read, { quiet = 1500, timeout = 15_000, interval = 
 /** The call panel's participant entry of a person (by display name). */
 export function participant(page, name) {
   return page.locator('.call-panel .call-person', { hasText: name });
+}
+
+/**
+ * What a page's call plays of one person (by user id): `level`, the loudest getStats()
+ * audioLevel of their stream over `ms` (Chrome measures it after the <audio> element's volume),
+ * `rms`, the loudest RMS after their Web Audio gain (0 when the app has none), `gain` (null when
+ * none), the element's `volume`, and the packets received on their stream.
+ */
+export function heard(page, userId, { ms = 600 } = {}) {
+  return page.evaluate(async ({ id, ms: span }) => {
+    const el = document.querySelector(`.call-audio audio[data-user-id="${CSS.escape(id)}"]`);
+    const stream = el?.srcObject;
+    if (!stream) return null;
+    const track = stream.getAudioTracks()[0];
+    const entry = window.__gains.filter((g) => g.stream === stream).at(-1);
+    const data = new Float32Array(2048);
+    const pc = window.__pcs[window.__pcs.length - 1];
+    const out = { level: 0, rms: 0, gain: entry ? entry.gain.gain.value : null, volume: el.volume, muted: el.muted, packets: 0 };
+    const until = performance.now() + span;
+    do {
+      if (entry) {
+        entry.analyser.getFloatTimeDomainData(data);
+        out.rms = Math.max(out.rms, Math.sqrt(data.reduce((sum, v) => sum + v * v, 0) / data.length));
+      }
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.trackIdentifier === track.id) {
+          out.level = Math.max(out.level, s.audioLevel || 0);
+          out.packets = s.packetsReceived || 0;
+        }
+      });
+      await new Promise((r) => { setTimeout(r, 100); });
+    } while (performance.now() < until);
+    return out;
+  }, { id: userId, ms });
+}
+
+/** Waits until a page plays someone's sound (by the element or, boosted, by Web Audio). */
+export async function expectHearing(page, userId, { timeout = 15_000 } = {}) {
+  return eventually(async () => {
+    const h = await heard(page, userId);
+    assert.ok(h && (h.level > 0 || h.rms > 0.005), `hears ${userId}: ${JSON.stringify(h)}`);
+    return h;
+  }, { timeout });
+}
+
+/** Waits until a page plays nothing of someone, whether or not their packets arrive. */
+export async function expectNotHearing(page, userId) {
+  return eventually(async () => {
+    const h = await heard(page, userId, { ms: 1000 });
+    assert.ok(h && h.level === 0 && h.rms < 0.0005, `silent ${userId}: ${JSON.stringify(h)}`);
+    return h;
+  });
+}
+
+/** The packets a page's call has received on one person's stream. */
+export async function packetsFrom(page, userId) {
+  return (await heard(page, userId, { ms: 0 }))?.packets ?? 0;
 }

@@ -1,7 +1,8 @@
 // Voice calls on screen: the call button in every room's header, the call panel under it (who is
-// in the call, shown before you join too; speaking rings; mute, microphone, leave) and the call
-// bar under the top bar while the call's room is not the one open; the ring bar while a DM call
-// rings (accept, decline).
+// in the call, shown before you join too; speaking rings; mute, deafen, voice settings, leave;
+// the push-to-talk hint; a volume button on each other person) and the call bar under the top
+// bar while the call's room is not the one open; the ring bar while a DM call rings (accept,
+// decline). The voice settings and volume dialogs load on first use.
 //
 // This module registers itself as an extension (extensions.js): per signed-in session it starts
 // a Voice (voice.js), hands it the `voice.*` frames and listens for the mute shortcut,
@@ -24,6 +25,15 @@ const QUALITY_TEXT = { good: 'good connection', fair: 'unsteady connection', poo
 
 /** The session's Voice while signed in. */
 let voice = null;
+
+/** The session's Voice (null when signed out), for the settings dialog. */
+export const sessionVoice = () => voice;
+
+/** Opens a lazy dialog module's `open({store, controls, ...})`. */
+async function openDialog(store, v, load, props) {
+  const [controls, m] = await Promise.all([v.controls(), load()]);
+  m.open({ store, controls, ...props });
+}
 
 registerExtension(({ chat, store, toast, shell, openRoom }) => {
   const mine = new Voice({ chat, store, toast });
@@ -113,14 +123,14 @@ class CallPanel {
     this.people = h('ul', { class: 'call-people', 'aria-label': 'In the call' });
     this.muteButton = h('button', { type: 'button', class: 'button small call-mute', 'aria-keyshortcuts': MUTE_SHORTCUT, onClick: () => v.toggleMute() });
     this.deafenButton = h('button', { type: 'button', class: 'button small call-deafen', 'aria-keyshortcuts': DEAFEN_SHORTCUT, onClick: () => v.toggleDeafen() });
-    const micId = `call-mic-${roomId}`;
-    this.micSelect = h('select', { id: micId, class: 'call-mic' });
-    this.micSelect.addEventListener('change', () => v.setMicrophone(this.micSelect.value));
-    this.micPicker = h('span', { class: 'call-mic-picker' },
-      h('label', { for: micId, class: 'call-mic-label', title: 'Microphone' }, icon('mic', 'icon-sm'), srOnly('Microphone')),
-      this.micSelect);
+    this.settingsButton = iconButton('settings', 'Voice settings', () => openDialog(store, v, () => import('./voice-settings.js')));
     this.leaveButton = h('button', { type: 'button', class: 'button danger small', onClick: () => v.leave() }, icon('phoneOff', 'icon-sm'), 'Leave');
-    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.deafenButton, this.micPicker, this.leaveButton);
+    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.deafenButton, this.settingsButton, this.leaveButton);
+    this.ptt = h('p', { class: 'call-ptt' });
+    this.people.addEventListener('click', (e) => {
+      const userId = e.target.closest('[data-level-for]')?.dataset.levelFor;
+      if (userId) openDialog(store, v, () => import('./participant-level.js'), { userId, onClose: () => this.levelButton(userId)?.focus() });
+    });
     this.audioNote = h('p', { class: 'call-note' },
       'Your browser held back the call\u2019s sound. ',
       h('button', { type: 'button', class: 'link-button', text: 'Turn on sound', onClick: () => v.resumeAudio() }));
@@ -132,7 +142,7 @@ class CallPanel {
       h('div', { class: 'call-head' },
         h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('volume', 'icon-sm')),
         this.status),
-      this.people, this.controls, this.audioNote, this.error);
+      this.people, this.controls, this.ptt, this.audioNote, this.error);
     this.unsubscribe = [
       store.on(`voice:${roomId}`, () => this.render()),
       store.on('call', () => this.render()),
@@ -158,11 +168,18 @@ class CallPanel {
     this.joinButton.hidden = !!call || !participants.length;
 
     this.people.hidden = !participants.length;
-    this.people.replaceChildren(...participants.map((p) => this.person(p)));
+    // Rebuilt on every change (speaking flips often): a focused volume button stays focused.
+    const focused = document.activeElement?.dataset?.levelFor;
+    this.people.replaceChildren(...participants.map((p) => this.person(p, call)));
+    if (focused) this.levelButton(focused)?.focus();
 
     this.controls.hidden = !call && !participants.length;
-    for (const el of [this.muteButton, this.deafenButton, this.leaveButton]) el.hidden = !call;
-    this.micPicker.hidden = true;
+    for (const el of [this.muteButton, this.deafenButton, this.settingsButton, this.leaveButton]) el.hidden = !call;
+    const prefs = store.state.voicePrefs;
+    const key = this.voice.loaded?.keyName(prefs?.pttKey);
+    this.ptt.hidden = !call || prefs?.mode !== 'ptt';
+    this.ptt.textContent = call?.talking ? `Talking: release ${key} to stop` : `Push to talk: hold ${key}`;
+    this.ptt.classList.toggle('talking', !!call?.talking);
     this.renderDeafen(!!call?.deafened);
     const muted = !!call?.muted || !!call?.deafened;
     const label = muted ? 'Unmute' : 'Mute';
@@ -170,7 +187,6 @@ class CallPanel {
     this.muteButton.setAttribute('aria-pressed', String(muted));
     this.muteButton.title = `${label} your microphone (${MUTE_SHORTCUT})`;
     this.muteButton.classList.toggle('muted', muted);
-    if (call) this.renderMicrophones();
     this.audioNote.hidden = !call?.audioBlocked;
     this.error.hidden = !error;
     this.errorText.textContent = error || '';
@@ -184,31 +200,27 @@ class CallPanel {
     this.deafenButton.classList.toggle('muted', deafened);
   }
 
-  person(p) {
+  levelButton(userId) {
+    return this.people.querySelector(`[data-level-for="${CSS.escape(userId)}"]`);
+  }
+
+  /** A participant's tile; in our call, each other person's has a button for their volume here. */
+  person(p, call) {
     const { store } = this;
     const me = p.user_id === store.me?.id;
+    const level = store.state.voicePrefs?.levels[p.user_id];
+    const silenced = !me && (level?.muted || level?.volume === 0);
     const name = me ? `${store.displayName(p.user_id)} (you)` : store.displayName(p.user_id);
     const user = store.user(p.user_id) || { id: p.user_id, display_name: store.displayName(p.user_id) };
     const quality = QUALITY_TEXT[p.quality] ? p.quality : 'good';
     const badge = p.deafened ? icon('headphonesOff') : p.muted ? icon('micOff') : null;
-    return h('li', { class: ['call-person', p.speaking && 'speaking', p.muted && 'muted', p.deafened && 'deafened'], dataset: { userId: p.user_id, quality } },
+    return h('li', { class: ['call-person', p.speaking && 'speaking', p.muted && 'muted', p.deafened && 'deafened', silenced && 'silenced'], dataset: { userId: p.user_id, quality } },
       h('span', { class: 'call-avatar' }, avatar(user, 'sm'),
         badge ? h('span', { class: 'call-muted-badge', 'aria-hidden': 'true' }, badge) : null),
       h('span', { class: 'call-name', text: name }),
       h('span', { class: `call-quality quality-${quality}`, title: `Call quality: ${QUALITY_TEXT[quality]}`, 'aria-hidden': 'true' }),
-      srOnly([p.deafened ? ', deafened' : p.muted && ', muted', p.speaking && ', speaking', quality !== 'good' && `, ${QUALITY_TEXT[quality]}`].filter(Boolean).join('')));
-  }
-
-  renderMicrophones() {
-    const mics = this.store.state.microphones;
-    const key = mics.map((m) => `${m.deviceId}:${m.label}`).join('|');
-    if (key !== this.micKey) {
-      this.micKey = key;
-      this.micSelect.replaceChildren(...mics.map((m) => h('option', { value: m.deviceId, text: m.label })));
-    }
-    const current = this.voice.currentMicrophone();
-    if (current && this.micSelect.value !== current) this.micSelect.value = current;
-    this.micPicker.hidden = mics.length < 2;
+      srOnly([p.deafened ? ', deafened' : p.muted && ', muted', p.speaking && ', speaking', quality !== 'good' && `, ${QUALITY_TEXT[quality]}`, silenced && ', muted for you'].filter(Boolean).join('')),
+      call && !me ? iconButton(silenced ? 'micOff' : 'volume', `Volume for ${name}`, null, { class: 'call-level', 'aria-haspopup': 'dialog', dataset: { levelFor: p.user_id } }) : null);
   }
 }
 

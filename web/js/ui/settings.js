@@ -1,5 +1,6 @@
 // Account settings, one dialog: profile (display name, status line), password, the list of
-// sessions (each can be signed out), deleting the account, and for server admins the server's
+// sessions (each can be signed out), voice (push to talk, input device and audio processing, from
+// voice-settings.js, this browser's), deleting the account, and for server admins the server's
 // custom emoji (add one from an image, delete one).
 //
 // Everything shown comes from the server as data (user agents, addresses, names): text only.
@@ -9,6 +10,7 @@ import { modal, confirmDialog } from './dialogs.js';
 import { fullTime } from '../format.js';
 import { customEmoji } from '../emoji.js';
 import { customEmojiImage } from './reactions.js';
+import { sessionVoice } from './call.js';
 
 /** A section of the dialog with its heading, fields and a status line of its own. */
 function section(title, ...children) {
@@ -190,6 +192,17 @@ function customEmojiSection({ api }) {
   return section('Custom emoji', list, form);
 }
 
+/** This browser's voice settings; their form loads with the section. */
+function voiceSection({ store }) {
+  const voice = sessionVoice();
+  if (!voice) return null;
+  const body = h('div', { class: 'stack' }, h('p', { class: 'hint', text: 'Loading…' }));
+  Promise.all([voice.controls(), import('./voice-settings.js')])
+    .then(([controls, { voiceSettings }]) => body.replaceChildren(voiceSettings({ store, controls })))
+    .catch((err) => body.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: err.message })));
+  return section('Voice', body);
+}
+
 /** Opens the settings. `deleteAccount(password)` deletes the account and leaves the app. */
 export function settingsDialog({ api, store, deleteAccount }) {
   let m = null;
@@ -200,6 +213,7 @@ export function settingsDialog({ api, store, deleteAccount }) {
       profileSection({ api, store }),
       passwordSection({ api }),
       sessionsSection({ api }),
+      voiceSection({ store }),
       store.me.server_role === 'admin' ? customEmojiSection({ api }) : null,
       deleteSection({ deleteAccount, close: () => m.close() }),
     ].filter(Boolean),
