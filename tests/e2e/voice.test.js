@@ -43,13 +43,15 @@ before(async () => {
   await anaApi.createRoom('notes');
   await anaApi.addMember(room.id, boApi.user.id);
   await anaApi.addMember(room.id, cleoApi.user.id);
-  [ana, bo, cleo] = await Promise.all(['ana', 'bob', 'cleo'].map(async (username) => {
+  const pages = [];
+  for (const username of ['ana', 'bob', 'cleo']) {
     const page = await newPage(browser, server);
     await instrument(page);
     await ui.signIn(page, username);
     await ui.openRoom(page, 'standup');
-    return page;
-  }));
+    pages.push(page);
+  }
+  [ana, bo, cleo] = pages;
 });
 
 after(async () => {
@@ -150,6 +152,7 @@ test('voice calls', async (t) => {
     await panel(bo).getByRole('button', { name: 'Voice settings' }).click();
     const settings = bo.getByRole('dialog', { name: 'Voice settings' });
     const select = settings.getByRole('combobox', { name: 'Input device' });
+    await select.locator('option').nth(1).waitFor({ state: 'attached' });
     const options = await select.locator('option').allTextContents();
     assert.ok(options.length >= 2, `microphones offered: ${options}`);
     const other = options.find((o) => o !== 'Fake Default Audio Input') || options[1];

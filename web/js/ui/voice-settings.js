@@ -106,7 +106,7 @@ export function voiceSettings({ store, controls }) {
 
   const unsubscribe = [store.on('voicePrefs', () => update()), store.on('call', () => update())];
   function update() {
-    if (!el.isConnected) {
+    if (!el.isConnected || !store.state.voicePrefs) {
       unsubscribe.forEach((u) => u());
       return;
     }
