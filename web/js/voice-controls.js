@@ -134,12 +134,14 @@ function callModules() {
   return Promise.all([import('./call-audio.js'), import('./push-to-talk.js')]);
 }
 
-/** Adds the controls' styles to the page once. */
+/** Adds the controls' styles to the page once (from this module's own version of the client). */
 function addStyles() {
   if (document.querySelector('link[data-voice-controls]')) return;
-  const href = new URL('../css/voice-controls.css', import.meta.url).href;
-  document.head.append(Object.assign(document.createElement('link'), { rel: 'stylesheet', href }));
-  document.head.lastChild.dataset.voiceControls = '';
+  const link = document.createElement('link');
+  link.rel = 'stylesheet';
+  link.href = new URL('../css/voice-controls.css', import.meta.url).href;
+  link.dataset.voiceControls = '';
+  document.head.append(link);
 }
 
 export class VoiceControls {
@@ -158,7 +160,7 @@ export class VoiceControls {
 
   // ---- a call's side ----
 
-  /** A call has its microphone: its sound goes through Web Audio, push to talk starts. */
+  /** A call has its microphone: its sound starts (call-audio.js) and so does push to talk. */
   async attach(call, { deafened }) {
     if (!this.modules) {
       const [audio, ptt] = await callModules();

@@ -65,6 +65,9 @@ export class Voice {
     this.store = store;
     this.toast = toast;
     this.call = null;
+    /** The VoiceControls (voice-controls.js) once `controls()` loaded them. */
+    this.loaded = null;
+    this.loading = null;
     this.leaving = null;
     this.offline = false;
     this.audioBox = document.createElement('div');

@@ -54,7 +54,8 @@ export function voiceSettings({ store, controls }) {
     h('legend', { text: 'Input mode' }),
     h('label', { class: 'check-row', for: radios[0].id }, radios[0], 'Voice activity (your microphone is on while you are not muted)'),
     h('label', { class: 'check-row', for: radios[1].id }, radios[1], 'Push to talk (your microphone is on only while you hold a key in this page)'),
-    h('div', { class: 'level-row' }, h('span', { text: 'Push-to-talk key' }), keyButton));
+    h('div', { class: 'level-row' }, h('span', { text: 'Push-to-talk key' }), keyButton),
+    h('p', { class: 'hint', text: 'In a call with push to talk, this key talks instead of typing.' }));
 
   const device = h('select', { id: `${id}-device` });
   device.addEventListener('change', () => {
