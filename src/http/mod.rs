@@ -21,6 +21,7 @@ mod pins;
 mod rooms;
 mod search;
 pub mod server;
+mod threads;
 mod users;
 mod web;
 mod ws;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pins::router())
         .merge(emoji::router())
         .merge(search::router())
+        .merge(threads::router())
         .layer(CompressionLayer::new());
     let api = json
         .merge(files::router(state.services.max_upload()))

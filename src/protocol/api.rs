@@ -49,7 +49,7 @@ pub struct Room {
     pub last_seq: Seq,
     /// The newest seq this member has read.
     pub last_read_seq: Seq,
-    /// Messages by others, not deleted, above `last_read_seq`.
+    /// Messages by others, not deleted and not thread replies, above `last_read_seq`.
     pub unread_count: i64,
     /// The newest message, if any.
     pub last_message: Option<Message>,
@@ -129,6 +129,13 @@ pub struct Message {
     /// It says `@room` (from an owner or admin): it mentions everyone.
     #[serde(default)]
     pub mentions_room: bool,
+    /// The root of the thread this message replies in; `None` for the main timeline.
+    #[serde(default)]
+    pub thread_root: Option<MessageId>,
+    /// A root's thread (`None` while it has no live reply). Not filled in a room's
+    /// `last_message` preview.
+    #[serde(default)]
+    pub thread: Option<ThreadSummary>,
 }
 
 /// One emoji's reactions to a message.
@@ -559,6 +566,9 @@ pub struct SendMessageRequest {
     /// Files the sender uploaded, to attach.
     #[serde(default)]
     pub attachments: Option<Vec<FileId>>,
+    /// A live main-timeline message of the same room: the reply goes into its thread.
+    #[serde(default)]
+    pub thread_root: Option<MessageId>,
 }
 
 /// `PATCH /messages/{id}`; the WebSocket `message.edit` carries the same field.
@@ -684,4 +694,70 @@ pub struct ErrorDetail {
     /// For `rate_limited`: how long to wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+}
+
+/// A root message's thread, as the root carries it and `thread.updated` announces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadSummary {
+    /// Live (not deleted) replies in the thread.
+    pub reply_count: i64,
+    /// When the newest live reply was posted.
+    pub last_reply_at: DateTime<Utc>,
+    /// Authors of live replies, the latest to reply first, at most
+    /// [`ThreadSummary::MAX_PARTICIPANTS`].
+    pub participant_ids: Vec<UserId>,
+}
+
+impl ThreadSummary {
+    /// How many participants a summary lists.
+    pub const MAX_PARTICIPANTS: usize = 5;
+}
+
+/// `GET /messages/{id}/thread`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct ThreadQuery {
+    /// Replies above this seq (0 when absent: from the first).
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// At most this many (1 to 100, default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// Answer of `GET /messages/{id}/thread`: the root (possibly a tombstone) and a page of its
+/// replies, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadPage {
+    /// The thread's root message.
+    pub root: Message,
+    /// Replies, oldest first.
+    pub messages: Vec<Message>,
+    /// True when newer replies follow this page.
+    pub has_more: bool,
+}
+
+/// `GET /threads`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct ThreadsQuery {
+    /// Only this room's threads (all your rooms when absent).
+    #[serde(default)]
+    pub room_id: Option<RoomId>,
+}
+
+/// One followed thread, as `GET /threads` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowedThread {
+    /// The root message, with its `thread` summary.
+    pub root: Message,
+    /// Live replies by others above `last_read_seq`.
+    pub unread: i64,
+    /// The newest seq of the thread the viewer has read.
+    pub last_read_seq: Seq,
+}
+
+/// Answer of `GET /threads`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadList {
+    /// Newest reply first.
+    pub threads: Vec<FollowedThread>,
 }

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::api::{EditMessageRequest, Message, ReadRequest, Room, SendMessageRequest, User};
+use super::api::{
+    EditMessageRequest, Message, ReadRequest, Room, SendMessageRequest, ThreadSummary, User,
+};
 use super::{MessageId, PresenceStatus, RoomId, Seq, SessionId, UserId};
 
 /// A frame from the client, with the request id it may carry.
@@ -392,6 +394,16 @@ pub enum ServerFrame {
         message_id: MessageId,
         /// Who unpinned (or deleted) it.
         user_id: UserId,
+    },
+    /// A thread's summary changed: a reply was posted in it or deleted.
+    #[serde(rename = "thread.updated")]
+    ThreadUpdated {
+        /// Where.
+        room_id: RoomId,
+        /// The thread's root.
+        message_id: MessageId,
+        /// The root's summary now (`None` when no live reply is left).
+        thread: Option<ThreadSummary>,
     },
     /// Someone started or stopped typing.
     #[serde(rename = "typing")]

@@ -9,7 +9,7 @@ use crate::protocol::api::{
 };
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{FileId, MessageBody, MessageId, Role, RoomId, Seq, UserId};
-use crate::store::{HistoryRequest, Mentions, NewMessage, SendOutcome, StoreError};
+use crate::store::{HistoryRequest, Mentions, NewMessage, SendOutcome, StoreError, ThreadParent};
 
 use super::{Error, Result, Services};
 
@@ -149,9 +149,13 @@ impl Services {
             _ => Vec::new(),
         };
 
+        let thread = match req.thread_root {
+            Some(id) => Some(self.thread_parent(user, room, id).await?),
+            None => None,
+        };
         let mut reply_to = None;
         if let Some(id) = req.reply_to {
-            reply_to = Some(self.reply_preview(user, room, id).await?);
+            reply_to = Some(self.reply_preview(user, room, id, thread).await?);
         }
         let mut forwarded_from = None;
         if let Some(id) = req.forward_of {
@@ -195,13 +199,19 @@ impl Services {
                 attachments,
                 mentions,
                 created_at: crate::store::now(),
+                thread,
             })
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => Error::not_found("room"),
                 e => e.into(),
             })?;
-        self.announce_send(room, outcome)
+        let created = matches!(outcome, SendOutcome::Created(_));
+        let sent = self.announce_send(room, outcome)?;
+        if let (true, Some(parent)) = (created, thread) {
+            self.announce_thread(room, parent.id).await;
+        }
+        Ok(sent)
     }
 
     /// Publishes a message stored now; answers a repeated `client_id` with the first message.
@@ -226,17 +236,30 @@ impl Services {
         }
     }
 
-    /// The preview of a message being answered: it must be a live message of the same room.
+    /// The preview of a message being answered: it must be a live message of the same room, and
+    /// of the same thread (in a thread, its root or one of its replies; outside, no thread reply).
     async fn reply_preview(
         &self,
         user: UserId,
         room: RoomId,
         id: MessageId,
+        thread: Option<ThreadParent>,
     ) -> Result<ReplyPreview> {
         match self.store.message_for(id, user).await? {
             Some((m, Some(_))) if m.room_id == room => {
                 if m.deleted {
                     return Err(message_deleted());
+                }
+                let thread_of_target = m.thread_root.unwrap_or(m.id);
+                let same_thread = match thread {
+                    Some(parent) => thread_of_target == parent.id,
+                    None => m.thread_root.is_none(),
+                };
+                if !same_thread {
+                    return Err(Error::invalid(
+                        "invalid_reply_to",
+                        "reply_to must name a message of the same thread (or of the main timeline)",
+                    ));
                 }
                 Ok(ReplyPreview {
                     id: m.id,
@@ -384,6 +407,9 @@ impl Services {
                 seq,
             },
         });
+        if let Some(root) = m.thread_root {
+            self.announce_thread(room, root).await;
+        }
         if unpinned {
             self.publish(Event::Room {
                 room,

@@ -25,6 +25,7 @@ pub mod roomlog;
 pub mod rooms;
 pub mod search;
 pub mod sessions;
+pub mod threads;
 pub mod throttle;
 
 use std::time::Duration;

@@ -35,6 +35,17 @@ pub struct NewMessage {
     pub mentions: Mentions,
     /// Now.
     pub created_at: DateTime<Utc>,
+    /// The thread it replies in, checked by the service to be a live root of `room_id`.
+    pub thread: Option<ThreadParent>,
+}
+
+/// The root of the thread a new message replies in.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadParent {
+    /// The root message.
+    pub id: MessageId,
+    /// Its author, who follows the thread from its first reply on (unless they unfollowed).
+    pub sender_id: UserId,
 }
 
 /// Whom a message mentions: members by id, and everyone (`@room`).
@@ -54,6 +65,19 @@ fn mention_insert_sql(n: usize) -> String {
         rows.join(", ")
     )
 }
+
+/// Follows a thread for its root's author, unless they have a say already ($4 unused).
+const FOLLOW_ROOT_AUTHOR: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
+     last_read_seq) SELECT $1, $2, $3, TRUE, 0 WHERE $4 >= 0 ON CONFLICT (root_id, user_id) DO NOTHING";
+/// Follows a thread for who posted in it, and moves their thread read position to the reply.
+const FOLLOW_POSTER: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
+     last_read_seq) VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (root_id, user_id) DO UPDATE SET \
+     following = TRUE, last_read_seq = CASE WHEN excluded.last_read_seq > thread_follows.last_read_seq \
+     THEN excluded.last_read_seq ELSE thread_follows.last_read_seq END";
+/// Follows a thread for someone a reply mentions ($4 unused).
+const FOLLOW_MENTIONED: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
+     last_read_seq) SELECT $1, $2, $3, TRUE, 0 WHERE $4 >= 0 ON CONFLICT (root_id, user_id) \
+     DO UPDATE SET following = TRUE";
 
 /// What a send did.
 #[derive(Debug)]
@@ -139,7 +163,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at, client_id, \
                  reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, attachment_count, \
-                 mentions_room) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 mentions_room, thread_root_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(m.id)
             .bind(m.room_id)
@@ -155,8 +180,25 @@ impl Store {
             .bind(fwd.map(|f| f.created_at))
             .bind(m.attachments.len() as i32)
             .bind(m.mentions.room)
+            .bind(m.thread.map(|t| t.id))
             .execute(&mut *tx)
             .await?;
+            if let Some(parent) = m.thread {
+                // The root's author follows from the first reply on, unless they unfollowed;
+                // whoever posts or is mentioned follows (again); the poster has read up to here.
+                let followers = std::iter::once((parent.sender_id, FOLLOW_ROOT_AUTHOR))
+                    .chain(std::iter::once((m.sender_id, FOLLOW_POSTER)))
+                    .chain(m.mentions.users.iter().map(|u| (*u, FOLLOW_MENTIONED)));
+                for (user, sql) in followers {
+                    sqlx::query(sql)
+                        .bind(parent.id)
+                        .bind(user)
+                        .bind(m.room_id)
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             if !m.mentions.users.is_empty() {
                 let sql = mention_insert_sql(m.mentions.users.len());
                 let mut q = sqlx::query(&sql).bind(m.id);
@@ -209,6 +251,8 @@ impl Store {
                 pinned: false,
                 mentions: m.mentions.users.clone(),
                 mentions_room: m.mentions.room,
+                thread_root: m.thread.map(|t| t.id),
+                thread: None,
             }))
         })
     }
@@ -324,6 +368,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.fill_attachments(messages, counts).await?;
         self.fill_mentions(messages).await?;
+        self.fill_threads(messages).await?;
         self.fill_reactions(messages).await
     }
 

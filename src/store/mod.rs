@@ -22,6 +22,7 @@ mod reactions;
 mod rooms;
 mod rows;
 mod search;
+mod threads;
 mod users;
 
 use std::path::Path;
@@ -38,11 +39,12 @@ use crate::config::DatabaseUrl;
 pub use accounts::LoginRecord;
 pub use files::FileRecord;
 pub use invites::{InviteRecord, NewInvite};
-pub use messages::{HistoryRequest, Mentions, NewMessage, SendOutcome};
+pub use messages::{HistoryRequest, Mentions, NewMessage, SendOutcome, ThreadParent};
 pub use moderation::{NewAuditEntry, PostingLimits};
 pub use reactions::ReactionOutcome;
 pub use rooms::{NewRoom, RoomSummary};
 pub use search::{Has, SearchPage, SearchRequest, Term};
+pub use threads::FollowedRow;
 pub use users::{NewUser, RefreshOutcome};
 
 /// Why a store operation failed.

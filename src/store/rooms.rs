@@ -60,7 +60,8 @@ macro_rules! room_select {
             "SELECT rm.user_id AS viewer_id, r.id, r.kind, r.name, r.topic, r.created_at, r.last_seq, r.visibility, r.slow_mode_secs, rm.timeout_until, \
              rm.last_read_seq, rm.role, \
              (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
-                AND u.sender_id <> rm.user_id AND u.deleted = FALSE) AS unread_count, \
+                AND u.sender_id <> rm.user_id AND u.deleted = FALSE \
+                AND u.thread_root_id IS NULL) AS unread_count, \
              (SELECT COUNT(*) FROM messages u WHERE u.room_id = r.id AND u.seq > rm.last_read_seq \
                 AND u.sender_id <> rm.user_id AND u.deleted = FALSE AND (u.mentions_room = TRUE \
                 OR EXISTS (SELECT 1 FROM message_mentions mm WHERE mm.message_id = u.id \

@@ -22,7 +22,7 @@ macro_rules! message_columns {
          q.id AS q_id, q.sender_id AS q_sender_id, substr(q.body, 1, 200) AS q_body, \
          q.deleted AS q_deleted, \
          EXISTS (SELECT 1 FROM room_pins pin WHERE pin.message_id = m.id) AS m_pinned, \
-         m.mentions_room AS m_mentions_room"
+         m.mentions_room AS m_mentions_room, m.thread_root_id AS m_thread_root_id"
     };
 }
 
@@ -58,6 +58,7 @@ pub(crate) struct MessageColumns {
     q_deleted: Option<bool>,
     m_pinned: Option<bool>,
     m_mentions_room: Option<bool>,
+    m_thread_root_id: Option<MessageId>,
 }
 
 impl MessageColumns {
@@ -122,6 +123,8 @@ impl MessageColumns {
             pinned: self.m_pinned.unwrap_or(false),
             mentions: Vec::new(),
             mentions_room: self.m_mentions_room.unwrap_or(false),
+            thread_root: self.m_thread_root_id,
+            thread: None,
         })
     }
 }

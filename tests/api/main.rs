@@ -18,5 +18,6 @@ mod reactions;
 mod rooms;
 mod search;
 mod slowloris;
+mod threads;
 mod throttle;
 mod web;

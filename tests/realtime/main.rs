@@ -15,6 +15,7 @@ mod reactions;
 mod resume;
 mod revocation;
 mod sessions;
+mod threads;
 mod voice;
 
 use std::time::Duration;

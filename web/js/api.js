@@ -213,6 +213,24 @@ export class Api {
   deleteMessage(id) {
     return this.request('DELETE', `/messages/${enc(id)}`);
   }
+  /** A thread's root and replies above `after`: `{root, messages, has_more}`. */
+  thread(rootId, { after, limit = 50 } = {}) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (after != null) q.set('after', String(after));
+    return this.request('GET', `/messages/${enc(rootId)}/thread?${q}`);
+  }
+  /** Follows (`on`) or unfollows a thread. */
+  followThread(rootId, on) {
+    return this.request(on ? 'PUT' : 'DELETE', `/messages/${enc(rootId)}/thread/follow`);
+  }
+  /** Marks a thread read up to `seq`. */
+  readThread(rootId, seq) {
+    return this.request('POST', `/messages/${enc(rootId)}/thread/read`, { body: { seq } });
+  }
+  /** The threads the viewer follows in a room: `{threads: [{root, unread, last_read_seq}]}`. */
+  threads(roomId) {
+    return this.request('GET', `/threads?room_id=${enc(roomId)}`);
+  }
   /** The viewer's own settings for a room (`{notify}`); answers the room. */
   roomSettings(roomId, settings) {
     return this.request('PATCH', `/rooms/${enc(roomId)}/settings`, { body: settings });

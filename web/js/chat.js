@@ -147,6 +147,9 @@ export class Chat {
         case 'reaction.removed':
           s.reaction(f.room_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added');
           break;
+        case 'thread.updated':
+          s.threadUpdated(f.room_id, f.message_id, f.thread);
+          break;
         case 'pin.added':
         case 'pin.removed':
           s.pinned(f.room_id, f.message_id, f.type === 'pin.added');
@@ -420,9 +423,10 @@ export class Chat {
 
   /**
    * Sends text (optionally answering `replyTo`), shown at once as pending. `attachments` are
-   * uploaded file objects (`{id, name, …}`), for the attachments feature.
+   * uploaded file objects (`{id, name, …}`), for the attachments feature. With `threadRoot`
+   * (a root message's id) the message is a reply in its thread.
    */
-  send(roomId, body, replyTo, attachments = []) {
+  send(roomId, body, replyTo, attachments = [], threadRoot = null) {
     const item = {
       client_id: newClientId(),
       room_id: roomId,
@@ -432,7 +436,8 @@ export class Chat {
       created_at: new Date().toISOString(),
       state: 'pending',
     };
-    this.store.setReply(roomId, null);
+    if (threadRoot) item.thread_root = threadRoot;
+    else this.store.setReply(roomId, null);
     this.enqueue(item);
   }
 
@@ -471,6 +476,7 @@ export class Chat {
     if (item.forward_of) frame.forward_of = item.forward_of;
     else frame.body = item.body;
     if (item.reply_to) frame.reply_to = item.reply_to.id;
+    if (item.thread_root) frame.thread_root = item.thread_root;
     if (item.attachments?.length) frame.attachments = item.attachments.map((a) => a.id);
     try {
       const ack = await this.socket.request(frame);

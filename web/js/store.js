@@ -43,6 +43,8 @@ export class Store {
       connection: { state: 'connecting' },
       currentRoomId: null,
       replyTo: new Map(),
+      // Threads opened in this session, by root id: their replies by seq (`{bySeq, loaded, hasMore}`).
+      threads: new Map(),
       editingId: null,
       unreadMarker: new Map(),
       // Voice: per room, who is in its call (`[{user_id, muted, speaking}]`, from voice.state);
@@ -178,9 +180,61 @@ export class Store {
     return this.state.members.get(roomId)?.get(userId);
   }
 
-  /** Pending sends of a room, in order. */
-  pending(roomId) {
-    return this.state.outbox.filter((p) => p.room_id === roomId);
+  /** Pending sends of a room's main timeline (or of the thread of `threadRoot`), in order. */
+  pending(roomId, threadRoot = null) {
+    return this.state.outbox.filter((p) => p.room_id === roomId && (p.thread_root || null) === threadRoot);
+  }
+
+  /** A thread's loaded replies, oldest first. */
+  threadMessages(rootId) {
+    const t = this.state.threads.get(rootId);
+    if (!t) return [];
+    return [...t.bySeq.keys()].sort((a, b) => a - b).map((s) => t.bySeq.get(s));
+  }
+
+  /** A thread's record, made on first use. */
+  thread(rootId) {
+    let t = this.state.threads.get(rootId);
+    if (!t) {
+      t = { bySeq: new Map(), loaded: false, hasMore: false };
+      this.state.threads.set(rootId, t);
+    }
+    return t;
+  }
+
+  /** Adds a page of a thread's replies (from `GET /messages/{id}/thread`). */
+  addThreadPage(rootId, messages, hasMore) {
+    const t = this.thread(rootId);
+    for (const m of messages) t.bySeq.set(m.seq, m);
+    t.loaded = true;
+    t.hasMore = hasMore;
+    this.emit(`thread:${rootId}`);
+  }
+
+  /** A root's thread summary changed (`thread.updated`). */
+  threadUpdated(roomId, rootId, thread) {
+    const tl = this.state.timelines.get(roomId);
+    const seq = tl?.seqOf.get(rootId);
+    const m = seq != null ? tl.bySeq.get(seq) : null;
+    if (m) this.put(tl, { ...m, thread });
+    this.emit(`room:${roomId}`, `thread:${rootId}`);
+  }
+
+  /** A loaded thread reply by id (threads are few and short: a scan is fine). */
+  threadReply(messageId) {
+    for (const t of this.state.threads.values()) {
+      for (const m of t.bySeq.values()) if (m.id === messageId) return m;
+    }
+    return null;
+  }
+
+  /** Patches a loaded thread reply, wherever it is loaded. */
+  patchThreadReply(m) {
+    const t = m.thread_root && this.state.threads.get(m.thread_root);
+    if (t?.bySeq.has(m.seq)) {
+      t.bySeq.set(m.seq, m);
+      this.emit(`thread:${m.thread_root}`);
+    }
   }
 
   totalUnread() {
@@ -407,7 +461,8 @@ export class Store {
         if (m.sender_id === me) {
           this.readUpTo(room, m.seq);
         } else if (!m.deleted && m.seq > room.last_read_seq) {
-          room.unread_count = (room.unread_count || 0) + 1;
+          // Thread replies stay out of the room's unread count; mentions in them count.
+          if (!m.thread_root) room.unread_count = (room.unread_count || 0) + 1;
           if (this.mentionsMe(m)) room.mention_count = (room.mention_count || 0) + 1;
         }
       } else if (room.last_message?.id === m.id) {
@@ -419,6 +474,12 @@ export class Store {
       if (!tl.bySeq.has(m.seq)) fresh = true;
       this.put(tl, m);
     }
+    if (m.thread_root) {
+      const t = this.state.threads.get(m.thread_root);
+      if (t && !t.bySeq.has(m.seq)) fresh = true;
+      t?.bySeq.set(m.seq, m);
+      this.emit(`thread:${m.thread_root}`);
+    }
     if (m.sender_id === me && m.client_id) this.dropPending(m.client_id);
     this.state.typing.get(m.room_id)?.delete(m.sender_id);
     this.emit('rooms', `room:${m.room_id}`, `typing:${m.room_id}`);
@@ -428,6 +489,7 @@ export class Store {
   messageEdited(m) {
     const tl = this.state.timelines.get(m.room_id);
     if (tl?.bySeq.has(m.seq)) this.put(tl, m);
+    this.patchThreadReply(m);
     if (tl) this.requote(tl, m.id, { body: quotePreview(m.body), deleted: false });
     const room = this.state.rooms.get(m.room_id);
     if (room?.last_message?.id === m.id) room.last_message = m;
@@ -441,7 +503,7 @@ export class Store {
   reaction(roomId, messageId, emoji, userId, added) {
     const tl = this.state.timelines.get(roomId);
     const seq = tl?.seqOf.get(messageId);
-    const m = seq != null ? tl.bySeq.get(seq) : null;
+    const m = seq != null ? tl.bySeq.get(seq) : this.threadReply(messageId);
     if (!m || m.deleted) return;
     const list = (m.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
     let r = list.find((x) => x.emoji === emoji);
@@ -456,7 +518,9 @@ export class Store {
       r.count -= 1;
       r.user_ids = r.user_ids.filter((id) => id !== userId);
     }
-    this.put(tl, { ...m, reactions: list.filter((x) => x.count > 0) });
+    const changed = { ...m, reactions: list.filter((x) => x.count > 0) };
+    if (seq != null) this.put(tl, changed);
+    this.patchThreadReply(changed);
     this.emit(`room:${roomId}`);
   }
 
@@ -476,11 +540,17 @@ export class Store {
     const room = this.state.rooms.get(roomId);
     const known = old || (room?.last_message?.id === messageId ? room.last_message : null);
     if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reactions: [], pinned: false, reply_to: null });
+    for (const [rootId, t] of this.state.threads) {
+      const reply = t.bySeq.get(seq);
+      if (reply?.id !== messageId || reply.deleted) continue;
+      t.bySeq.set(seq, { ...reply, deleted: true, body: '', attachments: [], reactions: [], reply_to: null });
+      this.emit(`thread:${rootId}`);
+    }
     if (tl) this.requote(tl, messageId, { body: '', deleted: true });
     if (room) {
       if (room.last_message?.id === messageId) room.last_message = { ...room.last_message, deleted: true, body: '' };
       if (known && !known.deleted && known.sender_id !== this.state.me?.id && seq > room.last_read_seq) {
-        room.unread_count = Math.max(0, (room.unread_count || 0) - 1);
+        if (!known.thread_root) room.unread_count = Math.max(0, (room.unread_count || 0) - 1);
         if (this.mentionsMe(known)) room.mention_count = Math.max(0, (room.mention_count || 0) - 1);
       }
     }
@@ -593,7 +663,13 @@ export class Store {
 
   addPending(item) {
     this.state.outbox.push(item);
+    this.emitPending(item);
+  }
+
+  /** Tells the views that show a pending send (its room, or its thread) of a change. */
+  emitPending(item) {
     this.emit(`room:${item.room_id}`, 'outbox');
+    if (item.thread_root) this.emit(`thread:${item.thread_root}`);
   }
 
   setOutbox(items) {
@@ -606,14 +682,14 @@ export class Store {
     const item = this.state.outbox.find((p) => p.client_id === clientId);
     if (!item) return;
     Object.assign(item, patch);
-    this.emit(`room:${item.room_id}`, 'outbox');
+    this.emitPending(item);
   }
 
   dropPending(clientId) {
     const i = this.state.outbox.findIndex((p) => p.client_id === clientId);
     if (i < 0) return;
     const [item] = this.state.outbox.splice(i, 1);
-    this.emit(`room:${item.room_id}`, 'outbox');
+    this.emitPending(item);
   }
 
   // ---- voice ----

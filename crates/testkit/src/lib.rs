@@ -25,8 +25,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use confab::protocol::api::{
-    Attachment, ErrorBody, HistoryPage, Message, Pin, PinList, Room, SearchResults,
-    SendMessageRequest, TokenResponse, User,
+    Attachment, ErrorBody, FollowedThread, HistoryPage, Message, Pin, PinList, Room, SearchResults,
+    SendMessageRequest, ThreadList, ThreadPage, TokenResponse, User,
 };
 use confab::protocol::ws::{ClientFrame, ServerFrame};
 use confab::protocol::{MessageId, RoomId, Seq, UserId};
@@ -405,6 +405,73 @@ impl Api {
             .json(
                 Method::POST,
                 &format!("/api/v1/rooms/{room}/read"),
+                Some(json!({ "seq": seq })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Posts a text reply in the thread of `root`.
+    pub async fn send_in_thread(
+        &self,
+        room: RoomId,
+        root: MessageId,
+        body: &str,
+    ) -> Result<Message, ClientError> {
+        let req = SendMessageRequest {
+            body: Some(body.to_owned()),
+            thread_root: Some(root),
+            ..Default::default()
+        };
+        self.send(room, &req).await
+    }
+
+    /// A thread's root and a page of its replies; `query` is the query string, or empty.
+    pub async fn thread(&self, root: MessageId, query: &str) -> Result<ThreadPage, ClientError> {
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        self.json(
+            Method::GET,
+            &format!("/api/v1/messages/{root}/thread{q}"),
+            None,
+        )
+        .await
+    }
+
+    /// The threads this user follows in `room` (in all their rooms if `None`).
+    pub async fn followed_threads(
+        &self,
+        room: Option<RoomId>,
+    ) -> Result<Vec<FollowedThread>, ClientError> {
+        let q = room.map(|r| format!("?room_id={r}")).unwrap_or_default();
+        let list: ThreadList = self
+            .json(Method::GET, &format!("/api/v1/threads{q}"), None)
+            .await?;
+        Ok(list.threads)
+    }
+
+    /// Follows (`true`) or unfollows the thread of `root`.
+    pub async fn follow_thread(&self, root: MessageId, follow: bool) -> Result<(), ClientError> {
+        let method = if follow { Method::PUT } else { Method::DELETE };
+        let _: Value = self
+            .json(
+                method,
+                &format!("/api/v1/messages/{root}/thread/follow"),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the thread of `root` read up to `seq`.
+    pub async fn read_thread(&self, root: MessageId, seq: Seq) -> Result<(), ClientError> {
+        let _: Value = self
+            .json(
+                Method::POST,
+                &format!("/api/v1/messages/{root}/thread/read"),
                 Some(json!({ "seq": seq })),
             )
             .await?;

@@ -87,10 +87,17 @@ impl Session {
                 break;
             };
             cursor = last;
-            let frames: Vec<Message> = page
+            // Thread replies change their roots' summaries, which lie before the replay: send
+            // each such root's summary as it is now, after the replies.
+            let roots = Services::thread_roots_of(&page);
+            let mut frames: Vec<Message> = page
                 .into_iter()
                 .map(|message| text(&ServerFrame::MessageNew { message }))
                 .collect();
+            if !roots.is_empty() {
+                let updates = services.thread_updates(room, &roots).await?;
+                frames.extend(updates.iter().map(text));
+            }
             self.send(frames).await?;
             let seen = self.delivered.entry(room).or_insert(Seq::ZERO);
             *seen = (*seen).max(cursor);

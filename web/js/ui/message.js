@@ -76,6 +76,7 @@ export function messageView(ctx, item) {
     const reactions = pending ? null : reactionBar(ctx, m);
     if (reactions) main.append(reactions);
   }
+  if (m.thread && !pending && ctx.actions.openThread) main.append(threadSummary(ctx, m));
   if (item.grouped) main.append(h('span', { class: 'msg-hover-time' }, time));
 
   if (pending) main.append(pendingStatus(ctx, pending));
@@ -92,6 +93,23 @@ export function messageView(ctx, item) {
     li.addEventListener('focusin', withActions);
   }
   return li;
+}
+
+/** "3 replies · last reply 14:02" with the repliers' avatars: opens the thread. */
+function threadSummary(ctx, m) {
+  const { store } = ctx;
+  const t = m.thread;
+  const count = `${t.reply_count} ${t.reply_count === 1 ? 'reply' : 'replies'}`;
+  const last = messageTime(new Date(t.last_reply_at));
+  const faces = t.participant_ids.map((id) => avatar(store.user(id) || { id, display_name: store.displayName(id) }, 'sm'));
+  return h('button', {
+    type: 'button',
+    class: 'msg-thread',
+    'aria-label': `${count}, last reply ${last}. Open the thread`,
+    onClick: () => ctx.actions.openThread(m),
+  }, h('span', { class: 'msg-thread-faces', 'aria-hidden': 'true' }, faces),
+  h('span', { class: 'msg-thread-count', text: count }),
+  h('span', { class: 'msg-thread-last', text: ` · last reply ${last}` }));
 }
 
 function forwardedLabel(ctx, f) {
@@ -144,6 +162,7 @@ function actions(ctx, m, own) {
   }, icon(name === 'delete' ? 'trash' : name));
   bar.append(btn('smile', 'Add reaction', () => ctx.actions.pickReaction(m)));
   bar.append(btn('reply', 'Reply', () => ctx.actions.reply(m)));
+  if (ctx.actions.openThread && !m.thread_root) bar.append(btn('message', 'Reply in thread', () => ctx.actions.openThread(m)));
   bar.append(btn('forward', 'Forward', () => ctx.actions.forward(m)));
   if (ctx.canPin()) {
     bar.append(m.pinned

@@ -76,6 +76,7 @@ export class RoomView {
 
   destroy() {
     this.unsubscribe.forEach((u) => u());
+    this.threadPanel?.destroy();
     for (const x of [...this.extraActions, ...this.panels]) x.destroy?.();
     this.composer.destroy();
     this.timeline.destroy();
@@ -132,6 +133,7 @@ export class RoomView {
     const buttons = this.extraActions.map((x) => x.el);
     buttons.push(this.notifyButton());
     buttons.push(iconButton('pin', 'Pinned messages', () => this.showPins()));
+    buttons.push(iconButton('message', 'Threads', () => this.showThreads()));
     if (room.kind === 'group') {
       if (this.ctx.canModerate()) {
         buttons.push(labeledButton('userPlus', 'Add people', 'Add', () => this.addPeople()));
@@ -234,9 +236,37 @@ export class RoomView {
         else this.nav.open(targetRoom, messageId);
       },
       toast: (text) => this.toast(text),
+      openThread: (m) => this.openThread(m),
       focusComposer: () => this.composer.focus(),
       scrollToBottom: () => this.timeline.scrollToBottom(),
     };
+  }
+
+  /** Opens the thread of `root` in the side panel (full screen on phones), replacing another. */
+  async openThread(root) {
+    const { ThreadPanel, threadStyles } = await import('./thread.js');
+    await threadStyles();
+    this.closeThread();
+    this.threadPanel = new ThreadPanel(this.ctx, root, () => this.closeThread(true));
+    this.el.append(this.threadPanel.el);
+    this.el.classList.add('thread-open');
+    this.threadPanel.focus();
+  }
+
+  /** Closes the thread panel; `refocus` gives the focus back to the root in the timeline. */
+  closeThread(refocus = false) {
+    if (!this.threadPanel) return;
+    const rootId = this.threadPanel.rootId;
+    this.threadPanel.destroy();
+    this.threadPanel.el.remove();
+    this.threadPanel = null;
+    this.el.classList.remove('thread-open');
+    if (refocus) this.timeline.focusKey(rootId);
+  }
+
+  async showThreads() {
+    const { threadsDialog } = await import('./thread.js');
+    threadsDialog({ api: this.ctx.api, store: this.store, roomId: this.roomId, open: (root) => this.openThread(root), toast: this.toast });
   }
 
   addPeople() {

@@ -96,7 +96,7 @@ export class Timeline {
     const editingId = store.state.editingId;
     let lastOwn = null;
     for (let i = messages.length - 1; i >= 0; i--) {
-      if (messages[i].sender_id === me && !messages[i].deleted) {
+      if (messages[i].sender_id === me && !messages[i].deleted && !messages[i].thread_root) {
         lastOwn = messages[i];
         break;
       }
@@ -117,6 +117,8 @@ export class Timeline {
       return true;
     };
     for (const m of messages.slice(from, to)) {
+      // Thread replies live in their thread's panel; the root shows "N replies".
+      if (m.thread_root) continue;
       const d = new Date(m.created_at);
       if (pushDay(d)) prev = null;
       if (!markerPlaced && m.seq > marker && m.sender_id !== me) {
@@ -225,6 +227,7 @@ export class Timeline {
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,
       (m.reactions || []).map((r) => `${r.emoji}${r.count}:${r.user_ids.join(',')}`).join(' '),
+      m.thread ? `${m.thread.reply_count}:${m.thread.last_reply_at}:${m.thread.participant_ids.join(',')}` : '',
     ].join('|');
   }
 
