@@ -104,19 +104,147 @@ const SELECT_MESSAGE: &str = concat!(
     message_joins!()
 );
 
-impl Store {
-    /// Stores a message, giving it the room's next seq, and moves the sender's read position to it.
-    /// `NotFound` if the sender is not a member of the room.
-    pub async fn insert_message(&self, m: NewMessage) -> Result<SendOutcome, StoreError> {
-        let result = self.try_insert_message(&m).await;
-        match result {
-            Err(StoreError::Conflict("client_id_seen")) => {
-                let client_id = m.client_id.as_deref().unwrap_or_default();
-                match self.message_by_client_id(m.sender_id, client_id).await? {
-                    Some(existing) => Ok(SendOutcome::Existing(existing)),
-                    None => Err(StoreError::NotFound),
+/// The steps of one send inside the open transaction `$tx` (next seq, insert, mentions,
+/// attachments, the sender's read position), as an async block yielding its outcome. A send
+/// refused on its own terms (`NotFound`: not a member; `Conflict("client_id_seen")`) is refused
+/// before it writes anything, so a batch can go on past it; any database error leaves the
+/// transaction to be rolled back.
+macro_rules! insert_steps {
+    ($tx:ident, $m:ident) => {
+        async {
+            if let Some(client_id) = &$m.client_id {
+                let seen: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM messages WHERE sender_id = $1 AND client_id = $2",
+                )
+                .bind($m.sender_id)
+                .bind(client_id)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                if seen.is_some() {
+                    // Answered after this transaction ends, by reading the first message.
+                    return Err(StoreError::Conflict("client_id_seen"));
                 }
             }
+            let seq: Option<(Seq,)> = sqlx::query_as(
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 AND EXISTS \
+                 (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) RETURNING last_seq",
+            )
+            .bind($m.room_id)
+            .bind($m.sender_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some((seq,)) = seq else {
+                return Err(StoreError::NotFound);
+            };
+            let fwd = $m.forwarded_from.as_ref();
+            sqlx::query(
+                "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at, client_id, \
+                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, attachment_count, \
+                 mentions_room, thread_root_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind($m.id)
+            .bind($m.room_id)
+            .bind(seq)
+            .bind($m.sender_id)
+            .bind($m.body.as_str())
+            .bind($m.created_at)
+            .bind($m.client_id.as_deref())
+            .bind($m.reply_to.as_ref().map(|r| r.id))
+            .bind(fwd.map(|f| f.message_id))
+            .bind(fwd.map(|f| f.room_id))
+            .bind(fwd.map(|f| f.sender_id))
+            .bind(fwd.map(|f| f.created_at))
+            .bind($m.attachments.len() as i32)
+            .bind($m.mentions.room)
+            .bind($m.thread.map(|t| t.id))
+            .execute(&mut *$tx)
+            .await?;
+            if let Some(parent) = $m.thread {
+                // The root's author follows from the first reply on, unless they unfollowed;
+                // whoever posts or is mentioned follows (again); the poster has read up to here.
+                let followers = std::iter::once((parent.sender_id, FOLLOW_ROOT_AUTHOR))
+                    .chain(std::iter::once(($m.sender_id, FOLLOW_POSTER)))
+                    .chain($m.mentions.users.iter().map(|u| (*u, FOLLOW_MENTIONED)));
+                for (user, sql) in followers {
+                    sqlx::query(sql)
+                        .bind(parent.id)
+                        .bind(user)
+                        .bind($m.room_id)
+                        .bind(seq)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
+            if !$m.mentions.users.is_empty() {
+                let sql = mention_insert_sql($m.mentions.users.len());
+                let mut q = sqlx::query(&sql).bind($m.id);
+                for u in &$m.mentions.users {
+                    q = q.bind(*u);
+                }
+                q.execute(&mut *$tx).await?;
+            }
+            for (position, a) in $m.attachments.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO message_attachments (message_id, file_id, room_id, seq, position) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind($m.id)
+                .bind(a.id)
+                .bind($m.room_id)
+                .bind(seq)
+                .bind(position as i32)
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::query("UPDATE files SET expires_at = NULL WHERE id = $1")
+                    .bind(a.id)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            sqlx::query(
+                "UPDATE room_members SET last_read_seq = $3 \
+                 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
+            )
+            .bind($m.room_id)
+            .bind($m.sender_id)
+            .bind(seq)
+            .execute(&mut *$tx)
+            .await?;
+            Ok(SendOutcome::Created(Message {
+                id: $m.id,
+                room_id: $m.room_id,
+                seq,
+                sender_id: $m.sender_id,
+                body: $m.body.as_str().to_owned(),
+                created_at: $m.created_at,
+                edited_at: None,
+                deleted: false,
+                client_id: $m.client_id.clone(),
+                reply_to: $m.reply_to.clone(),
+                forwarded_from: $m.forwarded_from.clone(),
+                attachments: $m.attachments.clone(),
+                reactions: Vec::new(),
+                pinned: false,
+                mentions: $m.mentions.users.clone(),
+                mentions_room: $m.mentions.room,
+                thread_root: $m.thread.map(|t| t.id),
+                thread: None,
+            }))
+        }
+    };
+}
+
+impl Store {
+    /// Stores a message, giving it the room's next seq, and moves the sender's read position to it.
+    /// `NotFound` if the sender is not a member of the room. Under load the message is committed
+    /// with the others waiting (see [`super::commit`]); the answer comes after the commit.
+    pub async fn insert_message(&self, m: NewMessage) -> Result<SendOutcome, StoreError> {
+        if let Some(committer) = &self.commits {
+            return committer.insert(m).await;
+        }
+        let result = self.try_insert_message(&m).await;
+        match result {
+            Err(StoreError::Conflict("client_id_seen")) => self.existing_send(&m).await,
             // Two sends with one client_id raced and the other committed first: answer with it.
             Err(StoreError::Database(e)) if is_unique_violation(&e) && m.client_id.is_some() => {
                 let client_id = m.client_id.as_deref().unwrap_or_default();
@@ -129,131 +257,42 @@ impl Store {
         }
     }
 
-    // One SQL transaction (next seq, insert, attachments, room update), kept whole so its steps
-    // read in commit order.
-    #[allow(clippy::too_many_lines)]
+    /// The answer to a send whose `client_id` was used before: the first message it made.
+    pub(super) async fn existing_send(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
+        let client_id = m.client_id.as_deref().unwrap_or_default();
+        match self.message_by_client_id(m.sender_id, client_id).await? {
+            Some(existing) => Ok(SendOutcome::Existing(existing)),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    // One SQL transaction for one send.
     async fn try_insert_message(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
         writer!(self, |p| {
             let mut tx = p.begin().await?;
-            if let Some(client_id) = &m.client_id {
-                let seen: Option<(i32,)> = sqlx::query_as(
-                    "SELECT 1 FROM messages WHERE sender_id = $1 AND client_id = $2",
-                )
-                .bind(m.sender_id)
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if seen.is_some() {
-                    // Answered after this transaction ends, by reading the first message.
-                    return Err(StoreError::Conflict("client_id_seen"));
-                }
-            }
-            let seq: Option<(Seq,)> = sqlx::query_as(
-                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 AND EXISTS \
-                 (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) RETURNING last_seq",
-            )
-            .bind(m.room_id)
-            .bind(m.sender_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((seq,)) = seq else {
-                return Err(StoreError::NotFound);
-            };
-            let fwd = m.forwarded_from.as_ref();
-            sqlx::query(
-                "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at, client_id, \
-                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, attachment_count, \
-                 mentions_room, thread_root_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(m.id)
-            .bind(m.room_id)
-            .bind(seq)
-            .bind(m.sender_id)
-            .bind(m.body.as_str())
-            .bind(m.created_at)
-            .bind(m.client_id.as_deref())
-            .bind(m.reply_to.as_ref().map(|r| r.id))
-            .bind(fwd.map(|f| f.message_id))
-            .bind(fwd.map(|f| f.room_id))
-            .bind(fwd.map(|f| f.sender_id))
-            .bind(fwd.map(|f| f.created_at))
-            .bind(m.attachments.len() as i32)
-            .bind(m.mentions.room)
-            .bind(m.thread.map(|t| t.id))
-            .execute(&mut *tx)
-            .await?;
-            if let Some(parent) = m.thread {
-                // The root's author follows from the first reply on, unless they unfollowed;
-                // whoever posts or is mentioned follows (again); the poster has read up to here.
-                let followers = std::iter::once((parent.sender_id, FOLLOW_ROOT_AUTHOR))
-                    .chain(std::iter::once((m.sender_id, FOLLOW_POSTER)))
-                    .chain(m.mentions.users.iter().map(|u| (*u, FOLLOW_MENTIONED)));
-                for (user, sql) in followers {
-                    sqlx::query(sql)
-                        .bind(parent.id)
-                        .bind(user)
-                        .bind(m.room_id)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            if !m.mentions.users.is_empty() {
-                let sql = mention_insert_sql(m.mentions.users.len());
-                let mut q = sqlx::query(&sql).bind(m.id);
-                for u in &m.mentions.users {
-                    q = q.bind(*u);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            for (position, a) in m.attachments.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO message_attachments (message_id, file_id, room_id, seq, position) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(m.id)
-                .bind(a.id)
-                .bind(m.room_id)
-                .bind(seq)
-                .bind(position as i32)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE files SET expires_at = NULL WHERE id = $1")
-                    .bind(a.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(
-                "UPDATE room_members SET last_read_seq = $3 \
-                 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
-            )
-            .bind(m.room_id)
-            .bind(m.sender_id)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+            let outcome = insert_steps!(tx, m).await?;
             tx.commit().await?;
-            Ok(SendOutcome::Created(Message {
-                id: m.id,
-                room_id: m.room_id,
-                seq,
-                sender_id: m.sender_id,
-                body: m.body.as_str().to_owned(),
-                created_at: m.created_at,
-                edited_at: None,
-                deleted: false,
-                client_id: m.client_id.clone(),
-                reply_to: m.reply_to.clone(),
-                forwarded_from: m.forwarded_from.clone(),
-                attachments: m.attachments.clone(),
-                reactions: Vec::new(),
-                pinned: false,
-                mentions: m.mentions.users.clone(),
-                mentions_room: m.mentions.room,
-                thread_root: m.thread.map(|t| t.id),
-                thread: None,
-            }))
+            Ok(outcome)
+        })
+    }
+
+    /// Several sends in one transaction and one commit, in order: each one's outcome, or the
+    /// database error that rolled them all back.
+    pub(super) async fn insert_batch(
+        &self,
+        messages: &[&NewMessage],
+    ) -> Result<Vec<Result<SendOutcome, StoreError>>, StoreError> {
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for &m in messages {
+                match insert_steps!(tx, m).await {
+                    Err(StoreError::Database(e)) => return Err(StoreError::Database(e)),
+                    outcome => outcomes.push(outcome),
+                }
+            }
+            tx.commit().await?;
+            Ok(outcomes)
         })
     }
 

@@ -12,6 +12,7 @@
 //! service layer decides who may do what, then calls in here.
 
 mod accounts;
+mod commit;
 mod emoji;
 mod files;
 mod invites;
@@ -133,6 +134,9 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// Where sends go to be committed together; `None` in the committer's own store, which
+    /// writes them.
+    commits: Option<commit::Committer>,
 }
 
 impl Store {
@@ -161,7 +165,14 @@ impl Store {
                 Self::sqlite_pools(options, max_connections).await?
             }
         };
-        Ok(Store { backend })
+        let writes = Store {
+            backend: backend.clone(),
+            commits: None,
+        };
+        Ok(Store {
+            backend,
+            commits: Some(commit::Committer::start(writes)),
+        })
     }
 
     async fn sqlite_pools(
