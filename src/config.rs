@@ -361,6 +361,27 @@ pub struct Config {
     #[arg(long, env = "CONFAB_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
+    /// The Web Push (VAPID) private key: a raw P-256 scalar, base64url (32 bytes). Generated once
+    /// and kept in the data directory if unset; every node of a cluster needs the same one.
+    #[arg(long, env = "CONFAB_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<Secret>,
+
+    /// The contact the VAPID token of every Web Push names (`mailto:` or `https:`), so push
+    /// services can reach the operator; Apple's refuses pushes without a real one.
+    #[arg(
+        long,
+        env = "CONFAB_PUSH_SUBJECT",
+        default_value = "mailto:postmaster@localhost"
+    )]
+    pub push_subject: String,
+
+    /// FOR TESTS ONLY: accept push subscriptions whose endpoint is plain `http://` or a
+    /// loopback or private address (a test's own push service). Off, only `https://` endpoints
+    /// on public hosts are accepted, so the server cannot be made to post to the local network.
+    #[arg(long, env = "CONFAB_PUSH_ALLOW_INSECURE_ENDPOINTS", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub push_allow_insecure_endpoints: bool,
+
     /// Log filter (`info`, `confab=debug,tower_http=info`, …); `RUST_LOG` works too.
     #[arg(long, env = "CONFAB_LOG", default_value = "info")]
     pub log: String,
@@ -434,6 +455,15 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "CONFAB_S3_ENDPOINT",
                 message: "must be an http:// or https:// URL".into(),
+            });
+        }
+        if !(self.push_subject.starts_with("mailto:") || self.push_subject.starts_with("https://"))
+            || self.push_subject.len() < 8
+        {
+            return Err(ConfigError::Invalid {
+                setting: "CONFAB_PUSH_SUBJECT",
+                message: "must be a mailto: or https:// contact, such as mailto:admin@example.org"
+                    .into(),
             });
         }
         if self.access_token_ttl_secs >= self.refresh_token_ttl_secs {

@@ -19,6 +19,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod protocol;
+pub mod push;
 pub mod service;
 pub mod sfu;
 pub mod store;
@@ -200,14 +201,15 @@ struct Node {
 
 impl Node {
     /// Builds the parts in the order they depend on each other: the bus around the registry it
-    /// delivers into, presence over the bus, the services over the store and the bus, the SFU
+    /// delivers into, presence over the bus, Web Push over presence, the services over the
+    /// store, the bus and push (whose queued jobs are returned for the push worker), the SFU
     /// and voice, then the hub over all of them.
     async fn wire(
         &self,
         config: &Config,
         store: Store,
-        secret: &config::Secret,
-    ) -> Result<(Arc<Services>, Hub), StartError> {
+        (secret, vapid): (&config::Secret, push::VapidKey),
+    ) -> Result<(Arc<Services>, Hub, service::PushJobs), StartError> {
         let (tasks, shutdown) = (&self.tasks, &self.shutdown);
         let redis_url = config.redis_url.as_ref().map(|u| u.0.as_str());
         let link = bus::Link::connect(redis_url, &config.redis_prefix, &self.id).await?;
@@ -227,6 +229,11 @@ impl Node {
         let (presence_tx, presence_rx) = mpsc::channel(1024);
         let presence_ttl = Duration::from_secs(config.presence_ttl_secs);
         let presence = Presence::for_bus(&bus, presence_ttl, presence_tx, tasks, shutdown.clone());
+        let (push, push_jobs) = service::Push::new(
+            push::Pusher::new(vapid, config.push_subject.clone()),
+            presence.clone(),
+            config.push_allow_insecure_endpoints,
+        );
         let services = Arc::new(Services::new(
             store,
             auth::Auth::new(
@@ -243,6 +250,7 @@ impl Node {
                 config.registration,
             ),
             config.refresh_token_ttl(),
+            push,
         ));
         let (sfu, room_events) = start_sfu(config, shutdown.clone()).await?;
         let voice = hub::voice::Voice::start(
@@ -263,7 +271,7 @@ impl Node {
             tasks.clone(),
             presence_rx,
         );
-        Ok((services, hub))
+        Ok((services, hub, push_jobs))
     }
 }
 
@@ -294,13 +302,17 @@ impl App {
         files::storage::private_dir(&config.data_dir).map_err(data_dir)?;
         let secret = auth::load_or_create_jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)
             .map_err(data_dir)?;
+        let vapid =
+            push::VapidKey::load_or_create(config.vapid_private_key.as_ref(), &config.data_dir)
+                .map_err(data_dir)?;
         let store = Store::open(&config).await?;
         let node = Node {
             id: node_id(&config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
-        let (services, hub) = node.wire(&config, store.clone(), &secret).await?;
+        let (services, hub, push_jobs) =
+            node.wire(&config, store.clone(), (&secret, vapid)).await?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
@@ -313,6 +325,7 @@ impl App {
         tasks.spawn(services.clone().file_janitor(shutdown.clone()));
         tasks.spawn(services.clone().purge_refresh_tokens(shutdown.clone()));
         tasks.spawn(services.clone().watch_revocations(shutdown.clone()));
+        tasks.spawn(services.clone().push_worker(push_jobs, shutdown.clone()));
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),

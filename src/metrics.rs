@@ -150,6 +150,11 @@ pub fn message_sent() {
     counter!("confab_messages_sent_total").increment(1);
 }
 
+/// A push service accepted a Web Push.
+pub fn push_sent() {
+    counter!("confab_pushes_sent_total").increment(1);
+}
+
 /// `n` message frames were written to a socket, the oldest `age` after its commit.
 pub fn messages_delivered(n: u64, age: Option<Duration>) {
     counter!("confab_messages_delivered_total").increment(n);

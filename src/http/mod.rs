@@ -18,6 +18,7 @@ mod invites;
 mod messages;
 mod moderation;
 mod pins;
+mod push;
 mod rooms;
 mod search;
 pub mod server;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(moderation::router())
         .merge(messages::router())
         .merge(pins::router())
+        .merge(push::router())
         .merge(emoji::router())
         .merge(search::router())
         .merge(threads::router())

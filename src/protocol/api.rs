@@ -761,3 +761,90 @@ pub struct ThreadList {
     /// Newest reply first.
     pub threads: Vec<FollowedThread>,
 }
+
+/// `POST /push/subscriptions`: what `PushSubscription.toJSON()` gives in a browser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushSubscribeRequest {
+    /// The push service's URL for this browser (https).
+    pub endpoint: String,
+    /// The browser's encryption keys for this subscription.
+    pub keys: PushKeys,
+}
+
+/// A subscription's keys, base64url (RFC 8291).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushKeys {
+    /// The browser's P-256 public key, uncompressed (65 bytes).
+    pub p256dh: String,
+    /// The authentication secret (16 bytes).
+    pub auth: String,
+}
+
+/// `DELETE /push/subscriptions`: which of the caller's subscriptions to end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushUnsubscribeRequest {
+    /// The subscription's endpoint.
+    pub endpoint: String,
+}
+
+/// One of the caller's push subscriptions, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    /// Stable id.
+    pub id: uuid::Uuid,
+    /// The push service's URL.
+    pub endpoint: String,
+    /// When it was made (or last renewed).
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /push` and `PATCH /push`: the server's VAPID key and the caller's push settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSettings {
+    /// The server's VAPID public key (uncompressed P-256, base64url): the
+    /// `applicationServerKey` of `PushManager.subscribe`.
+    pub vapid_public_key: String,
+    /// Whether notifications carry the message text (default false: room name and sender only).
+    pub include_text: bool,
+    /// The caller's subscriptions (one per browser that opted in).
+    pub subscriptions: Vec<PushSubscription>,
+}
+
+/// `PATCH /push`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdatePushRequest {
+    /// Include the message text in notifications.
+    pub include_text: bool,
+}
+
+/// What kind of push a [`PushNotification`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushKind {
+    /// A message: a DM, a mention, or any message in a room set to `all`.
+    Message,
+    /// A DM call rings.
+    Ring,
+}
+
+/// The JSON a push carries (encrypted, RFC 8291) to the browser's service worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushNotification {
+    /// `message` or `ring`.
+    #[serde(rename = "type")]
+    pub kind: PushKind,
+    /// The room (the permalink is `#/room/{room_id}/{seq}`).
+    pub room_id: RoomId,
+    /// `group` or `dm`.
+    pub room_kind: RoomKind,
+    /// The room's name; for a DM, the sender's display name.
+    pub room_name: String,
+    /// The sender's (or caller's) display name.
+    pub sender: String,
+    /// The message's seq; absent for a ring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Seq>,
+    /// The message text (cut to a preview), only if the recipient chose to include it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}

@@ -220,6 +220,7 @@ impl Services {
             SendOutcome::Created(message) => {
                 tracing::debug!(room_id = %room, seq = %message.seq, "message stored");
                 crate::metrics::message_sent();
+                self.push_message(&message);
                 self.publish(Event::Room {
                     room,
                     frame: ServerFrame::MessageNew {

@@ -19,6 +19,7 @@ pub mod messages;
 pub mod moderation;
 pub mod pins;
 pub mod profile;
+pub mod push;
 pub mod ratelimit;
 pub mod reactions;
 pub mod roomlog;
@@ -40,6 +41,7 @@ use crate::store::Store;
 pub use crate::auth::Revocations;
 pub use error::{Error, ErrorKind, Result};
 pub use files::FileRules;
+pub use push::{Push, PushJobs};
 pub use roomlog::RoomLog;
 pub use throttle::ThrottleRules;
 
@@ -56,6 +58,7 @@ pub struct Services {
     refresh_ttl: Duration,
     throttles: Throttles,
     registration: RegistrationMode,
+    push: Push,
 }
 
 /// Whether the store answers, for readiness probes.
@@ -68,7 +71,7 @@ pub struct StoreHealth {
 }
 
 impl Services {
-    /// The operations over these parts; refresh tokens live `refresh_ttl`.
+    /// The operations over these parts; refresh tokens live `refresh_ttl`; `push` sends Web Push.
     pub fn new(
         store: Store,
         auth: Auth,
@@ -76,6 +79,7 @@ impl Services {
         blobs: Blobs,
         (file_rules, throttle_rules, registration): (FileRules, ThrottleRules, RegistrationMode),
         refresh_ttl: Duration,
+        push: Push,
     ) -> Services {
         Services {
             store,
@@ -86,6 +90,7 @@ impl Services {
             refresh_ttl,
             throttles: Throttles::new(throttle_rules),
             registration,
+            push,
         }
     }
 

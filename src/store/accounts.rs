@@ -157,7 +157,7 @@ impl Store {
     }
 
     /// Turns an account into a tombstone in one transaction: its names become `username` and
-    /// "Deleted user", its password unusable, its group memberships and refresh tokens end. Its
+    /// "Deleted user", its password unusable, its group memberships, refresh tokens and push subscriptions end. Its
     /// messages and DM memberships stay (the DM partner keeps the history). Returns the group
     /// rooms it was in and the logins that were live.
     pub async fn tombstone_user(
@@ -179,6 +179,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM avatars WHERE user_id = $1")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1")
                 .bind(user)
                 .execute(&mut *tx)
                 .await?;

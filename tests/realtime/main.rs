@@ -11,6 +11,7 @@ mod mentions;
 mod moderation;
 mod pins;
 mod presence;
+mod push;
 mod reactions;
 mod resume;
 mod revocation;

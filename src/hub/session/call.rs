@@ -46,6 +46,7 @@ impl Session {
                 voice.answered(room, self.user.id);
             } else if !others_in_call.iter().any(|u| *u != self.user.id) {
                 self.ringing = Some(voice.ring(room, self.user.id, other));
+                self.hub.inner.services.push_ring(room, self.user.id, other);
             }
         }
         Ok(Ack::VoiceJoined { ice_servers })

@@ -1,7 +1,8 @@
 // Account settings, one dialog: profile (display name, status line), password, the list of
 // sessions (each can be signed out), voice (push to talk, input device and audio processing, from
-// voice-settings.js, this browser's), deleting the account, and for server admins the server's
-// custom emoji (add one from an image, delete one).
+// voice-settings.js, this browser's), notifications while Confab is closed (Web Push, in
+// ./push.js, loaded when the dialog opens), deleting the account, and for server admins the
+// server's custom emoji (add one from an image, delete one).
 //
 // Everything shown comes from the server as data (user agents, addresses, names): text only.
 
@@ -124,6 +125,14 @@ function sessionsSection({ api }) {
   return section('Sessions', list, error, live);
 }
 
+function notificationsSection({ api }) {
+  const body = h('div', { class: 'settings-push' });
+  import('./push.js')
+    .then(({ pushControls }) => body.replaceChildren(...pushControls({ api })))
+    .catch((err) => body.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: err.message })));
+  return section('Notifications', body);
+}
+
 function deleteSection({ deleteAccount, close }) {
   const password = h('input', { id: 'settings-delete-password', type: 'password', required: true, autocomplete: 'current-password' });
   const remove = h('button', { type: 'submit', class: 'button small danger', text: 'Delete account' });
@@ -214,6 +223,7 @@ export function settingsDialog({ api, store, deleteAccount }) {
       passwordSection({ api }),
       sessionsSection({ api }),
       voiceSection({ store }),
+      notificationsSection({ api }),
       store.me.server_role === 'admin' ? customEmojiSection({ api }) : null,
       deleteSection({ deleteAccount, close: () => m.close() }),
     ].filter(Boolean),

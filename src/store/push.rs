@@ -1,0 +1,213 @@
+//! Web Push subscriptions and the push preference of each user.
+//!
+//! A subscription belongs to a user and, when made with a session's token, to that login: once
+//! the login ends (sign-out, password change, account deletion, expiry) the subscription no
+//! longer receives, and it is deleted the next time its user would be notified.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Store, StoreError, reader, writer};
+use crate::protocol::{RoomId, RoomKind, UserId};
+
+/// A stored subscription.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PushSubscriptionRecord {
+    /// Stable id.
+    pub id: Uuid,
+    /// The push service's URL.
+    pub endpoint: String,
+    /// The browser's public key, base64url.
+    pub p256dh: String,
+    /// The authentication secret, base64url.
+    pub auth: String,
+    /// When it was made or last renewed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member of a room who may be pushed to: they have a subscription and have not blocked the
+/// sender.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PushMember {
+    /// Who.
+    pub user_id: UserId,
+    /// Their stored notification level in the room (`None`: the room's default).
+    pub notify: Option<String>,
+    /// Whether their notifications carry the message text.
+    pub include_text: bool,
+}
+
+/// A room as a push names it, and the members who may be pushed to.
+#[derive(Debug, Clone)]
+pub struct PushAudience {
+    /// Group or DM.
+    pub kind: RoomKind,
+    /// The room's stored name.
+    pub name: String,
+    /// How many members it has (for the default notification level).
+    pub members_count: i64,
+    /// The members other than the sender who may be pushed to.
+    pub members: Vec<PushMember>,
+}
+
+/// The rule "this subscription's login is live" (or it was made without one), on `s`; `$2` is now.
+const LIVE: &str = "(s.login_id IS NULL OR EXISTS (SELECT 1 FROM refresh_tokens t \
+     WHERE t.family_id = s.login_id AND NOT t.revoked AND t.expires_at > $2))";
+
+impl Store {
+    /// Saves `user`'s subscription (a browser subscribing again, under any account, replaces its
+    /// row: the endpoint names the browser).
+    pub async fn save_push_subscription(
+        &self,
+        user: UserId,
+        login: Option<Uuid>,
+        (endpoint, p256dh, auth): (&str, &str, &str),
+    ) -> Result<PushSubscriptionRecord, StoreError> {
+        writer!(self, |p| {
+            sqlx::query_as(
+                "INSERT INTO push_subscriptions (id, user_id, login_id, endpoint, p256dh, auth, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, \
+                 login_id = excluded.login_id, p256dh = excluded.p256dh, auth = excluded.auth, \
+                 created_at = excluded.created_at \
+                 RETURNING id, endpoint, p256dh, auth, created_at",
+            )
+            .bind(Uuid::now_v7())
+            .bind(user)
+            .bind(login)
+            .bind(endpoint)
+            .bind(p256dh)
+            .bind(auth)
+            .bind(super::now())
+            .fetch_one(p)
+            .await
+        })
+        .map_err(StoreError::from)
+    }
+
+    /// Deletes `user`'s subscription at `endpoint`; false if they have none there.
+    pub async fn delete_push_subscription(
+        &self,
+        user: UserId,
+        endpoint: &str,
+    ) -> Result<bool, StoreError> {
+        let n = writer!(self, |p| {
+            sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2")
+                .bind(user)
+                .bind(endpoint)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a subscription the push service said is gone.
+    pub async fn delete_push_subscription_id(&self, id: Uuid) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            sqlx::query("DELETE FROM push_subscriptions WHERE id = $1")
+                .bind(id)
+                .execute(p)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// `user`'s subscriptions whose login is live at `now_secs`, oldest first; the others are
+    /// deleted.
+    pub async fn push_subscriptions(
+        &self,
+        user: UserId,
+        now_secs: i64,
+    ) -> Result<Vec<PushSubscriptionRecord>, StoreError> {
+        writer!(self, |p| {
+            sqlx::query(&format!(
+                "DELETE FROM push_subscriptions WHERE id IN (SELECT s.id FROM push_subscriptions s \
+                 WHERE s.user_id = $1 AND NOT {LIVE})"
+            ))
+            .bind(user)
+            .bind(now_secs)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        let rows = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT id, endpoint, p256dh, auth, created_at FROM push_subscriptions \
+                 WHERE user_id = $1 ORDER BY created_at, id",
+            )
+            .bind(user)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Whether `user`'s notifications carry the message text.
+    pub async fn push_include_text(&self, user: UserId) -> Result<bool, StoreError> {
+        let row: Option<(bool,)> = reader!(self, |p| {
+            sqlx::query_as("SELECT push_include_text FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_optional(p)
+                .await
+        })?;
+        row.map(|(b,)| b).ok_or(StoreError::NotFound)
+    }
+
+    /// Sets whether `user`'s notifications carry the message text.
+    pub async fn set_push_include_text(&self, user: UserId, on: bool) -> Result<(), StoreError> {
+        writer!(self, |p| {
+            sqlx::query("UPDATE users SET push_include_text = $2 WHERE id = $1")
+                .bind(user)
+                .bind(on)
+                .execute(p)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// `room` as a push names it, and its members other than `sender` who have a subscription
+    /// and have not blocked `sender`. `NotFound` if the room is gone.
+    pub async fn push_audience(
+        &self,
+        room: RoomId,
+        sender: UserId,
+    ) -> Result<PushAudience, StoreError> {
+        let head: Option<(String, String, i64)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT r.kind, r.name, (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) \
+                 FROM rooms r WHERE r.id = $1",
+            )
+            .bind(room)
+            .fetch_optional(p)
+            .await
+        })?;
+        let (kind, name, members_count) = head.ok_or(StoreError::NotFound)?;
+        let members: Vec<PushMember> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT rm.user_id, rm.notify, u.push_include_text AS include_text \
+                 FROM room_members rm JOIN users u ON u.id = rm.user_id \
+                 WHERE rm.room_id = $1 AND rm.user_id <> $2 AND u.deleted_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = rm.user_id) \
+                 AND NOT EXISTS (SELECT 1 FROM user_blocks b \
+                     WHERE b.user_id = rm.user_id AND b.blocked_id = $2)",
+            )
+            .bind(room)
+            .bind(sender)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(PushAudience {
+            kind: if kind == "dm" {
+                RoomKind::Dm
+            } else {
+                RoomKind::Group
+            },
+            name,
+            members_count,
+            members,
+        })
+    }
+}
