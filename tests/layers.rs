@@ -23,11 +23,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("bus", &["metrics", "protocol"]),
     ("sfu", &["metrics", "protocol"]),
     ("files", &["config", "protocol"]),
+    ("embeds", &["files", "protocol"]),
     // Every operation and its rules; the only door to the store.
     (
         "service",
         &[
-            "auth", "bus", "config", "files", "metrics", "protocol", "sfu", "store",
+            "auth", "bus", "config", "embeds", "files", "metrics", "protocol", "sfu", "store",
         ],
     ),
     // The transports. The HTTP router hands upgraded sockets to the hub; the hub never

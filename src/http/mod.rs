@@ -9,6 +9,7 @@
 mod account;
 mod auth;
 mod config;
+mod embeds;
 mod emoji;
 pub mod error;
 pub mod extract;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .merge(pins::router())
         .merge(emoji::router())
+        .merge(embeds::router())
         .merge(search::router())
         .layer(CompressionLayer::new());
     let api = json

@@ -175,6 +175,7 @@ impl Error {
                 "avatar" => "avatar_not_found",
                 "block" => "block_not_found",
                 "emoji" => "emoji_not_found",
+                "embed" => "embed_not_found",
                 "route" => "route_not_found",
                 "voice call" => "not_in_call",
                 _ => "not_found",

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod blocks;
+pub mod embeds;
 pub mod emoji;
 pub mod error;
 pub mod files;
@@ -55,6 +56,7 @@ pub struct Services {
     refresh_ttl: Duration,
     throttles: Throttles,
     registration: RegistrationMode,
+    previews: embeds::LinkPreviews,
 }
 
 /// Whether the store answers, for readiness probes.
@@ -67,7 +69,8 @@ pub struct StoreHealth {
 }
 
 impl Services {
-    /// The operations over these parts; refresh tokens live `refresh_ttl`.
+    /// The operations over these parts; refresh tokens live `refresh_ttl`; links in messages
+    /// are previewed by `previewer` (none: previews are off).
     pub fn new(
         store: Store,
         auth: Auth,
@@ -75,6 +78,7 @@ impl Services {
         blobs: Blobs,
         (file_rules, throttle_rules, registration): (FileRules, ThrottleRules, RegistrationMode),
         refresh_ttl: Duration,
+        previewer: Option<crate::embeds::Previewer>,
     ) -> Services {
         Services {
             store,
@@ -85,6 +89,7 @@ impl Services {
             refresh_ttl,
             throttles: Throttles::new(throttle_rules),
             registration,
+            previews: embeds::LinkPreviews::new(previewer),
         }
     }
 

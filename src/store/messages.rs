@@ -209,6 +209,7 @@ impl Store {
                 pinned: false,
                 mentions: m.mentions.users.clone(),
                 mentions_room: m.mentions.room,
+                embeds: Vec::new(),
             }))
         })
     }
@@ -316,7 +317,7 @@ impl Store {
     }
 
     /// Fills what messages carry beside their row: attachments (`counts` says how many each
-    /// has) and reactions.
+    /// has), mentions, link previews and reactions.
     pub(crate) async fn fill_details(
         &self,
         messages: &mut [Message],
@@ -324,6 +325,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.fill_attachments(messages, counts).await?;
         self.fill_mentions(messages).await?;
+        self.fill_embeds(messages).await?;
         self.fill_reactions(messages).await
     }
 
@@ -362,8 +364,8 @@ impl Store {
         Ok(())
     }
 
-    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments and no
-    /// reactions, and unpinned (the answer says whether it was pinned); files it carried that no
+    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments, no
+    /// link previews and no reactions, and unpinned (the answer says whether it was pinned); files it carried that no
     /// other message carries expire now. Deleting twice is fine.
     pub async fn delete_message(
         &self,
@@ -379,7 +381,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            for table in ["message_reactions", "message_mentions"] {
+            for table in ["message_reactions", "message_mentions", "message_embeds"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE message_id = $1"))
                     .bind(id)
                     .execute(&mut *tx)

@@ -12,6 +12,7 @@
 //! service layer decides who may do what, then calls in here.
 
 mod accounts;
+mod embeds;
 mod emoji;
 mod files;
 mod invites;
@@ -36,6 +37,7 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub use accounts::LoginRecord;
+pub use embeds::{CachedPreview, NewPreview};
 pub use files::FileRecord;
 pub use invites::{InviteRecord, NewInvite};
 pub use messages::{HistoryRequest, Mentions, NewMessage, SendOutcome};

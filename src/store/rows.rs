@@ -122,6 +122,7 @@ impl MessageColumns {
             pinned: self.m_pinned.unwrap_or(false),
             mentions: Vec::new(),
             mentions_room: self.m_mentions_room.unwrap_or(false),
+            embeds: Vec::new(),
         })
     }
 }
