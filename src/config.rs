@@ -381,6 +381,33 @@ pub struct Config {
     #[arg(long, env = "CONFAB_PUSH_ALLOW_INSECURE_ENDPOINTS", default_value_t = false,
           action = clap::ArgAction::Set)]
     pub push_allow_insecure_endpoints: bool,
+    /// Previews of the links in messages, fetched by the server (`false` turns them off).
+    #[arg(long, env = "CONFAB_LINK_PREVIEWS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub link_previews: bool,
+
+    /// TESTING ONLY (hidden from `--help`): address ranges the link fetcher may reach although
+    /// they are not public, for the browser tests' page server on 127.0.0.1. Setting it in
+    /// production opens the fetcher to those ranges; a warning is logged at start.
+    #[arg(
+        long,
+        env = "CONFAB_TEST_LINK_PREVIEW_ALLOW",
+        value_delimiter = ',',
+        hide = true
+    )]
+    pub link_preview_allow: Vec<ipnet::IpNet>,
+
+    /// TESTING ONLY (hidden from `--help`): ports the link fetcher may use besides 80 and 443.
+    #[arg(
+        long,
+        env = "CONFAB_TEST_LINK_PREVIEW_PORTS",
+        value_delimiter = ',',
+        hide = true
+    )]
+    pub link_preview_ports: Vec<u16>,
+
+    /// Testing only, no flag or variable: the deadline of one link's preview (5 s).
+    #[arg(skip = Duration::from_secs(5))]
+    pub link_preview_timeout: Duration,
 
     /// Log filter (`info`, `confab=debug,tower_http=info`, …); `RUST_LOG` works too.
     #[arg(long, env = "CONFAB_LOG", default_value = "info")]

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod embeds;
 pub mod files;
 pub mod http;
 pub mod hub;
@@ -87,6 +88,9 @@ pub enum StartError {
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The link previewer's HTTP client could not be built.
+    #[error("link previews: {0}")]
+    Previews(#[from] reqwest::Error),
     /// The voice media socket could not be set up.
     #[error("voice: {0}")]
     Sfu(#[from] sfu::SfuError),
@@ -147,6 +151,28 @@ fn hub_config(config: &Config) -> HubConfig {
         session_queue: config.session_queue as usize,
         ..HubConfig::default()
     }
+}
+
+/// The link previewer, unless `CONFAB_LINK_PREVIEWS=false`.
+fn previewer(config: &Config) -> Result<Option<embeds::Previewer>, StartError> {
+    if !config.link_previews {
+        return Ok(None);
+    }
+    if !config.link_preview_allow.is_empty() || !config.link_preview_ports.is_empty() {
+        tracing::warn!(
+            allow = ?config.link_preview_allow,
+            ports = ?config.link_preview_ports,
+            "link previews may reach non-public addresses or ports: a testing setting"
+        );
+    }
+    let guard = embeds::Guard::allowing(
+        config.link_preview_allow.clone(),
+        config.link_preview_ports.clone(),
+    );
+    let limits = embeds::Limits {
+        timeout: config.link_preview_timeout,
+    };
+    Ok(Some(embeds::Previewer::new(guard, limits)?))
 }
 
 /// Binds the media socket and starts the SFU.
@@ -251,6 +277,7 @@ impl Node {
             ),
             config.refresh_token_ttl(),
             push,
+            previewer(config)?,
         ));
         let (sfu, room_events) = start_sfu(config, shutdown.clone()).await?;
         let voice = hub::voice::Voice::start(
@@ -326,6 +353,7 @@ impl App {
         tasks.spawn(services.clone().purge_refresh_tokens(shutdown.clone()));
         tasks.spawn(services.clone().watch_revocations(shutdown.clone()));
         tasks.spawn(services.clone().push_worker(push_jobs, shutdown.clone()));
+        tasks.spawn(services.clone().run_link_previews(shutdown.clone()));
         let router = http::router(http::AppState {
             services,
             hub: hub.clone(),

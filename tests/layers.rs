@@ -24,11 +24,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sfu", &["metrics", "protocol"]),
     ("files", &["config", "protocol"]),
     ("push", &["config", "protocol"]),
+    ("embeds", &["files", "protocol"]),
     // Every operation and its rules; the only door to the store.
     (
         "service",
         &[
-            "auth", "bus", "config", "files", "metrics", "protocol", "push", "sfu", "store",
+            "auth", "bus", "config", "embeds", "files", "metrics", "protocol", "push", "sfu", "store",
         ],
     ),
     // The transports. The HTTP router hands upgraded sockets to the hub; the hub never

@@ -64,6 +64,55 @@ pub const AVATAR_SIDE: u32 = 256;
 /// [`AVATAR_SIDE`] (never enlarged past its own size) and encoded as PNG. `None` if it is not an
 /// image that decodes within the limits of thumbnails. Blocking: run it on the blocking pool.
 pub fn square_avatar(bytes: &[u8]) -> Option<Vec<u8>> {
+    let img = decode_upright(bytes)?;
+    let side = img.width().min(img.height());
+    let square = img.crop_imm(
+        (img.width() - side) / 2,
+        (img.height() - side) / 2,
+        side,
+        side,
+    );
+    let target = side.min(AVATAR_SIDE);
+    let small = square.resize_exact(target, target, image::imageops::FilterType::Triangle);
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    small.write_to(&mut bytes, ImageFormat::Png).ok()?;
+    Some(bytes.into_inner())
+}
+
+/// The longest side of a link preview's picture, in pixels.
+pub const PREVIEW_SIDE: u32 = 400;
+
+/// A link preview's picture from the image `bytes`: turned upright, shrunk to fit
+/// [`PREVIEW_SIDE`] keeping its shape (never enlarged), and encoded anew, as JPEG or, when it
+/// has transparency, PNG; with its type, width and height. Re-encoding means what is served is
+/// pixels this server made, never the linked site's bytes. `None` if it is not an image that
+/// decodes within the limits of thumbnails. Blocking: run it on the blocking pool.
+pub fn preview_image(bytes: &[u8]) -> Option<(Vec<u8>, &'static str, u32, u32)> {
+    let img = decode_upright(bytes)?;
+    let img = if img.width() > PREVIEW_SIDE || img.height() > PREVIEW_SIDE {
+        img.resize(
+            PREVIEW_SIDE,
+            PREVIEW_SIDE,
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        img
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let kind = if img.color().has_alpha() {
+        img.write_to(&mut out, ImageFormat::Png).ok()?;
+        "image/png"
+    } else {
+        DynamicImage::ImageRgb8(img.to_rgb8())
+            .write_to(&mut out, ImageFormat::Jpeg)
+            .ok()?;
+        "image/jpeg"
+    };
+    Some((out.into_inner(), kind, img.width(), img.height()))
+}
+
+/// An image decoded within the limits of thumbnails and turned upright by its EXIF orientation.
+fn decode_upright(bytes: &[u8]) -> Option<DynamicImage> {
     let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .ok()?;
@@ -80,18 +129,7 @@ pub fn square_avatar(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     let mut img = DynamicImage::from_decoder(decoder).ok()?;
     img.apply_orientation(orientation);
-    let side = img.width().min(img.height());
-    let square = img.crop_imm(
-        (img.width() - side) / 2,
-        (img.height() - side) / 2,
-        side,
-        side,
-    );
-    let target = side.min(AVATAR_SIDE);
-    let small = square.resize_exact(target, target, image::imageops::FilterType::Triangle);
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    small.write_to(&mut bytes, ImageFormat::Png).ok()?;
-    Some(bytes.into_inner())
+    Some(img)
 }
 
 /// Measures an image from its header and, when it is small enough to decode, thumbnails it.

@@ -9,6 +9,7 @@
 mod account;
 mod auth;
 mod config;
+mod embeds;
 mod emoji;
 pub mod error;
 pub mod extract;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pins::router())
         .merge(push::router())
         .merge(emoji::router())
+        .merge(embeds::router())
         .merge(search::router())
         .merge(threads::router())
         .layer(CompressionLayer::new());

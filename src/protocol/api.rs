@@ -136,6 +136,46 @@ pub struct Message {
     /// `last_message` preview.
     #[serde(default)]
     pub thread: Option<ThreadSummary>,
+    /// Previews of the links it carries, filled in the background after it is posted (see
+    /// `message.embeds`); empty when none.
+    #[serde(default)]
+    pub embeds: Vec<Embed>,
+}
+
+/// The preview of a link in a message, read by the server from the page's Open Graph (or
+/// Twitter card, or plain HTML) tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Embed {
+    /// The link as written in the message.
+    pub url: String,
+    /// The page's title.
+    pub title: Option<String>,
+    /// Its description.
+    pub description: Option<String>,
+    /// The site's name.
+    pub site_name: Option<String>,
+    /// Its picture, fetched, shrunk and served by this server.
+    pub image: Option<EmbedImage>,
+}
+
+/// The picture of a link preview, as Confab serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbedImage {
+    /// `/api/v1/embeds/{id}/image`: on this server, for members of a room where it appears.
+    pub url: String,
+    /// Pixels across.
+    pub width: i32,
+    /// Pixels down.
+    pub height: i32,
+}
+
+impl Embed {
+    /// The longest title kept, in characters.
+    pub const MAX_TITLE: usize = 300;
+    /// The longest description kept, in characters.
+    pub const MAX_DESCRIPTION: usize = 1000;
+    /// The longest site name kept, in characters.
+    pub const MAX_SITE_NAME: usize = 100;
 }
 
 /// One emoji's reactions to a message.

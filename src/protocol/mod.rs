@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cluster;
 pub mod emoji;
+pub mod links;
 pub mod mentions;
 pub mod values;
 pub mod ws;
@@ -74,6 +75,10 @@ id_type!(
 id_type!(
     /// An uploaded file.
     FileId
+);
+id_type!(
+    /// A link preview (one fetch of one URL, shared by the messages that link it within the hour).
+    EmbedId
 );
 id_type!(
     /// One WebSocket session (a tab, a device).

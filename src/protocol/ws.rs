@@ -351,6 +351,16 @@ pub enum ServerFrame {
         /// Its seq.
         seq: Seq,
     },
+    /// The previews of a message's links are ready (or changed after an edit).
+    #[serde(rename = "message.embeds")]
+    MessageEmbeds {
+        /// Where.
+        room_id: RoomId,
+        /// Which message.
+        message_id: MessageId,
+        /// All its previews now, in the order of the links.
+        embeds: Vec<crate::protocol::api::Embed>,
+    },
     /// Someone reacted to a message.
     #[serde(rename = "reaction.added")]
     ReactionAdded {

@@ -176,6 +176,7 @@ impl Error {
                 "block" => "block_not_found",
                 "emoji" => "emoji_not_found",
                 "push_subscription" => "push_subscription_not_found",
+                "embed" => "embed_not_found",
                 "route" => "route_not_found",
                 "voice call" => "not_in_call",
                 _ => "not_found",

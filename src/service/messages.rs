@@ -227,6 +227,8 @@ impl Services {
                         message: message.clone(),
                     },
                 });
+                // A forward carries its original's text: its links are previewed too.
+                self.queue_previews(room, message.id, &message.body);
                 Ok((message, true))
             }
             SendOutcome::Existing(message) if message.room_id == room => Ok((message, false)),
@@ -354,7 +356,7 @@ impl Services {
             return Err(Error::invalid("empty_message", "a message needs a body"));
         }
         let mentions = self.mentions_in(m.room_id, role, &body).await?;
-        let message = self
+        let mut message = self
             .store
             .edit_message(id, &body, &mentions, crate::store::now())
             .await
@@ -362,12 +364,21 @@ impl Services {
                 StoreError::NotFound => message_deleted(),
                 e => e.into(),
             })?;
+        // New links: the old previews go now, the new ones follow as `message.embeds`.
+        let relink = Services::links_changed(&m.body, &message.body);
+        if relink {
+            self.store.clear_embeds(id).await?;
+            message.embeds.clear();
+        }
         self.publish(Event::Room {
             room: message.room_id,
             frame: ServerFrame::MessageEdited {
                 message: message.clone(),
             },
         });
+        if relink {
+            self.queue_previews(message.room_id, id, &message.body);
+        }
         Ok(message)
     }
 

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod blocks;
+pub mod embeds;
 pub mod emoji;
 pub mod error;
 pub mod files;
@@ -59,6 +60,7 @@ pub struct Services {
     throttles: Throttles,
     registration: RegistrationMode,
     push: Push,
+    previews: embeds::LinkPreviews,
 }
 
 /// Whether the store answers, for readiness probes.
@@ -71,7 +73,8 @@ pub struct StoreHealth {
 }
 
 impl Services {
-    /// The operations over these parts; refresh tokens live `refresh_ttl`; `push` sends Web Push.
+    /// The operations over these parts; refresh tokens live `refresh_ttl`; `push` sends Web Push;
+    /// links in messages are previewed by `previewer` (none: previews are off).
     pub fn new(
         store: Store,
         auth: Auth,
@@ -80,6 +83,7 @@ impl Services {
         (file_rules, throttle_rules, registration): (FileRules, ThrottleRules, RegistrationMode),
         refresh_ttl: Duration,
         push: Push,
+        previewer: Option<crate::embeds::Previewer>,
     ) -> Services {
         Services {
             store,
@@ -91,6 +95,7 @@ impl Services {
             throttles: Throttles::new(throttle_rules),
             registration,
             push,
+            previews: embeds::LinkPreviews::new(previewer),
         }
     }
 

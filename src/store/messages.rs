@@ -229,6 +229,7 @@ macro_rules! insert_steps {
                 mentions_room: $m.mentions.room,
                 thread_root: $m.thread.map(|t| t.id),
                 thread: None,
+                embeds: Vec::new(),
             }))
         }
     };
@@ -399,7 +400,7 @@ impl Store {
     }
 
     /// Fills what messages carry beside their row: attachments (`counts` says how many each
-    /// has) and reactions.
+    /// has), mentions, link previews and reactions.
     pub(crate) async fn fill_details(
         &self,
         messages: &mut [Message],
@@ -408,6 +409,7 @@ impl Store {
         self.fill_attachments(messages, counts).await?;
         self.fill_mentions(messages).await?;
         self.fill_threads(messages).await?;
+        self.fill_embeds(messages).await?;
         self.fill_reactions(messages).await
     }
 
@@ -446,8 +448,8 @@ impl Store {
         Ok(())
     }
 
-    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments and no
-    /// reactions, and unpinned (the answer says whether it was pinned); files it carried that no
+    /// Turns a message into a tombstone: empty body, `deleted`, same seq, no attachments, no
+    /// link previews and no reactions, and unpinned (the answer says whether it was pinned); files it carried that no
     /// other message carries expire now. Deleting twice is fine.
     pub async fn delete_message(
         &self,
@@ -463,7 +465,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            for table in ["message_reactions", "message_mentions"] {
+            for table in ["message_reactions", "message_mentions", "message_embeds"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE message_id = $1"))
                     .bind(id)
                     .execute(&mut *tx)

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod commit;
+mod embeds;
 mod emoji;
 mod files;
 mod invites;
@@ -39,6 +40,7 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub use accounts::LoginRecord;
+pub use embeds::{CachedPreview, NewPreview};
 pub use files::FileRecord;
 pub use invites::{InviteRecord, NewInvite};
 pub use messages::{HistoryRequest, Mentions, NewMessage, SendOutcome, ThreadParent};

@@ -125,6 +125,7 @@ impl MessageColumns {
             mentions_room: self.m_mentions_room.unwrap_or(false),
             thread_root: self.m_thread_root_id,
             thread: None,
+            embeds: Vec::new(),
         })
     }
 }

@@ -6,6 +6,7 @@ mod common;
 
 mod chat;
 mod cluster;
+mod embeds;
 mod membership;
 mod mentions;
 mod moderation;

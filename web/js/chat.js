@@ -143,6 +143,9 @@ export class Chat {
         case 'message.deleted':
           s.messageDeleted(f.room_id, f.message_id, f.seq);
           break;
+        case 'message.embeds':
+          s.embeds(f.room_id, f.message_id, f.embeds);
+          break;
         case 'reaction.added':
         case 'reaction.removed':
           s.reaction(f.room_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added');

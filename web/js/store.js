@@ -524,6 +524,16 @@ export class Store {
     this.emit(`room:${roomId}`);
   }
 
+  /** A message's link previews arrived (or changed after an edit). */
+  embeds(roomId, messageId, embeds) {
+    const tl = this.state.timelines.get(roomId);
+    const seq = tl?.seqOf.get(messageId);
+    const m = seq != null ? tl.bySeq.get(seq) : null;
+    if (!m || m.deleted) return;
+    this.put(tl, { ...m, embeds: embeds || [] });
+    this.emit(`room:${roomId}`);
+  }
+
   /** A message was pinned or unpinned. */
   pinned(roomId, messageId, pinned) {
     const tl = this.state.timelines.get(roomId);
@@ -539,11 +549,11 @@ export class Store {
     const old = tl?.bySeq.get(seq);
     const room = this.state.rooms.get(roomId);
     const known = old || (room?.last_message?.id === messageId ? room.last_message : null);
-    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reactions: [], pinned: false, reply_to: null });
+    if (old && !old.deleted) this.put(tl, { ...old, deleted: true, body: '', attachments: [], reactions: [], embeds: [], pinned: false, reply_to: null });
     for (const [rootId, t] of this.state.threads) {
       const reply = t.bySeq.get(seq);
       if (reply?.id !== messageId || reply.deleted) continue;
-      t.bySeq.set(seq, { ...reply, deleted: true, body: '', attachments: [], reactions: [], reply_to: null });
+      t.bySeq.set(seq, { ...reply, deleted: true, body: '', attachments: [], reactions: [], embeds: [], reply_to: null });
       this.emit(`thread:${rootId}`);
     }
     if (tl) this.requote(tl, messageId, { body: '', deleted: true });

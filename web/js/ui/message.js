@@ -9,6 +9,7 @@ import { renderMarkdown } from '../markdown.js';
 import { messageTime, fullTime, preview, nameList } from '../format.js';
 import { mentionNames } from '../notify.js';
 import { renderAttachments } from './attachments.js';
+import { renderEmbeds } from './embeds.js';
 import { permalinkOf } from '../router.js';
 import { reactionBar } from './reactions.js';
 import { profileCard } from './dialogs.js';
@@ -73,6 +74,8 @@ export function messageView(ctx, item) {
       main.append(body);
     }
     if (m.attachments?.length) main.append(renderAttachments(ctx, m.attachments));
+    const embeds = renderEmbeds(ctx, m.embeds);
+    if (embeds) main.append(embeds);
     const reactions = pending ? null : reactionBar(ctx, m);
     if (reactions) main.append(reactions);
   }
