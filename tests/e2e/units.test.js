@@ -218,7 +218,7 @@ test('the room list from HTTP never rolls back what the socket already delivered
 });
 
 // Dialogs no first screen needs, loaded with import() when first opened (a cold load stays small).
-const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/ui/invites.js', '/js/ui/moderation.js', '/js/ui/search-dialog.js', '/js/ui/settings.js'];
+const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/ui/invites.js', '/js/ui/moderation.js', '/js/ui/screen.js', '/js/ui/search-dialog.js', '/js/ui/settings.js'];
 
 test('index.html preloads every module but the dialogs loaded on first use, which nothing imports statically', async () => {
   const { readFileSync, readdirSync } = await import('node:fs');

@@ -14,6 +14,8 @@
 // sign-out. When the socket drops the server ends our part in the call; once it is back we join
 // again with the same microphone and mute state.
 
+import { ScreenShare } from './screenshare.js';
+
 const MIC_KEY = 'confab.voice.microphone';
 /** This tab's call, kept across a reload: `{roomId, muted, deafened, at}`. */
 const CALL_KEY = 'confab.voice.call';
@@ -71,6 +73,8 @@ export class Voice {
     this.audioBox.className = 'call-audio';
     this.audioBox.hidden = true;
     document.body.append(this.audioBox);
+    /** Screen share: ours and the ones we watch (screenshare.js). */
+    this.screen = new ScreenShare({ chat, toast });
     this.resume = rememberedCall();
     this.onPageHide = () => this.rememberCall(Date.now());
     window.addEventListener('pagehide', this.onPageHide);
@@ -270,6 +274,7 @@ export class Voice {
       call.pc = null;
     }
     this.syncAudio(new Map());
+    this.screen.release();
   }
 
   // ---- negotiation ----
@@ -299,11 +304,13 @@ export class Voice {
       if (mine.sender.track !== track) await mine.sender.replaceTrack(track);
       if (mine.direction !== 'sendonly') mine.direction = 'sendonly';
     }
+    await this.screen.attach(pc, sections);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (call.pc !== pc) return;
     this.chat.socket.send({ type: 'voice.answer', room_id: call.roomId, sdp: pc.localDescription.sdp });
     this.syncAudio(this.remoteTracks(pc, sections));
+    this.screen.sync(pc, sections);
   }
 
   /** The transceiver of the first audio m-line: our microphone. */
