@@ -227,6 +227,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub voice_max_participants: u32,
 
+    /// Most participants of one voice room sharing their screen at once.
+    #[arg(long, env = "CONFAB_VOICE_MAX_SCREEN_SHARES", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub voice_max_screen_shares: u32,
+
     /// Seconds a voice participant whose connection was lost (socket closed, page reloaded)
     /// keeps their place in the call: coming back within it continues the same participation
     /// with no leave and join for the others. 0 removes them at once.

@@ -187,6 +187,7 @@ async fn start_sfu(
         public_ip: Some(media_announce),
         max_participants: config.voice_max_participants as usize,
         rejoin_grace: std::time::Duration::from_secs(config.voice_rejoin_grace_secs),
+        max_screen_shares: config.voice_max_screen_shares as usize,
     };
     Ok(sfu::Sfu::start(sfu_config, shutdown).await?)
 }

@@ -142,6 +142,11 @@ pub enum VoiceRequest {
         /// True to deafen.
         deafened: bool,
     },
+    /// Start or stop sharing the screen.
+    Screen {
+        /// True to start.
+        active: bool,
+    },
     /// The participant's session went away without leaving: keep the place for the grace.
     Detach,
     /// Leave the call.

@@ -148,6 +148,16 @@ pub enum ClientFrame {
         /// True to deafen.
         deafened: bool,
     },
+    /// Start (`active`) or stop sharing your screen: the server's next offer adds (or parks)
+    /// a video m-line it receives on, and every other participant's a video m-line carrying
+    /// it.
+    #[serde(rename = "voice.screen")]
+    VoiceScreen {
+        /// Which room.
+        room_id: RoomId,
+        /// True to start sharing.
+        active: bool,
+    },
     /// Decline a DM call that rings (`voice.ring`).
     #[serde(rename = "voice.decline")]
     VoiceDecline {
@@ -254,6 +264,7 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
     "voice.candidate",
     "voice.mute",
     "voice.deafen",
+    "voice.screen",
     "voice.decline",
     "voice.leave",
     "ping",
@@ -274,6 +285,9 @@ pub struct VoiceParticipant {
     /// How well their connection carries the call, from loss, jitter and round-trip time.
     #[serde(default)]
     pub quality: CallQuality,
+    /// Whether they are sharing their screen.
+    #[serde(default)]
+    pub screen: bool,
 }
 
 /// A participant's call quality as `voice.state` reports it, re-judged at most every 2 s.

@@ -251,7 +251,9 @@ impl From<SfuError> for Error {
         let code = e.code();
         let message = e.to_string();
         match e {
-            SfuError::Full { .. } | SfuError::NoOfferPending => Error::Conflict { code, message },
+            SfuError::Full { .. } | SfuError::ScreenLimit { .. } | SfuError::NoOfferPending => {
+                Error::Conflict { code, message }
+            }
             SfuError::NotInCall { .. } => Error::not_found("voice call"),
             SfuError::BadSdp(_) | SfuError::BadCandidate(_) => Error::Invalid { code, message },
             SfuError::Closed => Error::Unavailable,

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::demux::Demux;
 use super::error::SfuError;
-use super::peer::{Health, Peer};
+use super::peer::{Health, MediaOut, Peer};
 use super::quality::QUALITY_INTERVAL;
 use super::request::{Internals, Reply, Request};
 use super::signal::{IceCandidate, ParticipantState, RoomEvent, Signal};
@@ -85,6 +85,8 @@ pub(super) struct CoreConfig {
     pub max_participants: usize,
     /// How long a lost participant keeps their place (see [`super::SfuConfig`]).
     pub rejoin_grace: Duration,
+    /// Screen sharers per room.
+    pub max_sharers: usize,
 }
 
 /// One voice room: its participants in join order.
@@ -108,7 +110,7 @@ pub(super) struct Core {
     /// Earliest known PeerConnection timer; may be stale-early, never stale-late.
     next_pc_timeout: Option<Instant>,
     /// Reused buffers of the forwarding path.
-    scratch_packets: Vec<rtc::rtp::Packet>,
+    scratch_media: MediaOut,
     scratch_speaking: Vec<(PeerId, bool)>,
     /// Totals of departed participants, so published totals never go backwards.
     retired: ParticipantStats,
@@ -134,7 +136,7 @@ impl Core {
             outputs: VecDeque::new(),
             next_housekeeping: now,
             next_pc_timeout: None,
-            scratch_packets: Vec::new(),
+            scratch_media: MediaOut::default(),
             scratch_speaking: Vec::new(),
             retired: ParticipantStats::default(),
             unroutable: 0,
@@ -189,6 +191,9 @@ impl Core {
                 user,
                 deafened,
             } => self.set_deafened(now, room, user, deafened).map(done),
+            Request::Screen { room, user, active } => {
+                self.set_screen(now, room, user, active).map(done)
+            }
             Request::Leave { room, user } => self.leave(now, room, user).map(done),
             Request::Detach { room, user } => self.lookup(room, user).map(|id| {
                 self.detach(now, id, "connection lost");
@@ -227,6 +232,9 @@ impl Core {
         for other in &members {
             if let Some(o) = self.peers.get(other) {
                 peer.assign_slot(*other, o.user)?;
+                if o.sharing && existing != Some(*other) {
+                    peer.assign_video_slot(*other, o.user)?;
+                }
             }
         }
         self.demux.insert_ufrag(peer.ufrag.clone(), id);
@@ -257,6 +265,10 @@ impl Core {
     /// m-line, same msid, numbering continued), so nobody else renegotiates or sees a leave.
     /// Then `old` goes (its session, if alive, is told it was replaced).
     fn take_over(&mut self, now: Instant, room: Uuid, old: PeerId, new: PeerId) {
+        // A new join does not share: whoever watched the old one's screen stops.
+        if self.peers.get(&old).is_some_and(|p| p.sharing) {
+            self.stop_sharing(now, old);
+        }
         let mut others = Vec::new();
         if let Some(r) = self.rooms.get_mut(&room) {
             for m in &mut r.members {
@@ -288,6 +300,14 @@ impl Core {
         if peer.away_since.is_some() {
             return;
         }
+        let was_sharing = peer.sharing;
+        if was_sharing {
+            self.stop_sharing(now, id);
+            self.emit_state_of(id);
+        }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         peer.detach(now, &mut self.transmits);
         let stopped = peer.speaker.reset(now);
         let (room, user, ufrag) = (peer.room, peer.user, peer.ufrag.clone());
@@ -312,8 +332,15 @@ impl Core {
     ) -> Result<(), SfuError> {
         let id = self.lookup(room, user)?;
         let peer = self.peer_mut(id, room)?;
-        peer.apply_answer(now, sdp)?;
+        let new_screens = peer.apply_answer(now, sdp)?;
         self.touch(id);
+        // A new viewer of a screen needs a keyframe to start from.
+        for sharer in new_screens {
+            if let Some(s) = self.peers.get_mut(&sharer) {
+                s.request_keyframe(now, true, &mut self.transmits);
+            }
+            self.touch(sharer);
+        }
         // Changes made while the offer was outstanding are offered now.
         self.negotiate(now, id);
         Ok(())
@@ -404,6 +431,82 @@ impl Core {
         }
     }
 
+    /// Starts or stops `user`'s screen share (`voice.screen`). Starting gives the sharer a
+    /// video m-line the server receives on and every other participant a video slot carrying
+    /// it; stopping parks both. At most `max_sharers` per room share at once.
+    fn set_screen(
+        &mut self,
+        now: Instant,
+        room: Uuid,
+        user: Uuid,
+        active: bool,
+    ) -> Result<(), SfuError> {
+        let id = self.lookup(room, user)?;
+        let peer = self.peer_mut(id, room)?;
+        if peer.sharing == active {
+            return Ok(());
+        }
+        if !active {
+            self.stop_sharing(now, id);
+            self.emit_state(room);
+            return Ok(());
+        }
+        let sharers = self
+            .members(room)
+            .iter()
+            .filter(|m| self.peers.get(m).is_some_and(|p| p.sharing))
+            .count();
+        if sharers >= self.cfg.max_sharers {
+            return Err(SfuError::ScreenLimit {
+                room,
+                max: self.cfg.max_sharers,
+            });
+        }
+        self.peer_mut(id, room)?.start_screen()?;
+        for other in self.members(room) {
+            if other == id {
+                continue;
+            }
+            if let Some(o) = self.peers.get_mut(&other)
+                && let Err(e) = o.assign_video_slot(id, user)
+            {
+                warn!(%room, peer = other.0, "adding a screen slot failed: {e}");
+            }
+            self.negotiate(now, other);
+        }
+        self.negotiate(now, id);
+        self.emit_state(room);
+        Ok(())
+    }
+
+    /// Ends `id`'s screen share: their video m-line goes inactive and every viewer's slot is
+    /// parked; everyone concerned is offered the change. No state is emitted.
+    fn stop_sharing(&mut self, now: Instant, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.stop_screen();
+        let room = peer.room;
+        for other in self.members(room) {
+            if other == id {
+                continue;
+            }
+            if let Some(o) = self.peers.get_mut(&other)
+                && let Err(e) = o.release_video_slot(id)
+            {
+                warn!(%room, peer = other.0, "parking a screen slot failed: {e}");
+            }
+            self.negotiate(now, other);
+        }
+        self.negotiate(now, id);
+    }
+
+    fn emit_state_of(&mut self, id: PeerId) {
+        if let Some(room) = self.peers.get(&id).map(|p| p.room) {
+            self.emit_state(room);
+        }
+    }
+
     /// Removes `user` from `room`.
     fn leave(&mut self, now: Instant, room: Uuid, user: Uuid) -> Result<(), SfuError> {
         let id = self.lookup(room, user)?;
@@ -422,6 +525,7 @@ impl Core {
                 speaking: p.speaker.is_speaking(),
                 deafened: p.deafened,
                 quality: p.quality,
+                screen: p.sharing,
             })
             .collect()
     }
@@ -484,29 +588,43 @@ impl Core {
         let room = peer.room;
         peer.handle_datagram(now, from, data);
 
-        let mut packets = std::mem::take(&mut self.scratch_packets);
+        let mut media = std::mem::take(&mut self.scratch_media);
         let mut speaking = std::mem::take(&mut self.scratch_speaking);
-        peer.drain_media(now, &mut packets, &mut speaking);
+        peer.drain_media(now, &mut media, &mut speaking);
         let health = peer.drain_events();
         peer.drain_writes(&mut self.transmits);
         self.touch(id);
 
-        if !packets.is_empty()
+        if !(media.audio.is_empty() && media.video.is_empty())
             && let Some(r) = self.rooms.get(&room)
         {
-            for pkt in &packets {
+            for (pkt, video) in media
+                .audio
+                .iter()
+                .map(|p| (p, false))
+                .chain(media.video.iter().map(|p| (p, true)))
+            {
                 for sub in &r.members {
                     if *sub == id {
                         continue;
                     }
                     if let Some(s) = self.peers.get_mut(sub) {
-                        s.forward(now, id, pkt, &mut self.transmits);
+                        s.forward(now, id, pkt, video, &mut self.transmits);
                     }
                 }
             }
         }
-        packets.clear();
-        self.scratch_packets = packets;
+        // A viewer's picture-loss reports become (at most) one keyframe request per sharer.
+        for sharer in &media.keyframes {
+            if let Some(s) = self.peers.get_mut(sharer) {
+                s.request_keyframe(now, false, &mut self.transmits);
+                if let Some(t) = s.next_timeout {
+                    self.next_pc_timeout = Some(self.next_pc_timeout.map_or(t, |n| n.min(t)));
+                }
+            }
+        }
+        media.clear();
+        self.scratch_media = media;
         for (peer, state) in speaking.drain(..) {
             self.emit_speaking(peer, state);
         }
@@ -638,6 +756,13 @@ impl Core {
         {
             debug!(room = %p.room, user = %p.user, "voice participant connected");
             p.last_rx = now;
+            // Keyframes sent while the transport came up were not forwarded to them.
+            for sharer in p.watched_screens() {
+                if let Some(s) = self.peers.get_mut(&sharer) {
+                    s.request_keyframe(now, true, &mut self.transmits);
+                }
+                self.touch(sharer);
+            }
         }
     }
 
@@ -655,6 +780,7 @@ impl Core {
             if let Some(s) = p.speaker.tick(now) {
                 speaking.push((p.id, s));
             }
+            p.screen_tick(now, &mut self.transmits);
             if let Some(away) = p.away_since {
                 if now.saturating_duration_since(away) > self.cfg.rejoin_grace {
                     expired.push((p.id, "connection lost"));
@@ -814,6 +940,7 @@ mod tests {
             announce: "127.0.0.1:7882".parse().unwrap(),
             max_participants: max,
             rejoin_grace: Duration::ZERO,
+            max_sharers: 2,
         };
         (Core::new(cfg, shared.clone(), now), shared)
     }

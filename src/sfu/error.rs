@@ -18,6 +18,14 @@ pub enum SfuError {
         max: usize,
     },
     /// The user has no participant in that room (never joined, left, or was removed).
+    /// The room already has its maximum of screen sharers.
+    #[error("room {room} already has {max} screen shares; one must stop first")]
+    ScreenLimit {
+        /// The voice room.
+        room: Uuid,
+        /// Sharers allowed at once.
+        max: usize,
+    },
     #[error("not in the voice call of room {room}")]
     NotInCall {
         /// The room.
@@ -51,6 +59,7 @@ impl SfuError {
     pub fn code(&self) -> &'static str {
         match self {
             SfuError::Full { .. } => "voice_full",
+            SfuError::ScreenLimit { .. } => "screen_share_limit",
             SfuError::NotInCall { .. } => "not_in_call",
             SfuError::NoOfferPending => "no_offer_pending",
             SfuError::BadSdp(_) => "invalid_sdp",

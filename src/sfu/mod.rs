@@ -37,6 +37,7 @@ mod quality;
 mod request;
 pub mod rewrite;
 mod rtcp;
+mod screen;
 mod signal;
 #[cfg(test)]
 mod sim;
@@ -88,6 +89,9 @@ pub struct SfuConfig {
     /// network gone) keeps their place: a join of the same user within it takes the place
     /// over, and the others see no leave and join. Zero removes at once.
     pub rejoin_grace: Duration,
+    /// Screen sharers per room at once; the next `voice.screen` gets
+    /// [`SfuError::ScreenLimit`].
+    pub max_screen_shares: usize,
 }
 
 impl Default for SfuConfig {
@@ -98,6 +102,7 @@ impl Default for SfuConfig {
             public_ip: None,
             max_participants: 50,
             rejoin_grace: Duration::from_secs(30),
+            max_screen_shares: screen::DEFAULT_MAX_SHARERS,
         }
     }
 }
@@ -159,6 +164,7 @@ impl Sfu {
                 announce,
                 max_participants: cfg.max_participants,
                 rejoin_grace: cfg.rejoin_grace,
+                max_sharers: cfg.max_screen_shares,
             },
             stats.clone(),
             Instant::now(),

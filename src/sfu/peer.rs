@@ -47,6 +47,7 @@ use super::media::{self, OPUS_PAYLOAD_TYPE};
 use super::quality::{self, Figures, LossMeter};
 use super::rewrite::{OPUS_CLOCK_RATE, StreamRewriter};
 use super::rtcp::RttMicros;
+use super::screen::{KEYFRAME_INTERVAL, REMB_INTERVAL, ScreenIn};
 use super::signal::CallQuality;
 use super::speaker::SpeakerDetector;
 use super::stats::{ParticipantStats, SharedStats};
@@ -70,6 +71,9 @@ enum SlotState {
 
 /// One outgoing m-line.
 struct Slot {
+    /// A screen-share (video) slot; otherwise a microphone (audio) one. A parked slot is only
+    /// reused for the same kind.
+    video: bool,
     transceiver: RTCRtpTransceiverId,
     sender: RTCRtpSenderId,
     ssrc: u32,
@@ -119,6 +123,25 @@ pub(super) struct Counters {
     pub packets_out: u64,
     pub bytes_out: u64,
     pub dropped_muted: u64,
+    /// Screen-share video packets received (as a sharer) and sent (as a viewer).
+    pub video_in: u64,
+    pub video_out: u64,
+}
+
+/// Where [`Peer::drain_media`] puts what it read; reused buffers of the forwarding path.
+#[derive(Default)]
+pub(super) struct MediaOut {
+    pub audio: Vec<rtc::rtp::Packet>,
+    pub video: Vec<rtc::rtp::Packet>,
+    pub keyframes: Vec<PeerId>,
+}
+
+impl MediaOut {
+    pub(super) fn clear(&mut self) {
+        self.audio.clear();
+        self.video.clear();
+        self.keyframes.clear();
+    }
 }
 
 /// One participant; see the module docs.
@@ -128,6 +151,9 @@ pub(super) struct Peer {
     pub user: Uuid,
     pub ufrag: String,
     pub muted: bool,
+    /// Sharing their screen (`voice.screen`): the PeerConnection has a video m-line the
+    /// server receives on, and every other participant a video slot carrying it.
+    pub sharing: bool,
     /// Deafened: nothing is forwarded to this participant, nor from them.
     pub deafened: bool,
     /// The last verdict on the connection (see `quality.rs`).
@@ -156,6 +182,10 @@ pub(super) struct Peer {
     /// sent to, so the ICE agent finds its local candidate.
     local_addr: SocketAddr,
     slots: Vec<Slot>,
+    /// The video m-line this participant shares their screen on, once they first shared.
+    screen_in: Option<ScreenIn>,
+    /// Keyframe requests sent to this participant as a sharer (PLI), for stats and tests.
+    pub keyframe_requests: u64,
     /// Interval loss of the microphone stream, for the quality verdict.
     loss_in: LossMeter,
     /// Latest round-trip time, measured inside the PeerConnection's interceptor chain.
@@ -200,6 +230,7 @@ impl Peer {
             user,
             ufrag,
             muted: false,
+            sharing: false,
             deafened: false,
             quality: CallQuality::Good,
             speaker: SpeakerDetector::default(),
@@ -217,6 +248,8 @@ impl Peer {
             audio_level_id: None,
             local_addr,
             slots: Vec::new(),
+            screen_in: None,
+            keyframe_requests: 0,
             loss_in: LossMeter::default(),
             rtt,
             pc,
@@ -224,13 +257,34 @@ impl Peer {
         })
     }
 
-    /// Starts carrying `publisher` (user `user`) on a parked slot or a new m-line.
+    /// Starts carrying `publisher`'s microphone (user `user`) on a parked slot or a new m-line.
     pub(super) fn assign_slot(&mut self, publisher: PeerId, user: Uuid) -> Result<(), SfuError> {
-        if self.slots.iter().any(|s| s.publisher == Some(publisher)) {
+        self.assign(publisher, user, false)
+    }
+
+    /// Starts carrying `publisher`'s shared screen on a parked video slot or a new m-line.
+    pub(super) fn assign_video_slot(
+        &mut self,
+        publisher: PeerId,
+        user: Uuid,
+    ) -> Result<(), SfuError> {
+        self.assign(publisher, user, true)
+    }
+
+    fn assign(&mut self, publisher: PeerId, user: Uuid, video: bool) -> Result<(), SfuError> {
+        if self
+            .slots
+            .iter()
+            .any(|s| s.publisher == Some(publisher) && s.video == video)
+        {
             return Ok(());
         }
         let stream_id = user.to_string();
-        if let Some(i) = self.slots.iter().position(|s| s.state == SlotState::Parked) {
+        if let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.state == SlotState::Parked && s.video == video)
+        {
             let (transceiver, sender, ssrc) = {
                 let s = &self.slots[i];
                 (s.transceiver, s.sender, s.ssrc)
@@ -243,7 +297,7 @@ impl Peer {
             self.pc
                 .rtp_sender(sender)
                 .ok_or_else(|| SfuError::Internal("parked slot lost its sender".into()))?
-                .replace_track(forward_track(stream_id, ssrc))
+                .replace_track(forward_track(stream_id, ssrc, video))
                 .map_err(internal)?;
             let slot = &mut self.slots[i];
             slot.publisher = Some(publisher);
@@ -254,7 +308,7 @@ impl Peer {
             let transceiver = self
                 .pc
                 .add_transceiver_from_track(
-                    forward_track(stream_id, ssrc),
+                    forward_track(stream_id, ssrc, video),
                     Some(RTCRtpTransceiverInit {
                         direction: RTCRtpTransceiverDirection::Sendonly,
                         streams: vec![],
@@ -262,13 +316,28 @@ impl Peer {
                     }),
                 )
                 .map_err(internal)?;
+            let rewriter = if video {
+                StreamRewriter::video(rand::random(), rand::random())
+            } else {
+                StreamRewriter::new(rand::random(), rand::random())
+            };
+            if video {
+                // A track names one codec; the m-line offers both, so a sharer's H.264 can
+                // be forwarded as well as VP8.
+                self.pc
+                    .rtp_transceiver(transceiver)
+                    .ok_or_else(|| SfuError::Internal("new slot lost its transceiver".into()))?
+                    .set_codec_preferences(media::video_codecs())
+                    .map_err(internal)?;
+            }
             self.slots.push(Slot {
+                video,
                 transceiver,
                 sender: RTCRtpSenderId::from(transceiver),
                 ssrc,
                 publisher: Some(publisher),
                 state: SlotState::Pending,
-                rewriter: StreamRewriter::new(rand::random(), rand::random()),
+                rewriter,
                 remote_lost: 0,
                 remote_jitter: 0,
                 remote_fraction: 0,
@@ -278,12 +347,22 @@ impl Peer {
         Ok(())
     }
 
-    /// Stops carrying `publisher`: the slot is parked for reuse.
+    /// Stops carrying `publisher` (microphone and screen): their slots are parked for reuse.
     pub(super) fn release_slot(&mut self, publisher: PeerId) -> Result<(), SfuError> {
+        self.release(publisher, false)?;
+        self.release(publisher, true)
+    }
+
+    /// Stops carrying `publisher`'s screen (they stopped sharing): the slot is parked.
+    pub(super) fn release_video_slot(&mut self, publisher: PeerId) -> Result<(), SfuError> {
+        self.release(publisher, true)
+    }
+
+    fn release(&mut self, publisher: PeerId, video: bool) -> Result<(), SfuError> {
         let Some(i) = self
             .slots
             .iter()
-            .position(|s| s.publisher == Some(publisher))
+            .position(|s| s.publisher == Some(publisher) && s.video == video)
         else {
             return Ok(());
         };
@@ -296,7 +375,7 @@ impl Peer {
         // `msid:-` ("no stream") so an inactive m-line never names a departed user; the
         // sender handle is only reachable before the direction loses "send".
         if let Some(mut s) = self.pc.rtp_sender(sender) {
-            s.replace_track(forward_track("-".to_owned(), ssrc))
+            s.replace_track(forward_track("-".to_owned(), ssrc, video))
                 .map_err(internal)?;
         }
         if let Some(mut t) = self.pc.rtp_transceiver(transceiver) {
@@ -312,7 +391,7 @@ impl Peer {
         for s in self
             .slots
             .iter_mut()
-            .filter(|s| s.publisher == Some(publisher))
+            .filter(|s| s.publisher == Some(publisher) && !s.video)
         {
             s.rewriter.rebase();
         }
@@ -321,8 +400,127 @@ impl Peer {
     /// Resets every slot's rewriter, so that after an undeafen each stream continues its
     /// numbering with the time passed, as after an unmute.
     pub(super) fn rebase_all_slots(&mut self) {
-        for s in &mut self.slots {
+        for s in self.slots.iter_mut().filter(|s| !s.video) {
             s.rewriter.rebase();
+        }
+    }
+
+    /// Starts receiving this participant's screen: the next offer has a video m-line the
+    /// server receives on (the same one each time they share again).
+    pub(super) fn start_screen(&mut self) -> Result<(), SfuError> {
+        match &mut self.screen_in {
+            Some(screen) => {
+                if let Some(mut t) = self.pc.rtp_transceiver(screen.transceiver) {
+                    t.set_direction(RTCRtpTransceiverDirection::Recvonly);
+                }
+                screen.restart();
+            }
+            None => {
+                let transceiver = self
+                    .pc
+                    .add_transceiver_from_kind(
+                        RtpCodecKind::Video,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Recvonly,
+                            streams: vec![],
+                            send_encodings: vec![],
+                        }),
+                    )
+                    .map_err(internal)?;
+                self.screen_in = Some(ScreenIn::new(transceiver));
+            }
+        }
+        self.sharing = true;
+        self.needs_offer = true;
+        Ok(())
+    }
+
+    /// Stops receiving this participant's screen: the video m-line goes inactive (kept for
+    /// the next share).
+    pub(super) fn stop_screen(&mut self) {
+        if let Some(screen) = &self.screen_in
+            && let Some(mut t) = self.pc.rtp_transceiver(screen.transceiver)
+        {
+            t.set_direction(RTCRtpTransceiverDirection::Inactive);
+        }
+        self.sharing = false;
+        self.needs_offer = true;
+    }
+
+    /// Asks this sharer for a keyframe (one PLI), at most one per [`KEYFRAME_INTERVAL`].
+    /// A viewer's PLI or FIR inside the interval is answered by the keyframe already asked
+    /// for, so it is dropped (`defer` false); a new viewer's request inside it is sent once
+    /// the interval is over (`defer` true), since the keyframe asked for may have passed
+    /// before the viewer's slot was live. Returns whether a PLI was written now.
+    pub(super) fn request_keyframe(
+        &mut self,
+        now: Instant,
+        defer: bool,
+        transmits: &mut VecDeque<Transmit>,
+    ) -> bool {
+        let Some(screen) = self.screen_in.as_mut() else {
+            return false;
+        };
+        if !self.sharing || !self.connected {
+            return false;
+        }
+        let recent = screen
+            .last_request
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL);
+        let Some(ssrc) = screen.ssrc.filter(|_| !recent) else {
+            // Not yet seen a packet (the first frame is a keyframe anyway), or asked lately.
+            screen.pending |= defer || screen.ssrc.is_none();
+            return false;
+        };
+        screen.pending = false;
+        screen.last_request = Some(now);
+        debug!(peer = %self.user, ssrc, defer, "keyframe request to the sharer");
+        let transceiver = screen.transceiver;
+        let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: ssrc,
+        };
+        let Some(mut receiver) = self.pc.rtp_receiver(transceiver.into()) else {
+            return false;
+        };
+        if let Err(e) = receiver.write_rtcp(now, vec![Box::new(pli)]) {
+            debug!(peer = %self.user, "keyframe request failed: {e}");
+            return false;
+        }
+        self.keyframe_requests += 1;
+        self.drain_writes(transmits);
+        true
+    }
+
+    /// Periodic screen-share work of a sharer: a deferred keyframe request whose interval is
+    /// over, and the REMB that caps their encoder at [`media::SCREEN_BITRATE_CAP`].
+    pub(super) fn screen_tick(&mut self, now: Instant, transmits: &mut VecDeque<Transmit>) {
+        let Some(screen) = self.screen_in.as_mut() else {
+            return;
+        };
+        if !self.sharing || !self.connected {
+            return;
+        }
+        let (pending, transceiver, ssrc) = (screen.pending, screen.transceiver, screen.ssrc);
+        let remb_due = screen
+            .last_remb
+            .is_none_or(|t| now.saturating_duration_since(t) >= REMB_INTERVAL);
+        if let (true, Some(ssrc)) = (remb_due, ssrc) {
+            screen.last_remb = Some(now);
+            let remb = rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate {
+                sender_ssrc: 0,
+                bitrate: media::SCREEN_BITRATE_CAP as f32,
+                ssrcs: vec![ssrc],
+            };
+            if let Some(mut receiver) = self.pc.rtp_receiver(transceiver.into())
+                && let Err(e) = receiver.write_rtcp(now, vec![Box::new(remb)])
+            {
+                debug!(peer = %self.user, "REMB failed: {e}");
+            }
+            self.drain_writes(transmits);
+        }
+        if pending {
+            self.request_keyframe(now, true, transmits);
         }
     }
 
@@ -356,7 +554,11 @@ impl Peer {
             return Ok(None);
         }
         let offer = self.pc.create_offer(None).map_err(internal)?;
-        let sdp = offer.sdp.clone();
+        let sdp = if self.sharing {
+            media::cap_video_bandwidth(&offer.sdp)
+        } else {
+            offer.sdp.clone()
+        };
         self.pc
             .set_local_description(now, offer)
             .map_err(internal)?;
@@ -373,8 +575,13 @@ impl Peer {
         Ok(Some(sdp))
     }
 
-    /// Applies the client's answer to the outstanding offer.
-    pub(super) fn apply_answer(&mut self, now: Instant, sdp: String) -> Result<(), SfuError> {
+    /// Applies the client's answer to the outstanding offer. Returns the sharers whose screen
+    /// this participant now receives for the first time (each owes them a keyframe).
+    pub(super) fn apply_answer(
+        &mut self,
+        now: Instant,
+        sdp: String,
+    ) -> Result<Vec<PeerId>, SfuError> {
         if self.offer_sent_at.is_none() {
             return Err(SfuError::NoOfferPending);
         }
@@ -385,12 +592,16 @@ impl Peer {
             .map_err(|e| SfuError::BadSdp(e.to_string()))?;
         self.offer_sent_at = None;
         self.answered_once = true;
+        let mut new_screens = Vec::new();
         for s in self
             .slots
             .iter_mut()
             .filter(|s| s.state == SlotState::Offered)
         {
             s.state = SlotState::Live;
+            if let (true, Some(p)) = (s.video, s.publisher) {
+                new_screens.push(p);
+            }
         }
         self.audio_level_id = self.negotiated_audio_level_id();
         for c in std::mem::take(&mut self.pending_candidates) {
@@ -399,7 +610,7 @@ impl Peer {
             }
         }
         self.next_timeout = self.pc.poll_timeout();
-        Ok(())
+        Ok(new_screens)
     }
 
     fn negotiated_audio_level_id(&mut self) -> Option<u8> {
@@ -463,21 +674,38 @@ impl Peer {
     /// participant sends about our streams (rtc 0.21 answers RTCP itself but does not fill its
     /// remote-inbound statistics from them). Also feeds the speaker detector and the counters;
     /// packets of a muted participant are counted and dropped here.
+    ///
+    /// Screen video (a VP8 or H.264 payload type) of a sharer goes to `video`; the publishers
+    /// this participant asked for a keyframe (PLI or FIR on one of their video slots) are
+    /// added to `keyframes`.
     pub(super) fn drain_media(
         &mut self,
         now: Instant,
-        out: &mut Vec<rtc::rtp::Packet>,
+        out: &mut MediaOut,
         speaking_changes: &mut Vec<(PeerId, bool)>,
     ) {
         while let Some(msg) = self.pc.poll_read() {
             let pkt = match msg.message {
                 RTCMessage::RtpPacket(_, pkt) => pkt,
                 RTCMessage::RtcpPacket(_, packets) => {
-                    self.record_reports(&packets);
+                    self.record_reports(&packets, &mut out.keyframes);
                     continue;
                 }
                 _ => continue,
             };
+            if media::is_video_payload_type(pkt.header.payload_type) {
+                let Some(screen) = self.screen_in.as_mut().filter(|_| self.sharing) else {
+                    continue;
+                };
+                self.counters.packets_in += 1;
+                self.counters.bytes_in += (12 + pkt.payload.len()) as u64;
+                self.counters.video_in += 1;
+                if screen.ssrc != Some(pkt.header.ssrc) {
+                    screen.ssrc = Some(pkt.header.ssrc);
+                }
+                out.video.push(pkt);
+                continue;
+            }
             if pkt.header.payload_type != OPUS_PAYLOAD_TYPE {
                 continue;
             }
@@ -493,13 +721,39 @@ impl Peer {
                     speaking_changes.push((self.id, speaking));
                 }
             }
-            out.push(pkt);
+            out.audio.push(pkt);
         }
     }
 
-    fn record_reports(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>]) {
+    fn record_reports(
+        &mut self,
+        packets: &[Box<dyn rtc::rtcp::Packet>],
+        keyframes: &mut Vec<PeerId>,
+    ) {
+        use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+        use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
         for p in packets {
             let any = p.as_any();
+            let asked = if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                Some(pli.media_ssrc)
+            } else {
+                // The FIR entry names the stream; its media SSRC field is unused (RFC 5104).
+                any.downcast_ref::<FullIntraRequest>()
+                    .and_then(|fir| fir.fir.first().map(|e| e.ssrc))
+            };
+            if let Some(ssrc) = asked {
+                debug!(peer = %self.user, ssrc, "keyframe asked for by a viewer");
+                if let Some(p) = self
+                    .slots
+                    .iter()
+                    .find(|s| s.video && s.ssrc == ssrc && s.state == SlotState::Live)
+                    .and_then(|s| s.publisher)
+                    && !keyframes.contains(&p)
+                {
+                    keyframes.push(p);
+                }
+                continue;
+            }
             let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
                 &rr.reports
             } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
@@ -567,21 +821,25 @@ impl Peer {
     /// is not forwarded: the SFU reports speakers itself, and forwarding it would allocate an
     /// extension list per packet per subscriber. What rtc's `write_rtp` costs after that
     /// (SRTP, interceptors) is measured in DESIGN.md.
+    ///
+    /// Screen video (`video`) goes the same way on the publisher's video slot, with the
+    /// packet's own payload type (the offer fixed VP8's and H.264's for every m-line) and its
+    /// own marker bit (the end of a frame, never a talk spurt); a deafened participant still
+    /// sees a shared screen.
     pub(super) fn forward(
         &mut self,
         now: Instant,
         publisher: PeerId,
         pkt: &rtc::rtp::Packet,
+        video: bool,
         transmits: &mut VecDeque<Transmit>,
     ) {
-        if !self.connected || self.deafened {
+        if !self.connected || (self.deafened && !video) {
             return;
         }
-        let Some(slot) = self
-            .slots
-            .iter_mut()
-            .find(|s| s.publisher == Some(publisher) && s.state == SlotState::Live)
-        else {
+        let Some(slot) = self.slots.iter_mut().find(|s| {
+            s.publisher == Some(publisher) && s.video == video && s.state == SlotState::Live
+        }) else {
             return;
         };
         let h = &pkt.header;
@@ -596,8 +854,12 @@ impl Peer {
                 version: 2,
                 padding: h.padding,
                 extension: false,
-                marker: h.marker || rw.marker,
-                payload_type: OPUS_PAYLOAD_TYPE,
+                marker: h.marker || (rw.marker && !video),
+                payload_type: if video {
+                    h.payload_type
+                } else {
+                    OPUS_PAYLOAD_TYPE
+                },
                 sequence_number: rw.seq,
                 timestamp: rw.timestamp,
                 ssrc: slot.ssrc,
@@ -617,6 +879,9 @@ impl Peer {
             Ok(()) => {
                 self.counters.packets_out += 1;
                 self.counters.bytes_out += bytes;
+                if video {
+                    self.counters.video_out += 1;
+                }
             }
             Err(e) => debug!(peer = %self.user, "forward failed: {e}"),
         }
@@ -691,7 +956,11 @@ impl Peer {
             rtt_s: None,
         };
         let clock = f64::from(OPUS_CLOCK_RATE);
-        for slot in self.slots.iter_mut().filter(|s| s.state == SlotState::Live) {
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|s| s.state == SlotState::Live && !s.video)
+        {
             f.loss = f.loss.max(f64::from(slot.remote_fraction) / 256.0);
             f.jitter_s = f.jitter_s.max(f64::from(slot.remote_jitter) / clock);
             slot.remote_fraction = 0;
@@ -708,9 +977,18 @@ impl Peer {
         })
     }
 
-    /// Number of m-lines (1 + slots), for tests and logs.
+    /// The sharers whose screen this participant receives on a live slot.
+    pub(super) fn watched_screens(&self) -> Vec<PeerId> {
+        self.slots
+            .iter()
+            .filter(|s| s.video && s.state == SlotState::Live)
+            .filter_map(|s| s.publisher)
+            .collect()
+    }
+
+    /// Number of m-lines (1 + the screen m-line once shared + slots), for tests and logs.
     pub(super) fn m_lines(&self) -> usize {
-        1 + self.slots.len()
+        1 + usize::from(self.screen_in.is_some()) + self.slots.len()
     }
 }
 
@@ -723,8 +1001,14 @@ struct Inbound {
 }
 
 /// The track a slot sends: stream id = the publisher's user id (what the client reads from
-/// `a=msid`), a fresh track id, and the slot's fixed SSRC.
-fn forward_track(stream_id: String, ssrc: u32) -> MediaStreamTrack {
-    let track_id = Uuid::new_v4().simple().to_string();
-    media::opus_track(stream_id, track_id.clone(), track_id, ssrc)
+/// `a=msid`), a fresh track id (`screen-…` for a shared screen), and the slot's fixed SSRC.
+fn forward_track(stream_id: String, ssrc: u32, video: bool) -> MediaStreamTrack {
+    let id = Uuid::new_v4().simple();
+    if video {
+        let track_id = format!("screen-{id}");
+        media::video_track(stream_id, track_id.clone(), track_id, ssrc)
+    } else {
+        let track_id = id.to_string();
+        media::opus_track(stream_id, track_id.clone(), track_id, ssrc)
+    }
 }

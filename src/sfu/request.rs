@@ -75,6 +75,13 @@ pub enum Request {
         /// Whose session went away.
         user: Uuid,
     },
+    /// Start (`active`) or stop sharing `user`'s screen: see `screen.rs`. Fails with
+    /// [`super::SfuError::ScreenLimit`] when the room already has its maximum of sharers.
+    Screen {
+        room: Uuid,
+        user: Uuid,
+        active: bool,
+    },
     /// Removes `user` from the call; once answered, their PeerConnection is freed.
     Leave {
         /// The voice room.

@@ -24,6 +24,9 @@ pub const OPUS_CLOCK_RATE: u32 = 48_000;
 /// The smallest timestamp step at a source change: one 20 ms Opus frame.
 const MIN_TS_STEP: u32 = OPUS_CLOCK_RATE / 50;
 
+/// Video's RTP clock is 90 kHz for every codec we offer (VP8, H.264).
+pub const VIDEO_CLOCK_RATE: u32 = 90_000;
+
 /// The mapping of the current source onto the outgoing stream.
 #[derive(Debug, Clone, Copy)]
 struct Source {
@@ -57,16 +60,36 @@ pub struct StreamRewriter {
     /// Where the first outgoing stream starts (random, as RFC 3550 asks).
     initial_seq: u16,
     initial_ts: u32,
+    /// The stream's RTP clock (ticks per second) and the smallest timestamp step at a source
+    /// change (one frame).
+    clock: u32,
+    min_step: u32,
 }
 
 impl StreamRewriter {
     /// A rewriter whose outgoing stream will start at `initial_seq` / `initial_ts`.
     pub fn new(initial_seq: u16, initial_ts: u32) -> Self {
+        Self::with_clock(initial_seq, initial_ts, OPUS_CLOCK_RATE, MIN_TS_STEP)
+    }
+
+    /// A rewriter for a video stream (90 kHz clock, a 30 fps frame as the smallest step).
+    pub fn video(initial_seq: u16, initial_ts: u32) -> Self {
+        Self::with_clock(
+            initial_seq,
+            initial_ts,
+            VIDEO_CLOCK_RATE,
+            VIDEO_CLOCK_RATE / 30,
+        )
+    }
+
+    fn with_clock(initial_seq: u16, initial_ts: u32, clock: u32, min_step: u32) -> Self {
         Self {
             source: None,
             last: None,
             initial_seq,
             initial_ts,
+            clock,
+            min_step,
         }
     }
 
@@ -98,7 +121,11 @@ impl StreamRewriter {
                     None => (self.initial_seq, self.initial_ts),
                     Some((last_seq, last_ts, last_at)) => (
                         last_seq.wrapping_add(1),
-                        last_ts.wrapping_add(ts_step(now.saturating_duration_since(last_at))),
+                        last_ts.wrapping_add(ts_step(
+                            now.saturating_duration_since(last_at),
+                            self.clock,
+                            self.min_step,
+                        )),
                     ),
                 };
                 let source = Source {
@@ -127,11 +154,11 @@ impl StreamRewriter {
     }
 }
 
-/// Timestamp advance for a pause of `elapsed`: the wall time in 48 kHz ticks, at least one
-/// frame so the stream never goes backwards or repeats a timestamp.
-fn ts_step(elapsed: Duration) -> u32 {
-    let ticks = elapsed.as_micros() * u128::from(OPUS_CLOCK_RATE) / 1_000_000;
-    (ticks.min(u128::from(u32::MAX / 2)) as u32).max(MIN_TS_STEP)
+/// Timestamp advance for a pause of `elapsed`: the wall time in `clock` ticks, at least one
+/// frame (`min_step`) so the stream never goes backwards or repeats a timestamp.
+fn ts_step(elapsed: Duration, clock: u32, min_step: u32) -> u32 {
+    let ticks = elapsed.as_micros() * u128::from(clock) / 1_000_000;
+    (ticks.min(u128::from(u32::MAX / 2)) as u32).max(min_step)
 }
 
 #[cfg(test)]
@@ -218,6 +245,19 @@ mod tests {
         r.rebase();
         r.rewrite(3, 60, 10 * FRAME_TS, t0 + FRAME).unwrap();
         assert_eq!(r.rewrite(3, 59, 9 * FRAME_TS, t0 + FRAME), None);
+    }
+
+    #[test]
+    fn a_video_stream_advances_by_the_90_khz_clock_across_a_pause() {
+        let mut r = StreamRewriter::video(0, 0);
+        let t0 = Instant::now();
+        r.rewrite(3, 50, 0, t0).unwrap();
+        r.rebase();
+        let p = r.rewrite(4, 9, 77, t0 + Duration::from_secs(1)).unwrap();
+        assert_eq!((p.seq, p.timestamp), (1, VIDEO_CLOCK_RATE));
+        r.rebase();
+        let q = r.rewrite(5, 1, 0, t0 + Duration::from_secs(1)).unwrap();
+        assert_eq!(q.timestamp, VIDEO_CLOCK_RATE + VIDEO_CLOCK_RATE / 30);
     }
 
     #[test]

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
@@ -35,9 +37,10 @@ pub(super) const ROUND_TRIP_SLOT: usize = 500;
 /// second; a reception report answers one of the last few).
 const SENT_REPORTS: usize = 64;
 
-/// See the module docs.
+/// See the module docs. Also lets keyframe requests (PLI, FIR) through: the SFU coalesces
+/// its viewers' requests into one to the sharer, and the test kit's sharer counts them.
 #[derive(Default)]
-pub(super) struct ReportsToSfu {
+pub struct ReportsToSfu {
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }
@@ -50,7 +53,89 @@ fn carries_reports(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
             || any
                 .downcast_ref::<SenderReport>()
                 .is_some_and(|sr| !sr.reports.is_empty())
+            || any.is::<PictureLossIndication>()
+            || any.is::<FullIntraRequest>()
     })
+}
+
+/// Binds an interceptor only to the local streams of one kind (audio or video), so each kind
+/// gets its own NACK history size; everything else passes straight through to it.
+pub(super) struct OfKind<I> {
+    inner: I,
+    video: bool,
+}
+
+impl<I> OfKind<I> {
+    pub(super) fn audio(inner: I) -> Self {
+        Self {
+            inner,
+            video: false,
+        }
+    }
+
+    pub(super) fn video(inner: I) -> Self {
+        Self { inner, video: true }
+    }
+
+    fn wants(&self, info: &StreamInfo) -> bool {
+        info.mime_type
+            .get(..6)
+            .is_some_and(|k| k.eq_ignore_ascii_case("video/"))
+            == self.video
+    }
+}
+
+impl<I: Interceptor> Protocol<TaggedPacket, TaggedPacket, ()> for OfKind<I> {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.inner.handle_read(msg)
+    }
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.inner.poll_read()
+    }
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.inner.handle_write(msg)
+    }
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.inner.poll_write()
+    }
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.inner.handle_timeout(now)
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+    fn close(&mut self) -> Result<(), Error> {
+        self.inner.close()
+    }
+}
+
+impl<I: Interceptor> Interceptor for OfKind<I> {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        if self.wants(info) {
+            self.inner.bind_local_stream(info);
+        }
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        if self.wants(info) {
+            self.inner.unbind_local_stream(info);
+        }
+    }
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        if self.wants(info) {
+            self.inner.bind_remote_stream(info);
+        }
+    }
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        if self.wants(info) {
+            self.inner.unbind_remote_stream(info);
+        }
+    }
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for ReportsToSfu {

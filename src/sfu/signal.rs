@@ -55,6 +55,8 @@ pub struct ParticipantState {
     pub deafened: bool,
     /// Their connection's quality, judged every 2 s from loss, jitter and round-trip time.
     pub quality: CallQuality,
+    /// Sharing their screen (`voice.screen`).
+    pub screen: bool,
 }
 
 /// Room-wide events; the hub fans them out to every member of the room.

@@ -569,6 +569,70 @@ async fn voice_state_names_deafened_and_quality_on_the_wire() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_share_over_the_socket_names_the_sharer_and_refuses_a_third() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app(backend).await;
+        let ana = app.user("ana").await;
+        let bo = app.user("bo").await;
+        let cy = app.user("cy").await;
+        let room = app.room_with(&ana, &[&bo, &cy]).await;
+        let a = call(&app, &ana, room.id).await;
+        let b = call(&app, &bo, room.id).await;
+        let mut c = call(&app, &cy, room.id).await;
+        a.screen(true).await.unwrap();
+        let seen = c
+            .wait_for(WAIT, "ana shares", participant_where(ana.id, |p| p.screen))
+            .await
+            .unwrap();
+        assert!(seen.screen);
+        // cy receives ana's screen on a video m-line named for her.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = c.peer.recv(left).await.expect("ana's screen arrives");
+            if p.is_video() && p.sender() == Some(ana.id.0) {
+                assert_eq!(p.stream_id.as_deref(), Some(&*ana.id.0.to_string()));
+                break;
+            }
+        }
+        b.screen(true).await.unwrap();
+        let e = c
+            .request(ClientFrame::VoiceScreen {
+                room_id: room.id,
+                active: true,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("screen_share_limit"), "{e}");
+        let both = c
+            .wait_for(WAIT, "two sharers", |f| match f {
+                ServerFrame::VoiceState { participants, .. }
+                    if participants.iter().filter(|p| p.screen).count() == 2 =>
+                {
+                    Some(participants.clone())
+                }
+                _ => None,
+            })
+            .await
+            .unwrap();
+        let json = serde_json::to_value(&both).unwrap();
+        for p in json.as_array().unwrap() {
+            let sharing = p["user_id"] != cy.id.0.to_string();
+            assert_eq!(p["screen"], sharing, "{p}");
+        }
+        a.screen(false).await.unwrap();
+        c.wait_for(
+            WAIT,
+            "ana stopped",
+            participant_where(ana.id, |p| !p.screen),
+        )
+        .await
+        .unwrap();
+        c.screen(true).await.unwrap();
+    }
+}
+
 /// The next `voice.ring` of `room`: who calls.
 fn ring_of(room: RoomId) -> impl FnMut(&ServerFrame) -> Option<UserId> {
     move |f| match f {

@@ -22,6 +22,7 @@ async fn a_socket_bound_to_every_address_answers_from_the_one_the_peer_used() {
         public_ip: Some(announced),
         max_participants: 10,
         rejoin_grace: std::time::Duration::ZERO,
+        max_screen_shares: 2,
     })
     .await;
     assert!(t.sfu.local_addr().ip().is_unspecified());

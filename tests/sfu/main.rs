@@ -11,5 +11,6 @@ mod failure;
 mod forwarding;
 mod mute;
 mod renegotiation;
+mod screen;
 mod speaking;
 mod teardown;

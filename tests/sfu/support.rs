@@ -40,6 +40,7 @@ pub async fn spawn_sfu(max_participants: usize) -> TestSfu {
         public_ip: None,
         max_participants,
         rejoin_grace: Duration::ZERO,
+        max_screen_shares: 2,
     })
     .await
 }

@@ -15,6 +15,8 @@
 // again with the same microphone and mute state. The caller's own controls (push to talk,
 // volumes, audio processing, the input device) are voice-controls.js, loaded with the first call.
 
+import { ScreenShare } from './screenshare.js';
+
 /** This tab's call, kept across a reload: `{roomId, muted, deafened, at}`. */
 const CALL_KEY = 'confab.voice.call';
 /** How long after leaving the page a reload still rejoins (the server keeps the place as long). */
@@ -74,6 +76,8 @@ export class Voice {
     this.audioBox.className = 'call-audio';
     this.audioBox.hidden = true;
     document.body.append(this.audioBox);
+    /** Screen share: ours and the ones we watch (screenshare.js). */
+    this.screen = new ScreenShare({ chat, toast });
     this.resume = rememberedCall();
     this.onPageHide = () => this.rememberCall(Date.now());
     window.addEventListener('pagehide', this.onPageHide);
@@ -279,6 +283,7 @@ export class Voice {
     }
     call.sender = null;
     call.audio?.sync(new Map());
+    this.screen.release();
   }
 
   // ---- negotiation ----
@@ -308,11 +313,13 @@ export class Voice {
       await this.loaded.syncSender(call);
       if (mine.direction !== 'sendonly') mine.direction = 'sendonly';
     }
+    await this.screen.attach(pc, sections);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (call.pc !== pc) return;
     this.chat.socket.send({ type: 'voice.answer', room_id: call.roomId, sdp: pc.localDescription.sdp });
     call.audio?.sync(this.remoteTracks(pc, sections));
+    this.screen.sync(pc, sections);
   }
 
   /** The transceiver of the first audio m-line: our microphone. */

@@ -14,9 +14,20 @@
 //! audio level set by [`TestClient::set_level`]. Received packets are reported with the
 //! publisher's user id read from the current offer's `a=msid` for their SSRC, so tests can
 //! check that each stream is who it claims to be.
+//!
+//! Screen share: after [`TestClient::set_sharing`]`(true)` and an offer with a video m-line
+//! the server receives on, the client sends a synthetic VP8 "screen" at 30 frames per second:
+//! each frame [`VIDEO_PACKETS`] (a keyframe [`KEYFRAME_PACKETS`]) RTP packets of
+//! [`VIDEO_PAYLOAD_LEN`] bytes with a VP8 payload descriptor and frame header a receiver can
+//! classify (see [`ReceivedPacket::is_keyframe_start`]), then the sharer's user id and a frame
+//! counter. The first frame and every frame after a PLI or FIR is a keyframe; the requests
+//! received are counted in [`ClientState::keyframe_requests`]. As a viewer the client can
+//! send PLIs ([`TestClient::request_keyframe`]) and can drop arriving video packets once
+//! ([`TestClient::drop_video`]) so that its NACKs must be answered.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +37,8 @@ use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
 use rtc::sdp::extmap::AUDIO_LEVEL_URI;
@@ -41,6 +54,17 @@ use confab::sfu::media;
 pub const PAYLOAD_LEN: usize = 80;
 /// One microphone packet every this long.
 pub const FRAME: Duration = Duration::from_millis(20);
+/// One screen frame every this long (30 fps).
+pub const VIDEO_FRAME: Duration = Duration::from_micros(33_333);
+/// RTP packets of a delta frame.
+pub const VIDEO_PACKETS: usize = 2;
+/// RTP packets of a keyframe.
+pub const KEYFRAME_PACKETS: usize = 8;
+/// Bytes of every video payload.
+pub const VIDEO_PAYLOAD_LEN: usize = 1000;
+/// Offset of the sharer's user id in a video payload (after the descriptor and frame header).
+const VIDEO_ID_OFFSET: usize = 11;
+
 /// How far the microphone may fall behind its grid (a stalled task) before it skips the
 /// missed frames instead of sending them in a burst.
 const MAX_LAG: Duration = Duration::from_millis(200);
@@ -72,15 +96,39 @@ pub struct ReceivedPacket {
     pub timestamp: u32,
     /// Marker bit.
     pub marker: bool,
+    /// Payload type as received.
+    pub payload_type: u8,
     /// Payload (for our own clients: user id, counter, send time, filler).
     pub payload: Bytes,
 }
 
 impl ReceivedPacket {
+    /// Whether this is screen video (a VP8 or H.264 payload type).
+    pub fn is_video(&self) -> bool {
+        media::is_video_payload_type(self.payload_type)
+    }
+
+    /// Whether this VP8 packet starts a keyframe: the payload descriptor's S bit with
+    /// partition 0, and the frame tag's P bit clear (RFC 7741 §4.2-4.3).
+    pub fn is_keyframe_start(&self) -> bool {
+        self.payload_type == media::VP8_PAYLOAD_TYPE
+            && self.payload.len() > 1
+            && self.payload[0] & 0x1f == 0x10
+            && self.payload[1] & 0x01 == 0
+    }
+
     /// The user id a test client embedded in the payload.
     pub fn sender(&self) -> Option<Uuid> {
-        let bytes: [u8; 16] = self.payload.get(..16)?.try_into().ok()?;
+        let at = if self.is_video() { VIDEO_ID_OFFSET } else { 0 };
+        let bytes: [u8; 16] = self.payload.get(at..at + 16)?.try_into().ok()?;
         Some(Uuid::from_bytes(bytes))
+    }
+
+    /// The frame counter a sharing test client embedded in a video payload.
+    pub fn frame(&self) -> Option<u32> {
+        let at = VIDEO_ID_OFFSET + 16;
+        let bytes: [u8; 4] = self.payload.get(at..at + 4)?.try_into().ok()?;
+        Some(u32::from_be_bytes(bytes))
     }
 
     /// The counter a test client embedded in the payload.
@@ -109,12 +157,22 @@ pub struct ClientState {
     pub remote_streams: Vec<(String, String)>,
     /// The last offer's SDP.
     pub last_offer: String,
+    /// The current offer's server-sending video m-lines as (mid, stream id, track id).
+    pub remote_screens: Vec<(String, String, String)>,
+    /// Screen-share video packets sent.
+    pub video_sent: u64,
+    /// Keyframes sent.
+    pub keyframes_sent: u64,
+    /// Keyframe requests (PLI or FIR) received about our screen.
+    pub keyframe_requests: u64,
 }
 
 enum Cmd {
     Offer(String, oneshot::Sender<Result<String, TestClientError>>),
     Publish(bool),
     Level(u8),
+    Share(bool),
+    Pli,
 }
 
 /// A voice client; see the module docs. Dropping it stops its task without a goodbye (like a
@@ -125,6 +183,7 @@ pub struct TestClient {
     local_addr: SocketAddr,
     sources: Arc<Mutex<BTreeSet<SocketAddr>>>,
     cmds: mpsc::Sender<Cmd>,
+    drop_every: Arc<DropConfig>,
     packets: mpsc::Receiver<ReceivedPacket>,
     state: watch::Receiver<ClientState>,
     stop: Option<oneshot::Sender<bool>>,
@@ -141,6 +200,7 @@ impl TestClient {
         let (state_tx, state_rx) = watch::channel(ClientState::default());
         let (stop_tx, stop_rx) = oneshot::channel();
         let sources = Arc::new(Mutex::new(BTreeSet::new()));
+        let drop_every = Arc::new(DropConfig::default());
         let driver = Driver {
             user,
             socket,
@@ -149,6 +209,10 @@ impl TestClient {
             pc: None,
             mic: None,
             level_ext: None,
+            screen: None,
+            sharing: false,
+            drop_every: drop_every.clone(),
+            dropper: DropVideo::default(),
             publishing: true,
             level: 127,
             seq: rand::random(),
@@ -156,6 +220,8 @@ impl TestClient {
             counter: 0,
             next_frame: Instant::now(),
             ssrc_streams: HashMap::new(),
+            screen_in_offer: false,
+            video_ssrcs: Vec::new(),
             packets: pkt_tx,
             state: state_tx,
         };
@@ -165,6 +231,7 @@ impl TestClient {
             local_addr,
             sources,
             cmds: cmd_tx,
+            drop_every,
             packets: pkt_rx,
             state: state_rx,
             stop: Some(stop_tx),
@@ -202,6 +269,29 @@ impl TestClient {
     /// Sets the RFC 6464 level (-dBov, 0 loudest, 127 silent) of the packets sent from now on.
     pub async fn set_level(&self, level: u8) {
         self.handle().set_level(level).await;
+    }
+
+    /// Starts or stops sending the synthetic screen (the server must be told with
+    /// `voice.screen` / `Request::Screen`; video flows once its offer has the m-line).
+    pub async fn set_sharing(&self, on: bool) {
+        let _ = self.cmds.send(Cmd::Share(on)).await;
+    }
+
+    /// Sends a PLI for every screen this client receives (as a decoder that lost its picture).
+    pub async fn request_keyframe(&self) {
+        let _ = self.cmds.send(Cmd::Pli).await;
+    }
+
+    /// Drops, the first time it arrives, every video packet whose sequence number is a
+    /// multiple of `n` (0: drop nothing), below the NACK generator: the client NACKs them and
+    /// receives them only if the server resends.
+    pub fn drop_video(&self, n: u32) {
+        self.drop_every.every.store(n, Ordering::Relaxed);
+    }
+
+    /// Video packets [`TestClient::drop_video`] dropped so far.
+    pub fn video_dropped(&self) -> u64 {
+        self.drop_every.dropped.load(Ordering::Relaxed)
     }
 
     /// The next received packet, or `None` after `timeout`.
@@ -312,6 +402,10 @@ struct Driver {
     pc: Option<RTCPeerConnection>,
     mic: Option<(RTCRtpSenderId, u32)>,
     level_ext: Option<u8>,
+    screen: Option<ScreenOut>,
+    sharing: bool,
+    drop_every: Arc<DropConfig>,
+    dropper: DropVideo,
     publishing: bool,
     level: u8,
     seq: u16,
@@ -319,6 +413,10 @@ struct Driver {
     counter: u32,
     next_frame: Instant,
     ssrc_streams: HashMap<u32, String>,
+    /// The current offer has a video m-line the server receives our screen on.
+    screen_in_offer: bool,
+    /// SSRCs of the screens the current offer sends us.
+    video_ssrcs: Vec<u32>,
     packets: mpsc::Sender<ReceivedPacket>,
     state: watch::Sender<ClientState>,
 }
@@ -332,6 +430,11 @@ impl Driver {
                 && pc.poll_timeout().is_some_and(|t| t <= now)
             {
                 let _ = pc.handle_timeout(now);
+            }
+            if let Some(due) = self.screen.as_ref().map(|s| s.next_frame)
+                && now >= due
+            {
+                self.send_video_frame(now);
             }
             if now >= self.next_frame {
                 self.send_frame(now);
@@ -348,6 +451,10 @@ impl Driver {
                 .as_mut()
                 .and_then(|pc| pc.poll_timeout())
                 .map_or(self.next_frame, |t| t.min(self.next_frame));
+            let deadline = match self.screen.as_ref() {
+                Some(s) if self.sharing => deadline.min(s.next_frame),
+                _ => deadline,
+            };
             tokio::select! {
                 goodbye = &mut stop => {
                     if goodbye.unwrap_or(false)
@@ -364,11 +471,18 @@ impl Driver {
                     }
                     Some(Cmd::Publish(on)) => self.publishing = on,
                     Some(Cmd::Level(level)) => self.level = level.min(127),
+                    Some(Cmd::Share(on)) => self.sharing = on,
+                    Some(Cmd::Pli) => self.send_plis(),
                     None => return,
                 },
                 res = self.socket.recv_from(&mut buf) => {
                     if let Ok((_, from)) = res {
                         self.sources.lock().expect("not poisoned").insert(from);
+                    }
+                    if let Ok((n, _)) = res
+                        && self.dropper.drops(&self.drop_every, &buf[..n])
+                    {
+                        continue;
                     }
                     if let (Ok((n, from)), Some(pc)) = (res, self.pc.as_mut()) {
                         let _ = pc.handle_read(TaggedBytesMut {
@@ -392,6 +506,21 @@ impl Driver {
     async fn pump(&mut self) {
         let Some(pc) = self.pc.as_mut() else { return };
         while let Some(msg) = pc.poll_read() {
+            if let RTCMessage::RtcpPacket(_, packets) = &msg.message {
+                let asked = packets
+                    .iter()
+                    .filter(|p| {
+                        p.as_any().is::<PictureLossIndication>()
+                            || p.as_any().is::<FullIntraRequest>()
+                    })
+                    .count() as u64;
+                if asked > 0 {
+                    if let Some(s) = self.screen.as_mut() {
+                        s.keyframe_due = true;
+                    }
+                    self.state.send_modify(|st| st.keyframe_requests += asked);
+                }
+            }
             if let RTCMessage::RtpPacket(_, pkt) = msg.message {
                 let h = &pkt.header;
                 let received = ReceivedPacket {
@@ -400,6 +529,7 @@ impl Driver {
                     seq: h.sequence_number,
                     timestamp: h.timestamp,
                     marker: h.marker,
+                    payload_type: h.payload_type,
                     payload: pkt.payload.clone(),
                 };
                 let _ = self.packets.try_send(received);
@@ -445,8 +575,54 @@ impl Driver {
             let sender = pc.add_track(track).map_err(err)?;
             self.mic = Some((sender, ssrc));
         }
+        if self.screen.is_none()
+            && let Some(target) = screen_in_mid(&sdp)
+        {
+            // The server receives video on `target`: ours to share on. `add_track` takes the
+            // first video transceiver without a sender, so the screens we receive before it
+            // get a sender that never sends (their direction stays recvonly), as a browser
+            // client attaches its screen to the transceiver of that mid.
+            let (mut sender, mut ssrc) = (None, 0);
+            for _ in 0..64 {
+                ssrc = rand::random::<u32>();
+                let track = media::video_track(
+                    self.user.to_string(),
+                    format!("screen-{}", Uuid::new_v4().simple()),
+                    "screen".to_owned(),
+                    ssrc,
+                );
+                let id = pc.add_track(track).map_err(err)?;
+                let transceiver = pc
+                    .get_transceivers()
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .find(|t| pc.rtp_transceiver(*t).and_then(|t| t.sender()) == Some(id));
+                let Some(mut t) = transceiver.and_then(|t| pc.rtp_transceiver(t)) else {
+                    break;
+                };
+                if t.mid().as_deref() == Some(target.as_str()) {
+                    sender = Some(id);
+                    break;
+                }
+                // A screen we receive: its sender never sends.
+                t.set_direction(rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly);
+            }
+            let sender = sender.ok_or_else(|| {
+                TestClientError::Negotiation("no transceiver for the screen m-line".into())
+            })?;
+            self.screen = Some(ScreenOut {
+                sender,
+                ssrc,
+                seq: rand::random(),
+                ts: rand::random(),
+                frame: 0,
+                keyframe_due: true,
+                next_frame: now,
+            });
+        }
         let answer = pc.create_answer(None).map_err(err)?;
         let answer_sdp = answer.sdp.clone();
+
         pc.set_local_description(now, answer).map_err(err)?;
         if let Some((sender, _)) = self.mic
             && let Some(mut s) = pc.rtp_sender(sender)
@@ -469,10 +645,109 @@ impl Driver {
             st.last_offer.clone_from(&sdp);
             st.remote_streams = streams
                 .iter()
+                .filter(|s| !s.video)
                 .map(|s| (s.mid.clone(), s.stream_id.clone()))
                 .collect();
+            st.remote_screens = streams
+                .iter()
+                .filter(|s| s.video)
+                .map(|s| (s.mid.clone(), s.stream_id.clone(), s.track_id.clone()))
+                .collect();
         });
+        self.screen_in_offer = offers_screen_in(&sdp);
+        self.video_ssrcs = streams
+            .iter()
+            .filter(|s| s.video)
+            .flat_map(|s| s.ssrcs.iter().copied())
+            .collect();
         Ok(answer_sdp)
+    }
+
+    /// Sends one synthetic VP8 frame (a keyframe when one is due) if sharing and the current
+    /// offer receives our screen.
+    fn send_video_frame(&mut self, now: Instant) {
+        let user = self.user;
+        let connected = self.state.borrow().connected;
+        let active = self.sharing && self.screen_in_offer && connected;
+        let (Some(pc), Some(screen)) = (self.pc.as_mut(), self.screen.as_mut()) else {
+            return;
+        };
+        screen.next_frame += VIDEO_FRAME;
+        if now.saturating_duration_since(screen.next_frame) > MAX_LAG {
+            screen.next_frame = now + VIDEO_FRAME;
+        }
+        if !active {
+            screen.keyframe_due = true;
+            return;
+        }
+        let key = std::mem::take(&mut screen.keyframe_due);
+        let packets = if key { KEYFRAME_PACKETS } else { VIDEO_PACKETS };
+        let mut sent = 0;
+        for i in 0..packets {
+            let mut payload = BytesMut::with_capacity(VIDEO_PAYLOAD_LEN);
+            // VP8 payload descriptor: S bit on the frame's first packet, partition 0.
+            payload.put_u8(if i == 0 { 0x10 } else { 0x00 });
+            // Frame tag (P bit clear on a keyframe, show_frame set), then for a keyframe the
+            // start code and a 1280x720 size; padded to a fixed header length.
+            payload.put_u8(if key { 0x10 } else { 0x11 });
+            payload.put_slice(&[0, 0]);
+            if key {
+                payload.put_slice(&[0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02]);
+            } else {
+                payload.put_slice(&[0; 7]);
+            }
+            payload.put_slice(user.as_bytes());
+            payload.put_u32(screen.frame);
+            payload.resize(VIDEO_PAYLOAD_LEN, 0xCD);
+            let pkt = rtc::rtp::Packet {
+                header: rtc::rtp::Header {
+                    version: 2,
+                    payload_type: media::VP8_PAYLOAD_TYPE,
+                    sequence_number: screen.seq,
+                    timestamp: screen.ts,
+                    ssrc: screen.ssrc,
+                    marker: i + 1 == packets,
+                    ..Default::default()
+                },
+                payload: payload.freeze(),
+            };
+            let Some(mut s) = pc.rtp_sender(screen.sender) else {
+                return;
+            };
+            if s.write_rtp(now, pkt).is_ok() {
+                screen.seq = screen.seq.wrapping_add(1);
+                sent += 1;
+            }
+        }
+        screen.frame = screen.frame.wrapping_add(1);
+        screen.ts = screen.ts.wrapping_add(3000);
+        self.state.send_modify(|st| {
+            st.video_sent += sent;
+            st.keyframes_sent += u64::from(key);
+        });
+    }
+
+    /// Sends a PLI about every screen the current offer sends us.
+    fn send_plis(&mut self) {
+        let (Some(pc), Some((sender, ssrc))) = (self.pc.as_mut(), self.mic) else {
+            return;
+        };
+        let plis: Vec<Box<dyn rtc::rtcp::Packet>> = self
+            .video_ssrcs
+            .iter()
+            .map(|media_ssrc| {
+                Box::new(PictureLossIndication {
+                    sender_ssrc: ssrc,
+                    media_ssrc: *media_ssrc,
+                }) as Box<dyn rtc::rtcp::Packet>
+            })
+            .collect();
+        if plis.is_empty() {
+            return;
+        }
+        if let Some(mut s) = pc.rtp_sender(sender) {
+            let _ = s.write_rtcp(Instant::now(), plis);
+        }
     }
 
     fn send_frame(&mut self, now: Instant) {
@@ -509,13 +784,16 @@ fn unix_us() -> u64 {
 }
 
 fn client_peer_connection(now: Instant) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
-    use rtc::interceptor::Registry;
+    use rtc::interceptor::{Registry, Slot};
     use rtc::peer_connection::RTCPeerConnectionBuilder;
     use rtc::peer_connection::configuration::interceptor_registry::{
         configure_nack, configure_rtcp_reports,
     };
     let mut engine = media::media_engine()?;
-    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine));
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine)).with(
+        Slot::Custom(media::FEEDBACK_SLOT),
+        media::FeedbackToApplication::default(),
+    );
     RTCPeerConnectionBuilder::new()
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
@@ -529,8 +807,83 @@ pub struct SendingStream {
     pub mid: String,
     /// The `a=msid` stream id: the publisher's user id.
     pub stream_id: String,
+    /// The `a=msid` track id (`screen-…` on a screen share).
+    pub track_id: String,
     /// Its SSRCs.
     pub ssrcs: Vec<u32>,
+    /// A video m-line (a shared screen).
+    pub video: bool,
+}
+
+/// Whether `sdp` has a video m-line on which the server receives (`a=recvonly`): ours to
+/// share the screen on.
+fn offers_screen_in(sdp: &str) -> bool {
+    screen_in_mid(sdp).is_some()
+}
+
+/// The mid of the video m-line on which the server receives our screen.
+fn screen_in_mid(sdp: &str) -> Option<String> {
+    let (mut video, mut mid) = (false, String::new());
+    for line in sdp.lines().map(str::trim_end) {
+        if line.starts_with("m=") {
+            video = line.starts_with("m=video");
+        } else if let Some(m) = line.strip_prefix("a=mid:") {
+            mid = m.to_owned();
+        } else if video && line == "a=recvonly" {
+            return Some(mid);
+        }
+    }
+    None
+}
+
+/// Our outgoing screen.
+struct ScreenOut {
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    frame: u32,
+    keyframe_due: bool,
+    next_frame: Instant,
+}
+
+/// What [`TestClient::drop_video`] drops, and how many it did.
+#[derive(Default)]
+struct DropConfig {
+    every: AtomicU32,
+    dropped: AtomicU64,
+}
+
+/// Drops arriving video packets once each, at the socket (before SRTP, whose replay check
+/// would refuse a resend of a packet it already saw): the RTP header is not encrypted.
+#[derive(Default)]
+struct DropVideo {
+    /// Sequence numbers dropped once, recently (a resend of one passes).
+    dropped: std::collections::VecDeque<(u32, u16)>,
+}
+
+impl DropVideo {
+    /// Whether to drop `datagram` (per `cfg`), remembering it so its resend passes.
+    fn drops(&mut self, cfg: &DropConfig, datagram: &[u8]) -> bool {
+        let every = cfg.every.load(Ordering::Relaxed);
+        if every == 0 || datagram.len() < 12 || datagram[0] >> 6 != 2 {
+            return false;
+        }
+        if !media::is_video_payload_type(datagram[1] & 0x7f) {
+            return false;
+        }
+        let seq = u16::from_be_bytes([datagram[2], datagram[3]]);
+        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        if !seq.is_multiple_of(every as u16) || self.dropped.contains(&(ssrc, seq)) {
+            return false;
+        }
+        if self.dropped.len() == 256 {
+            self.dropped.pop_front();
+        }
+        self.dropped.push_back((ssrc, seq));
+        cfg.dropped.fetch_add(1, Ordering::Relaxed);
+        true
+    }
 }
 
 /// The server-sending m-lines of an offer (direction `sendonly`, stream id not `-`), read from
@@ -555,7 +908,9 @@ pub fn sending_streams(sdp: &str) -> Vec<SendingStream> {
                 SendingStream {
                     mid: String::new(),
                     stream_id: String::new(),
+                    track_id: String::new(),
                     ssrcs: Vec::new(),
+                    video: line.starts_with("m=video"),
                 },
                 false,
             ));
@@ -567,11 +922,9 @@ pub fn sending_streams(sdp: &str) -> Vec<SendingStream> {
         if let Some(mid) = line.strip_prefix("a=mid:") {
             s.mid = mid.to_owned();
         } else if let Some(msid) = line.strip_prefix("a=msid:") {
-            s.stream_id = msid
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let mut parts = msid.split_whitespace();
+            s.stream_id = parts.next().unwrap_or_default().to_owned();
+            s.track_id = parts.next().unwrap_or_default().to_owned();
         } else if line == "a=sendonly" || line == "a=sendrecv" {
             *sending = true;
         } else if let Some(rest) = line.strip_prefix("a=ssrc:")

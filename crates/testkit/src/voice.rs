@@ -95,6 +95,18 @@ impl Caller {
         .map(|_| ())
     }
 
+    /// Starts or stops sharing the screen: tells the server, and the peer sends its synthetic
+    /// screen once the server's offer receives it.
+    pub async fn screen(&self, active: bool) -> Result<(), ClientError> {
+        self.request(ClientFrame::VoiceScreen {
+            room_id: self.room,
+            active,
+        })
+        .await?;
+        self.peer.set_sharing(active).await;
+        Ok(())
+    }
+
     /// Leaves the call (the socket stays open).
     pub async fn leave(&self) -> Result<(), ClientError> {
         self.request(ClientFrame::VoiceLeave { room_id: self.room })

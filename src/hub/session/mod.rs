@@ -454,6 +454,10 @@ impl Session {
                 self.call_request(room_id, VoiceRequest::Deafen { deafened })
                     .await?
             }
+            ClientFrame::VoiceScreen { room_id, active } => {
+                self.call_request(room_id, VoiceRequest::Screen { active })
+                    .await?
+            }
             ClientFrame::VoiceDecline { room_id } => self.decline_call(room_id).await?,
             ClientFrame::VoiceLeave { room_id } => self.leave_call_request(room_id).await?,
             ClientFrame::Ping => Ack::Done {},

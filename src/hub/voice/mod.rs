@@ -217,6 +217,7 @@ impl Voice {
                 user,
                 deafened,
             },
+            VoiceRequest::Screen { active } => Request::Screen { room, user, active },
             VoiceRequest::Leave => Request::Leave { room, user },
             VoiceRequest::Detach => Request::Detach { room, user },
         };
@@ -285,5 +286,6 @@ fn participant(p: ParticipantState) -> VoiceParticipant {
         speaking: p.speaking,
         deafened: p.deafened,
         quality: p.quality,
+        screen: p.screen,
     }
 }

@@ -64,6 +64,7 @@ impl Sim {
             announce: server,
             max_participants,
             rejoin_grace,
+            max_sharers: 2,
         };
         Self {
             core: Core::new(cfg, shared.clone(), base),

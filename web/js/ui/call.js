@@ -125,8 +125,10 @@ class CallPanel {
     this.deafenButton = h('button', { type: 'button', class: 'button small call-deafen', 'aria-keyshortcuts': DEAFEN_SHORTCUT, onClick: () => v.toggleDeafen() });
     this.settingsButton = iconButton('settings', 'Voice settings', () => openDialog(store, v, () => import('./voice-settings.js')));
     this.leaveButton = h('button', { type: 'button', class: 'button danger small', onClick: () => v.leave() }, icon('phoneOff', 'icon-sm'), 'Leave');
-    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.deafenButton, this.settingsButton, this.leaveButton);
+    this.shareButton = h('button', { type: 'button', class: 'button small call-share', onClick: () => (v.screen.active ? v.screen.stop() : v.screen.start(roomId)) });
+    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.deafenButton, this.shareButton, this.settingsButton, this.leaveButton);
     this.ptt = h('p', { class: 'call-ptt' });
+    this.stageBox = h('div', { class: 'call-stage' });
     this.people.addEventListener('click', (e) => {
       const userId = e.target.closest('[data-level-for]')?.dataset.levelFor;
       if (userId) openDialog(store, v, () => import('./participant-level.js'), { userId, onClose: () => this.levelButton(userId)?.focus() });
@@ -142,8 +144,9 @@ class CallPanel {
       h('div', { class: 'call-head' },
         h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('volume', 'icon-sm')),
         this.status),
-      this.people, this.controls, this.ptt, this.audioNote, this.error);
+      this.stageBox, this.people, this.controls, this.ptt, this.audioNote, this.error);
     this.unsubscribe = [
+      v.screen.on(() => this.render()),
       store.on(`voice:${roomId}`, () => this.render()),
       store.on('call', () => this.render()),
       store.on(`room:${roomId}`, () => this.render()),
@@ -153,10 +156,12 @@ class CallPanel {
 
   destroy() {
     this.unsubscribe.forEach((u) => u());
+    this.stage?.then((s) => s.destroy());
   }
 
   render() {
     const { store, roomId } = this;
+    this.renderScreen();
     const call = store.state.call?.roomId === roomId ? store.state.call : null;
     const participants = store.callParticipants(roomId);
     const error = store.state.callError?.roomId === roomId ? store.state.callError.message : null;
@@ -190,6 +195,19 @@ class CallPanel {
     this.audioNote.hidden = !call?.audioBlocked;
     this.error.hidden = !error;
     this.errorText.textContent = error || '';
+  }
+
+  /** The share button, and the stage (ui/screen.js, loaded when a screen is first shown). */
+  renderScreen() {
+    const { screen } = this.voice;
+    const call = this.store.state.call?.roomId === this.roomId ? this.store.state.call : null;
+    this.shareButton.hidden = !call || !navigator.mediaDevices?.getDisplayMedia;
+    const label = screen.active ? 'Stop sharing' : 'Share screen';
+    if (this.shareButton.textContent !== label) this.shareButton.replaceChildren(icon('monitor', 'icon-sm'), label);
+    this.shareButton.setAttribute('aria-pressed', String(screen.active));
+    if (!this.stage && call && (screen.active || screen.remote.size)) {
+      this.stage = import('./screen.js').then((m) => m.mountStage({ store: this.store, roomId: this.roomId, screen, container: this.stageBox }));
+    }
   }
 
   renderDeafen(deafened) {
