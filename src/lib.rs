@@ -277,8 +277,7 @@ impl Node {
                 config.registration,
             ),
             config.refresh_token_ttl(),
-            push,
-            previewer(config)?,
+            (push, previewer(config)?),
         ));
         let (sfu, room_events) = start_sfu(config, shutdown.clone()).await?;
         let voice = hub::voice::Voice::start(

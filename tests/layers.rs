@@ -29,7 +29,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "service",
         &[
-            "auth", "bus", "config", "embeds", "files", "metrics", "protocol", "push", "sfu", "store",
+            "auth", "bus", "config", "embeds", "files", "metrics", "protocol", "push", "sfu",
+            "store",
         ],
     ),
     // The transports. The HTTP router hands upgraded sockets to the hub; the hub never

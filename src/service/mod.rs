@@ -73,8 +73,9 @@ pub struct StoreHealth {
 }
 
 impl Services {
-    /// The operations over these parts; refresh tokens live `refresh_ttl`; `push` sends Web Push;
-    /// links in messages are previewed by `previewer` (none: previews are off).
+    /// The operations over these parts; refresh tokens live `refresh_ttl`. What the server
+    /// fetches and sends on its own comes in one pair: `push` sends Web Push, and links in
+    /// messages are previewed by `previewer` (none: previews are off).
     pub fn new(
         store: Store,
         auth: Auth,
@@ -82,8 +83,7 @@ impl Services {
         blobs: Blobs,
         (file_rules, throttle_rules, registration): (FileRules, ThrottleRules, RegistrationMode),
         refresh_ttl: Duration,
-        push: Push,
-        previewer: Option<crate::embeds::Previewer>,
+        (push, previewer): (Push, Option<crate::embeds::Previewer>),
     ) -> Services {
         Services {
             store,
