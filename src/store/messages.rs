@@ -107,8 +107,7 @@ const SELECT_MESSAGE: &str = concat!(
 /// The steps of one send inside the open transaction `$tx` (next seq, insert, mentions,
 /// attachments, the sender's read position), as an async block yielding its outcome. A send
 /// refused on its own terms (`NotFound`: not a member; `Conflict("client_id_seen")`) is refused
-/// before it writes anything, so a batch can go on past it; any database error leaves the
-/// transaction to be rolled back.
+/// before it writes anything; any database error leaves the transaction to be rolled back.
 macro_rules! insert_steps {
     ($tx:ident, $m:ident) => {
         async {
@@ -237,12 +236,8 @@ macro_rules! insert_steps {
 
 impl Store {
     /// Stores a message, giving it the room's next seq, and moves the sender's read position to it.
-    /// `NotFound` if the sender is not a member of the room. Under load the message is committed
-    /// with the others waiting (see [`super::commit`]); the answer comes after the commit.
+    /// `NotFound` if the sender is not a member of the room.
     pub async fn insert_message(&self, m: NewMessage) -> Result<SendOutcome, StoreError> {
-        if let Some(committer) = &self.commits {
-            return committer.insert(m).await;
-        }
         let result = self.try_insert_message(&m).await;
         match result {
             Err(StoreError::Conflict("client_id_seen")) => self.existing_send(&m).await,
@@ -259,7 +254,7 @@ impl Store {
     }
 
     /// The answer to a send whose `client_id` was used before: the first message it made.
-    pub(super) async fn existing_send(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
+    async fn existing_send(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
         let client_id = m.client_id.as_deref().unwrap_or_default();
         match self.message_by_client_id(m.sender_id, client_id).await? {
             Some(existing) => Ok(SendOutcome::Existing(existing)),
@@ -274,26 +269,6 @@ impl Store {
             let outcome = insert_steps!(tx, m).await?;
             tx.commit().await?;
             Ok(outcome)
-        })
-    }
-
-    /// Several sends in one transaction and one commit, in order: each one's outcome, or the
-    /// database error that rolled them all back.
-    pub(super) async fn insert_batch(
-        &self,
-        messages: &[&NewMessage],
-    ) -> Result<Vec<Result<SendOutcome, StoreError>>, StoreError> {
-        writer!(self, |p| {
-            let mut tx = p.begin().await?;
-            let mut outcomes = Vec::with_capacity(messages.len());
-            for &m in messages {
-                match insert_steps!(tx, m).await {
-                    Err(StoreError::Database(e)) => return Err(StoreError::Database(e)),
-                    outcome => outcomes.push(outcome),
-                }
-            }
-            tx.commit().await?;
-            Ok(outcomes)
         })
     }
 

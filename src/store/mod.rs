@@ -12,7 +12,6 @@
 //! service layer decides who may do what, then calls in here.
 
 mod accounts;
-mod commit;
 mod embeds;
 mod emoji;
 mod files;
@@ -138,9 +137,6 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) backend: Backend,
-    /// Where sends go to be committed together; `None` in the committer's own store, which
-    /// writes them.
-    commits: Option<commit::Committer>,
 }
 
 impl Store {
@@ -169,14 +165,7 @@ impl Store {
                 Self::sqlite_pools(options, max_connections).await?
             }
         };
-        let writes = Store {
-            backend: backend.clone(),
-            commits: None,
-        };
-        Ok(Store {
-            backend,
-            commits: Some(commit::Committer::start(writes)),
-        })
+        Ok(Store { backend })
     }
 
     async fn sqlite_pools(
