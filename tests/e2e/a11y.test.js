@@ -117,9 +117,9 @@ test('the whole flow works with the keyboard alone, with visible focus', async (
   await ui.eventually(async () => assert.match((await focused(page)).label, /an edited reply/));
 
   // Tab reaches the focused message's actions; Delete asks first, then deletes.
-  const action = await tabTo(page, (f) => f.label === 'Forward', { max: 5 });
+  const action = await tabTo(page, (f) => f.label === 'Forward', { max: 6 });
   assert.equal(action.tag, 'button');
-  await tabTo(page, (f) => f.tag === 'li', { back: true, max: 4 });
+  await tabTo(page, (f) => f.tag === 'li', { back: true, max: 5 });
   await page.keyboard.press('Delete');
   await page.getByRole('dialog', { name: 'Delete message?' }).waitFor();
   assert.equal((await focused(page)).label, 'Delete');

@@ -54,10 +54,10 @@ test('a plain member is offered Delete on their own messages only; the owner on 
   await ui.openRoom(bo, 'plaza');
   await ui.expectDelivered(bo, 'bo says hi');
   // Everyone may react (issue 14); only the owner may pin.
-  assert.deepEqual(await offered(bo, 'ana says hi'), ['Add reaction', 'Reply', 'Forward']);
-  assert.deepEqual(await offered(bo, 'bo says hi'), ['Add reaction', 'Reply', 'Forward', 'Edit', 'Delete']);
+  assert.deepEqual(await offered(bo, 'ana says hi'), ['Add reaction', 'Reply', 'Reply in thread', 'Forward']);
+  assert.deepEqual(await offered(bo, 'bo says hi'), ['Add reaction', 'Reply', 'Reply in thread', 'Forward', 'Edit', 'Delete']);
   await ui.openRoom(ana, 'plaza');
-  assert.deepEqual(await offered(ana, 'bo says hi'), ['Add reaction', 'Reply', 'Forward', 'Pin', 'Delete']);
+  assert.deepEqual(await offered(ana, 'bo says hi'), ['Add reaction', 'Reply', 'Reply in thread', 'Forward', 'Pin', 'Delete']);
   assertClean(ana, bo);
 });
 
