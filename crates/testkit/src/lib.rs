@@ -307,11 +307,7 @@ impl Api {
 
     /// A page of history; `query` is the query string (`before=10&limit=5`), or empty.
     pub async fn history(&self, room: RoomId, query: &str) -> Result<HistoryPage, ClientError> {
-        let q = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
+        let q = query_suffix(query);
         self.json(
             Method::GET,
             &format!("/api/v1/rooms/{room}/messages{q}"),
@@ -428,11 +424,7 @@ impl Api {
 
     /// A thread's root and a page of its replies; `query` is the query string, or empty.
     pub async fn thread(&self, root: MessageId, query: &str) -> Result<ThreadPage, ClientError> {
-        let q = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
+        let q = query_suffix(query);
         self.json(
             Method::GET,
             &format!("/api/v1/messages/{root}/thread{q}"),
@@ -743,5 +735,14 @@ impl Socket {
     /// Closes the session politely.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+/// `?query`, or nothing for an empty query string.
+fn query_suffix(query: &str) -> String {
+    if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
     }
 }
