@@ -58,7 +58,7 @@ pub struct Mentions {
 }
 
 /// The insert of a message's mention rows: `($1, $2, 0), ($1, $3, 1), …` for `n` users.
-fn mention_insert_sql(n: usize) -> String {
+pub(super) fn mention_insert_sql(n: usize) -> String {
     let rows: Vec<String> = (0..n).map(|i| format!("($1, ${}, {i})", i + 2)).collect();
     format!(
         "INSERT INTO message_mentions (message_id, user_id, position) VALUES {}",
@@ -67,17 +67,75 @@ fn mention_insert_sql(n: usize) -> String {
 }
 
 /// Follows a thread for its root's author, unless they have a say already ($4 unused).
-const FOLLOW_ROOT_AUTHOR: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
+pub(super) const FOLLOW_ROOT_AUTHOR: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
      last_read_seq) SELECT $1, $2, $3, TRUE, 0 WHERE $4 >= 0 ON CONFLICT (root_id, user_id) DO NOTHING";
 /// Follows a thread for who posted in it, and moves their thread read position to the reply.
-const FOLLOW_POSTER: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
+pub(super) const FOLLOW_POSTER: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
      last_read_seq) VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (root_id, user_id) DO UPDATE SET \
      following = TRUE, last_read_seq = CASE WHEN excluded.last_read_seq > thread_follows.last_read_seq \
      THEN excluded.last_read_seq ELSE thread_follows.last_read_seq END";
 /// Follows a thread for someone a reply mentions ($4 unused).
-const FOLLOW_MENTIONED: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
+pub(super) const FOLLOW_MENTIONED: &str = "INSERT INTO thread_follows (root_id, user_id, room_id, following, \
      last_read_seq) SELECT $1, $2, $3, TRUE, 0 WHERE $4 >= 0 ON CONFLICT (root_id, user_id) \
      DO UPDATE SET following = TRUE";
+
+/// Whether this sender used this `client_id` before.
+pub(super) const SEEN_CLIENT_ID: &str =
+    "SELECT 1 FROM messages WHERE sender_id = $1 AND client_id = $2";
+/// The room's next seq, if the sender is a member of it.
+pub(super) const NEXT_SEQ: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 AND EXISTS \
+     (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) RETURNING last_seq";
+/// The message row.
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_id, body, \
+     created_at, client_id, reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, \
+     attachment_count, mentions_room, thread_root_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+/// One attachment of the message.
+pub(super) const INSERT_ATTACHMENT: &str = "INSERT INTO message_attachments (message_id, file_id, \
+     room_id, seq, position) VALUES ($1, $2, $3, $4, $5)";
+/// An attached file is kept (uploads not attached expire).
+pub(super) const KEEP_FILE: &str = "UPDATE files SET expires_at = NULL WHERE id = $1";
+/// The sender has read up to their own message.
+pub(super) const MOVE_READ_POSITION: &str = "UPDATE room_members SET last_read_seq = $3 \
+     WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3";
+
+impl NewMessage {
+    /// The message as stored with `seq`, before anyone reacts, pins, replies in its thread or
+    /// previews its links.
+    pub(super) fn created(&self, seq: Seq) -> Message {
+        Message {
+            id: self.id,
+            room_id: self.room_id,
+            seq,
+            sender_id: self.sender_id,
+            body: self.body.as_str().to_owned(),
+            created_at: self.created_at,
+            edited_at: None,
+            deleted: false,
+            client_id: self.client_id.clone(),
+            reply_to: self.reply_to.clone(),
+            forwarded_from: self.forwarded_from.clone(),
+            attachments: self.attachments.clone(),
+            reactions: Vec::new(),
+            pinned: false,
+            mentions: self.mentions.users.clone(),
+            mentions_room: self.mentions.room,
+            thread_root: self.thread.map(|t| t.id),
+            thread: None,
+            embeds: Vec::new(),
+        }
+    }
+}
+
+/// The most sends one transaction of the committer takes (`super::commit`). Enough to amortize
+/// the commit; small enough that the first in a batch does not wait long for the last.
+pub(super) const MAX_BATCH: usize = 128;
+
+/// A send handed to the committer, and where its outcome goes.
+pub(super) struct Job {
+    pub(super) message: NewMessage,
+    pub(super) reply: tokio::sync::oneshot::Sender<Result<SendOutcome, StoreError>>,
+}
 
 /// What a send did.
 #[derive(Debug)]
@@ -107,58 +165,49 @@ const SELECT_MESSAGE: &str = concat!(
 /// The steps of one send inside the open transaction `$tx` (next seq, insert, mentions,
 /// attachments, the sender's read position), as an async block yielding its outcome. A send
 /// refused on its own terms (`NotFound`: not a member; `Conflict("client_id_seen")`) is refused
-/// before it writes anything; any database error leaves the transaction to be rolled back.
+/// before it writes anything, so a batch can go on past it; any database error leaves the
+/// transaction to be rolled back.
 macro_rules! insert_steps {
     ($tx:ident, $m:ident) => {
         async {
             if let Some(client_id) = &$m.client_id {
-                let seen: Option<(i32,)> = sqlx::query_as(
-                    "SELECT 1 FROM messages WHERE sender_id = $1 AND client_id = $2",
-                )
-                .bind($m.sender_id)
-                .bind(client_id)
-                .fetch_optional(&mut *$tx)
-                .await?;
+                let seen: Option<(i32,)> = sqlx::query_as(SEEN_CLIENT_ID)
+                    .bind($m.sender_id)
+                    .bind(client_id)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
                 if seen.is_some() {
                     // Answered after this transaction ends, by reading the first message.
                     return Err(StoreError::Conflict("client_id_seen"));
                 }
             }
-            let seq: Option<(Seq,)> = sqlx::query_as(
-                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 AND EXISTS \
-                 (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) RETURNING last_seq",
-            )
-            .bind($m.room_id)
-            .bind($m.sender_id)
-            .fetch_optional(&mut *$tx)
-            .await?;
+            let seq: Option<(Seq,)> = sqlx::query_as(NEXT_SEQ)
+                .bind($m.room_id)
+                .bind($m.sender_id)
+                .fetch_optional(&mut *$tx)
+                .await?;
             let Some((seq,)) = seq else {
                 return Err(StoreError::NotFound);
             };
             let fwd = $m.forwarded_from.as_ref();
-            sqlx::query(
-                "INSERT INTO messages (id, room_id, seq, sender_id, body, created_at, client_id, \
-                 reply_to_id, fwd_message_id, fwd_room_id, fwd_sender_id, fwd_created_at, attachment_count, \
-                 mentions_room, thread_root_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind($m.id)
-            .bind($m.room_id)
-            .bind(seq)
-            .bind($m.sender_id)
-            .bind($m.body.as_str())
-            .bind($m.created_at)
-            .bind($m.client_id.as_deref())
-            .bind($m.reply_to.as_ref().map(|r| r.id))
-            .bind(fwd.map(|f| f.message_id))
-            .bind(fwd.map(|f| f.room_id))
-            .bind(fwd.map(|f| f.sender_id))
-            .bind(fwd.map(|f| f.created_at))
-            .bind($m.attachments.len() as i32)
-            .bind($m.mentions.room)
-            .bind($m.thread.map(|t| t.id))
-            .execute(&mut *$tx)
-            .await?;
+            sqlx::query(INSERT_MESSAGE)
+                .bind($m.id)
+                .bind($m.room_id)
+                .bind(seq)
+                .bind($m.sender_id)
+                .bind($m.body.as_str())
+                .bind($m.created_at)
+                .bind($m.client_id.as_deref())
+                .bind($m.reply_to.as_ref().map(|r| r.id))
+                .bind(fwd.map(|f| f.message_id))
+                .bind(fwd.map(|f| f.room_id))
+                .bind(fwd.map(|f| f.sender_id))
+                .bind(fwd.map(|f| f.created_at))
+                .bind($m.attachments.len() as i32)
+                .bind($m.mentions.room)
+                .bind($m.thread.map(|t| t.id))
+                .execute(&mut *$tx)
+                .await?;
             if let Some(parent) = $m.thread {
                 // The root's author follows from the first reply on, unless they unfollowed;
                 // whoever posts or is mentioned follows (again); the poster has read up to here.
@@ -184,91 +233,94 @@ macro_rules! insert_steps {
                 q.execute(&mut *$tx).await?;
             }
             for (position, a) in $m.attachments.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO message_attachments (message_id, file_id, room_id, seq, position) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind($m.id)
-                .bind(a.id)
-                .bind($m.room_id)
-                .bind(seq)
-                .bind(position as i32)
-                .execute(&mut *$tx)
-                .await?;
-                sqlx::query("UPDATE files SET expires_at = NULL WHERE id = $1")
+                sqlx::query(INSERT_ATTACHMENT)
+                    .bind($m.id)
                     .bind(a.id)
+                    .bind($m.room_id)
+                    .bind(seq)
+                    .bind(position as i32)
                     .execute(&mut *$tx)
                     .await?;
+                sqlx::query(KEEP_FILE).bind(a.id).execute(&mut *$tx).await?;
             }
-            sqlx::query(
-                "UPDATE room_members SET last_read_seq = $3 \
-                 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
-            )
-            .bind($m.room_id)
-            .bind($m.sender_id)
-            .bind(seq)
-            .execute(&mut *$tx)
-            .await?;
-            Ok(SendOutcome::Created(Message {
-                id: $m.id,
-                room_id: $m.room_id,
-                seq,
-                sender_id: $m.sender_id,
-                body: $m.body.as_str().to_owned(),
-                created_at: $m.created_at,
-                edited_at: None,
-                deleted: false,
-                client_id: $m.client_id.clone(),
-                reply_to: $m.reply_to.clone(),
-                forwarded_from: $m.forwarded_from.clone(),
-                attachments: $m.attachments.clone(),
-                reactions: Vec::new(),
-                pinned: false,
-                mentions: $m.mentions.users.clone(),
-                mentions_room: $m.mentions.room,
-                thread_root: $m.thread.map(|t| t.id),
-                thread: None,
-                embeds: Vec::new(),
-            }))
+            sqlx::query(MOVE_READ_POSITION)
+                .bind($m.room_id)
+                .bind($m.sender_id)
+                .bind(seq)
+                .execute(&mut *$tx)
+                .await?;
+            Ok(SendOutcome::Created($m.created(seq)))
         }
     };
 }
 
 impl Store {
     /// Stores a message, giving it the room's next seq, and moves the sender's read position to it.
-    /// `NotFound` if the sender is not a member of the room.
+    /// `NotFound` if the sender is not a member of the room. Under load the message is committed
+    /// with the others waiting (see [`super::commit`]); the answer comes after the commit.
     pub async fn insert_message(&self, m: NewMessage) -> Result<SendOutcome, StoreError> {
-        let result = self.try_insert_message(&m).await;
-        match result {
-            Err(StoreError::Conflict("client_id_seen")) => self.existing_send(&m).await,
+        let (sender, client_id) = (m.sender_id, m.client_id.clone());
+        let result = match &self.commits {
+            Some(committer) => committer.insert(m).await,
+            None => self.try_insert_message(&m).await,
+        };
+        match (result, client_id) {
+            (Err(StoreError::Conflict("client_id_seen")), Some(client_id)) => {
+                self.existing_send(sender, &client_id).await
+            }
             // Two sends with one client_id raced and the other committed first: answer with it.
-            Err(StoreError::Database(e)) if is_unique_violation(&e) && m.client_id.is_some() => {
-                let client_id = m.client_id.as_deref().unwrap_or_default();
-                match self.message_by_client_id(m.sender_id, client_id).await? {
+            (Err(StoreError::Database(e)), Some(client_id)) if is_unique_violation(&e) => {
+                match self.message_by_client_id(sender, &client_id).await? {
                     Some(existing) => Ok(SendOutcome::Existing(existing)),
                     None => Err(StoreError::Database(e)),
                 }
             }
-            other => other,
+            (other, _) => other,
         }
     }
 
     /// The answer to a send whose `client_id` was used before: the first message it made.
-    async fn existing_send(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
-        let client_id = m.client_id.as_deref().unwrap_or_default();
-        match self.message_by_client_id(m.sender_id, client_id).await? {
+    async fn existing_send(
+        &self,
+        sender: UserId,
+        client_id: &str,
+    ) -> Result<SendOutcome, StoreError> {
+        match self.message_by_client_id(sender, client_id).await? {
             Some(existing) => Ok(SendOutcome::Existing(existing)),
             None => Err(StoreError::NotFound),
         }
     }
 
     // One SQL transaction for one send.
-    async fn try_insert_message(&self, m: &NewMessage) -> Result<SendOutcome, StoreError> {
+    pub(super) async fn try_insert_message(
+        &self,
+        m: &NewMessage,
+    ) -> Result<SendOutcome, StoreError> {
         writer!(self, |p| {
             let mut tx = p.begin().await?;
             let outcome = insert_steps!(tx, m).await?;
             tx.commit().await?;
             Ok(outcome)
+        })
+    }
+
+    /// Several sends in one transaction and one commit, in order: each one's outcome, or the
+    /// database error that rolled them all back.
+    pub(super) async fn insert_batch(
+        &self,
+        messages: &[&NewMessage],
+    ) -> Result<Vec<Result<SendOutcome, StoreError>>, StoreError> {
+        writer!(self, |p| {
+            let mut tx = p.begin().await?;
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for &m in messages {
+                match insert_steps!(tx, m).await {
+                    Err(StoreError::Database(e)) => return Err(StoreError::Database(e)),
+                    outcome => outcomes.push(outcome),
+                }
+            }
+            tx.commit().await?;
+            Ok(outcomes)
         })
     }
 

@@ -5,13 +5,15 @@
 //! `ON CONFLICT`), and run against whichever pool is configured through the [`reader!`] and
 //! [`writer!`] macros, which expand the same body once per backend with concrete types. SQLite gets a
 //! pool of readers and a single writer connection, so writes queue in the pool instead of failing
-//! with `SQLITE_BUSY`; Postgres uses one pool for both. Migrations for each backend live in
-//! `migrations/<backend>` and run at start.
+//! with `SQLITE_BUSY`; Postgres uses one pool for both. Sends are the exception: they go to a
+//! committer that writes the ones waiting together ([`commit`]), under SQLite on a connection of
+//! its own. Migrations for each backend live in `migrations/<backend>` and run at start.
 //!
 //! The store enforces integrity (gap-free seq, uniqueness, idempotency) but not permissions: the
 //! service layer decides who may do what, then calls in here.
 
 mod accounts;
+mod commit;
 mod embeds;
 mod emoji;
 mod files;
@@ -24,6 +26,7 @@ mod reactions;
 mod rooms;
 mod rows;
 mod search;
+mod sqlite_sends;
 mod threads;
 mod users;
 
@@ -63,6 +66,9 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite failed on the send path's own connection (see `sqlite_sends`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -71,12 +77,17 @@ pub enum StoreError {
 impl StoreError {
     /// True when the database could not be reached (as opposed to refusing a statement).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, SystemIoFailure};
+        match self {
             StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-            )
-        )
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                DatabaseBusy | DatabaseLocked | SystemIoFailure | CannotOpen
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -137,6 +148,9 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// Where sends go to be committed together; `None` in the committer's own store, which
+    /// writes them.
+    commits: Option<commit::Committer>,
 }
 
 impl Store {
@@ -146,7 +160,7 @@ impl Store {
         data_dir: &Path,
         max_connections: u32,
     ) -> Result<Store, StoreError> {
-        let backend = match url {
+        let (backend, sqlite_file) = match url {
             Some(DatabaseUrl::Postgres(url)) => {
                 let options = PgConnectOptions::from_str(url)?;
                 let pool = PgPoolOptions::new()
@@ -154,7 +168,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
-                Backend::Postgres(pool)
+                (Backend::Postgres(pool), None)
             }
             Some(DatabaseUrl::Sqlite(url)) => {
                 let options = SqliteConnectOptions::from_str(url)?;
@@ -165,14 +179,27 @@ impl Store {
                 Self::sqlite_pools(options, max_connections).await?
             }
         };
-        Ok(Store { backend })
+        let writes = Store {
+            backend: backend.clone(),
+            commits: None,
+        };
+        let commits = commit::Committer::start(writes, sqlite_file).map_err(sqlx::Error::Io)?;
+        Ok(Store {
+            backend,
+            commits: Some(commits),
+        })
     }
 
+    /// SQLite's pools, and the file the send thread opens beside them (none for an in-memory
+    /// database, whose sends then go through the writer pool).
     async fn sqlite_pools(
         options: SqliteConnectOptions,
         max_connections: u32,
-    ) -> Result<Backend, StoreError> {
+    ) -> Result<(Backend, Option<std::path::PathBuf>), StoreError> {
         private_database(options.get_filename()).map_err(sqlx::Error::Io)?;
+        let file = options.get_filename();
+        let file = (!file.as_os_str().is_empty() && file != Path::new(":memory:"))
+            .then(|| file.to_path_buf());
         // WAL lets readers run beside the writer; FULL sync makes an acknowledged message survive
         // a power cut, which is the promise of the ack.
         let options = options
@@ -191,7 +218,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        Ok(Backend::Sqlite { read, write })
+        Ok((Backend::Sqlite { read, write }, file))
     }
 
     /// The store `config` names, connected and migrated: what every command starts with.
