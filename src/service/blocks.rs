@@ -52,10 +52,8 @@ impl Services {
         if kind != RoomKind::Dm {
             return Ok(());
         }
-        for other in self.store.member_ids(room).await? {
-            if other != sender {
-                self.require_unblocked(sender, other).await?;
-            }
+        if self.store.blocked_with_member(room, sender).await? {
+            return Err(blocked());
         }
         Ok(())
     }

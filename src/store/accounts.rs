@@ -260,6 +260,28 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Whether `sender` and another member of `room` blocked one another, either way: for a DM,
+    /// one query where the member list and a pair check would take two.
+    pub async fn blocked_with_member(
+        &self,
+        room: RoomId,
+        sender: UserId,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(i32,)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT 1 FROM room_members rm JOIN user_blocks b ON \
+                 (b.user_id = $2 AND b.blocked_id = rm.user_id) \
+                 OR (b.user_id = rm.user_id AND b.blocked_id = $2) \
+                 WHERE rm.room_id = $1 AND rm.user_id <> $2 LIMIT 1",
+            )
+            .bind(room)
+            .bind(sender)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(found.is_some())
+    }
+
     /// Whether either of `a` and `b` blocked the other.
     pub async fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
         let found: Option<(i32,)> = reader!(self, |p| {
