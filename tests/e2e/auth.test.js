@@ -91,3 +91,59 @@ test('two tabs share one login; tokens refresh once for both and sockets stay up
   assertClean(tab1, tab2);
   await tab1.context().close();
 });
+
+test('a tab that has not yet seen another tab’s refresh takes its tokens instead of reusing the spent one', async () => {
+  // What a loaded machine does to two tabs: tab A refreshes and lets the lock go, and tab B takes
+  // it before A's localStorage write has reached B's process. Here the "other tab" is the test
+  // itself: it spends the page's refresh token and leaves only the hand-off record behind.
+  const page = await newPage(browser, server);
+  await ui.signUp(page, 'eli', 'Eli');
+  await ui.createRoom(page, 'handoff');
+  const before = await session(page);
+  const handed = await page.evaluate(async (s) => {
+    const res = await fetch('/api/v1/auth/refresh', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: s.refresh_token }),
+    });
+    const t = await res.json();
+    const next = {
+      user: t.user,
+      access_token: t.access_token,
+      refresh_token: t.refresh_token,
+      expires_at: Date.now() + t.expires_in * 1000,
+      ttl_ms: t.expires_in * 1000,
+    };
+    await new Promise((resolve, reject) => {
+      const open = indexedDB.open('confab-session', 1);
+      open.onupgradeneeded = () => open.result.createObjectStore('handoff');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const tx = open.result.transaction('handoff', 'readwrite');
+        tx.objectStore('handoff').put({ spent: s.refresh_token, session: next }, 'last');
+        tx.oncomplete = () => { open.result.close(); resolve(); };
+        tx.onerror = () => reject(tx.error);
+      };
+    });
+    return next;
+  }, before);
+  assert.equal((await session(page)).refresh_token, before.refresh_token, 'localStorage still has the spent token');
+
+  // The page's own refresh comes due: it adopts the hand-off (spending the old token again would
+  // revoke the login), and refreshes from there on.
+  await ui.eventually(async () => {
+    const now = await session(page);
+    assert.ok(now, 'still signed in');
+    assert.notEqual(now.refresh_token, before.refresh_token);
+  }, { timeout: (TTL_SECS + 8) * 1000, interval: 250 });
+  await ui.eventually(async () => {
+    const now = await session(page);
+    assert.ok(now, 'still signed in');
+    assert.notEqual(now.refresh_token, handed.refresh_token, 'and refreshed once more from the handed tokens');
+  }, { timeout: (TTL_SECS + 8) * 1000, interval: 250 });
+  await ui.send(page, 'after the hand-off');
+  await ui.expectDelivered(page, 'after the hand-off');
+  assert.ok(await page.locator('.topbar').isVisible());
+  assertClean(page);
+  await page.context().close();
+});

@@ -5,9 +5,17 @@
 // re-reads storage inside the lock, so a tab that waited finds the tokens another tab already
 // got. Without Web Locks (insecure contexts) refreshes are still single-flight within the tab.
 // Other tabs learn about new tokens and sign-outs through the `storage` event.
+//
+// Inside the lock, localStorage may not yet show what the tab before wrote: browsers pass
+// localStorage writes between tabs' processes asynchronously, and under load the next holder can
+// read the spent token and revoke the login with it. IndexedDB is ordered across tabs, so the tab
+// that refreshes also records `{spent, session}` there and waits for it to commit before it lets
+// the lock go; the next holder reads that record first.
 
 const KEY = 'confab.session';
 const LOCK = 'confab-refresh';
+const HANDOFF_DB = 'confab-session';
+const HANDOFF_STORE = 'handoff';
 
 /** Why a session ended: the tokens were refused, sign in again. */
 export class SignedOut extends Error {
@@ -48,13 +56,17 @@ export class Session {
   /** Stores an answer of register, login or refresh. */
   save(tokens) {
     const ttl = tokens.expires_in * 1000;
-    this.storage.setItem(KEY, JSON.stringify({
+    this.put({
       user: tokens.user,
       access_token: tokens.access_token,
       refresh_token: tokens.refresh_token,
       expires_at: Date.now() + ttl,
       ttl_ms: ttl,
-    }));
+    });
+  }
+
+  put(session) {
+    this.storage.setItem(KEY, JSON.stringify(session));
     this.schedule();
     this.notify('tokens');
   }
@@ -62,6 +74,7 @@ export class Session {
   /** Forgets the tokens (here and, through storage, in every tab). */
   clear() {
     this.storage.removeItem(KEY);
+    handoff('delete').catch(() => {});
     clearTimeout(this.timer);
     this.notify('cleared');
   }
@@ -102,8 +115,14 @@ export class Session {
   }
 
   async refreshLocked(staleAccess) {
-    const s = this.get();
+    let s = this.get();
     if (!s) throw new SignedOut();
+    const handed = await handoff('get').catch(() => null);
+    if (handed?.spent === s.refresh_token) {
+      // The tab before us spent this token; its localStorage write has not reached us yet.
+      this.put(handed.session);
+      s = handed.session;
+    }
     const fresh = s.expires_at - Date.now() > this.margin(s);
     if (fresh && s.access_token !== staleAccess) return s;
     let res;
@@ -123,6 +142,7 @@ export class Session {
     }
     if (!res.ok) throw new Error(`refresh failed (${res.status})`);
     this.save(await res.json());
+    await handoff('put', { spent: s.refresh_token, session: this.get() }).catch(() => {});
     return this.get();
   }
 
@@ -139,6 +159,25 @@ export class Session {
       });
     }, Math.min(due, 2 ** 31 - 1));
   }
+}
+
+/** One operation on the hand-off record (`get`, `put` or `delete`), resolved once committed. */
+function handoff(op, value) {
+  if (!globalThis.indexedDB) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(HANDOFF_DB, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(HANDOFF_STORE);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction(HANDOFF_STORE, op === 'get' ? 'readonly' : 'readwrite');
+      const store = tx.objectStore(HANDOFF_STORE);
+      const req = op === 'get' ? store.get('last') : op === 'put' ? store.put(value, 'last') : store.delete('last');
+      tx.oncomplete = () => { db.close(); resolve(op === 'get' ? req.result ?? null : null); };
+      tx.onerror = () => { db.close(); reject(tx.error); };
+      tx.onabort = () => { db.close(); reject(tx.error); };
+    };
+  });
 }
 
 function withLock(name, fn) {
