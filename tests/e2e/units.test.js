@@ -19,7 +19,8 @@ after(() => rmSync(copy, { recursive: true, force: true }));
 const load = (path) => import(pathToFileURL(join(copy, 'js', path)).href);
 const { typingText, nameList, safeHref, preview, messageTime, dayLabel, lastSeen, mentionsAny, presenceLabel, duration, fileKind, attachmentsSummary, fileSize } = await load('format.js');
 const { Store } = await load('store.js');
-const { mediaSections, microphoneError, endedText } = await load('voice.js');
+const { mediaSections, endedText } = await load('voice.js');
+const { microphoneError } = await load('calls.js');
 const { uploadError, tooLarge } = await load('chat.js');
 const { quotePreview } = await load('store.js');
 const { loadVoicePrefs, saveVoicePrefs, processingFor, levelFor, keyName, validKey } = await load('voice-controls.js');
@@ -263,7 +264,7 @@ test('voice preferences read back only valid values, with defaults for the rest'
   assert.equal(validKey('<script>'), null);
 });
 
-const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/call-audio.js', '/js/push-to-talk.js', '/js/voice-controls.js', '/js/ui/invites.js', '/js/ui/moderation.js', '/js/ui/participant-level.js', '/js/ui/push.js', '/js/ui/screen.js', '/js/ui/search-dialog.js', '/js/ui/settings.js', '/js/ui/thread.js', '/js/ui/voice-settings.js'];
+const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/call-audio.js', '/js/push-to-talk.js', '/js/voice.js', '/js/screenshare.js', '/js/voice-controls.js', '/js/ui/in-call.js', '/js/ui/invites.js', '/js/ui/moderation.js', '/js/ui/participant-level.js', '/js/ui/push.js', '/js/ui/screen.js', '/js/ui/search-dialog.js', '/js/ui/settings.js', '/js/ui/thread.js', '/js/ui/voice-settings.js'];
 
 test('index.html preloads every module but the dialogs loaded on first use, which nothing imports statically', async () => {
   const { readFileSync, readdirSync } = await import('node:fs');

@@ -1,5 +1,5 @@
 // Extension points for features that plug into the client without touching its core: voice
-// (js/voice.js) and attachments register here.
+// (ui/call.js) and attachments register here.
 //
 // An extension is a function called once per signed-in session with `{chat, store, api, session,
 // toast, shell, openRoom}`; it may subscribe to server events (`chat.onFrame('voice.', fn)`), add

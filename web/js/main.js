@@ -9,7 +9,7 @@
 //   chat.js     actions: HTTP calls, socket frames, the outbox of pending sends
 //   notify.js   tab title and desktop notifications
 //   router.js   the address bar
-//   voice.js    voice calls over WebRTC; recorder.js records voice notes
+//   calls.js    voice calls; their WebRTC (voice.js) loads with the first; recorder.js voice notes
 //   ui/         one module per view; DOM built with dom.js, text only ever as text
 //
 // Features that plug in through extensions.js are imported here once, for their registration:

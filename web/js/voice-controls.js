@@ -17,7 +17,7 @@
 // the client sees only valid values. The store keeps a copy (`voicePrefs`) for the views, which
 // change them only through a VoiceControls.
 
-import { microphoneError, stopStream } from './voice.js';
+import { microphoneError, stopStream } from './calls.js';
 
 /** Where the chosen microphone's device id is kept. */
 const MIC_KEY = 'confab.voice.microphone';

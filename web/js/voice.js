@@ -1,4 +1,6 @@
-// Voice calls: the WebRTC side of a room's call (docs/protocol.md, "Voice").
+// Voice calls: the WebRTC side of a room's call (docs/protocol.md, "Voice"), the call engine.
+// calls.js loads it (and screenshare.js) on the first join or answer, and keeps what matters
+// before that: who is in which call, the ring, the call to rejoin after a reload.
 //
 // One call at a time. Joining takes the microphone first, so a refusal costs nothing on the
 // server; then `voice.join`, whose ack carries the ICE servers (TURN credentials included); then
@@ -15,32 +17,9 @@
 // again with the same microphone and mute state. The caller's own controls (push to talk,
 // volumes, audio processing, the input device) are voice-controls.js, loaded with the first call.
 
-import { ScreenShare } from './screenshare.js';
+import { forgetCall, microphoneError, rememberCall, stopStream } from './calls.js';
 
-/** This tab's call, kept across a reload: `{roomId, muted, deafened, at}`. */
-const CALL_KEY = 'confab.voice.call';
-/** How long after leaving the page a reload still rejoins (the server keeps the place as long). */
-const REJOIN_WITHIN_MS = 30_000;
 const MAX_ICE_RETRIES = 2;
-
-/** Why the microphone could not be used, in words for people; `retry` says what to do after. */
-export function microphoneError(e, retry = 'join again') {
-  switch (e?.name) {
-    case 'NotAllowedError':
-    case 'SecurityError':
-      return `Confab may not use your microphone. Allow microphone access for this site in your browser (the icon in the address bar), then ${retry}.`;
-    case 'NotFoundError':
-    case 'OverconstrainedError':
-      return `No microphone was found. Connect one, then ${retry}.`;
-    case 'NotReadableError':
-    case 'AbortError':
-      return 'Your microphone is busy or not working (another app may be using it). Try again, or pick another microphone.';
-    default:
-      return navigator.mediaDevices?.getUserMedia
-        ? `The microphone could not be started: ${e?.message || 'unknown error'}.`
-        : 'This browser cannot use a microphone here (voice needs HTTPS, or localhost).';
-  }
-}
 
 /**
  * The m-lines of an SDP in order: `{mid, kind, direction, stream}` where `stream` is the `a=msid`
@@ -61,8 +40,11 @@ export function mediaSections(sdp) {
 }
 
 export class Voice {
-  /** `chat`: the socket and requests; `store`: where call state goes; `toast(text)`: notices. */
-  constructor({ chat, store, toast }) {
+  /**
+   * `chat`: the socket and requests; `store`: where call state goes; `toast(text)`: notices;
+   * `screen`: our screen share and the ones we watch (screenshare.js, loaded with this module).
+   */
+  constructor({ chat, store, toast, screen }) {
     this.chat = chat;
     this.store = store;
     this.toast = toast;
@@ -71,14 +53,13 @@ export class Voice {
     this.loaded = null;
     this.loading = null;
     this.leaving = null;
-    this.offline = false;
+    // Loaded on a first join, maybe while the socket is down: then its return rejoins.
+    this.offline = store.state.connection.state !== 'online';
     this.audioBox = document.createElement('div');
     this.audioBox.className = 'call-audio';
     this.audioBox.hidden = true;
     document.body.append(this.audioBox);
-    /** Screen share: ours and the ones we watch (screenshare.js). */
-    this.screen = new ScreenShare({ chat, toast });
-    this.resume = rememberedCall();
+    this.screen = screen;
     this.onPageHide = () => this.rememberCall(Date.now());
     window.addEventListener('pagehide', this.onPageHide);
     this.unsubscribe = store.on('connection', () => this.onConnection());
@@ -97,15 +78,9 @@ export class Voice {
 
   // ---- server events ----
 
+  /** The frames of a call (calls.js keeps the others). */
   handleFrame(f) {
-    const s = this.store;
     switch (f.type) {
-      case 'voice.state':
-        s.setVoiceState(f.room_id, f.participants || []);
-        break;
-      case 'voice.speaking':
-        s.setSpeaking(f.room_id, f.user_id, !!f.speaking);
-        break;
       case 'voice.offer':
         if (this.call?.roomId === f.room_id) this.offer(this.call, f.sdp);
         break;
@@ -115,9 +90,6 @@ export class Voice {
       case 'voice.ended':
         if (this.call?.roomId === f.room_id && this.call.joined) this.ended(f.reason);
         break;
-      case 'voice.ring':
-        if (this.call?.roomId !== f.room_id) s.setRing({ roomId: f.room_id, from: f.from });
-        break;
       case 'voice.ring_ended':
         this.ringEnded(f.room_id, f.reason);
         break;
@@ -126,34 +98,14 @@ export class Voice {
     }
   }
 
-  /** A ring stopped: the incoming one goes away; a decline of ours is told to the caller. */
+  /** A ring of ours stopped: a decline, or no answer, is told to the caller. */
   ringEnded(roomId, reason) {
     const s = this.store;
-    if (s.state.ring?.roomId === roomId) {
-      s.setRing(null);
-      return;
-    }
     if (this.call?.roomId !== roomId || this.store.callParticipants(roomId).length > 1) return;
     const room = s.room(roomId);
     const who = room ? s.roomName(room) : 'They';
     if (reason === 'declined') this.toast(`${who} declined the call.`);
     else if (reason === 'timeout') this.toast(`${who} did not answer.`);
-  }
-
-  /** Declines the DM call that rings here; every session of ours stops ringing. */
-  decline() {
-    const ring = this.store.state.ring;
-    if (!ring) return;
-    this.store.setRing(null);
-    this.chat.socket.request({ type: 'voice.decline', room_id: ring.roomId }).catch(() => {});
-  }
-
-  /** Answers the DM call that rings here: joins it. */
-  accept() {
-    const ring = this.store.state.ring;
-    if (!ring) return Promise.resolve();
-    this.store.setRing(null);
-    return this.join(ring.roomId);
   }
 
   // ---- joining and leaving ----
@@ -266,7 +218,7 @@ export class Voice {
   release(call) {
     if (this.call === call) {
       this.call = null;
-      sessionStorage.removeItem(CALL_KEY);
+      forgetCall();
     }
     this.closePeer(call);
     stopStream(call.mic);
@@ -384,19 +336,12 @@ export class Voice {
     const call = this.call;
     if (state !== 'online') {
       this.offline = true;
-      this.store.clearVoiceStates();
       if (call) {
         call.joined = false;
         this.closePeer(call);
         this.store.updateCall({ status: 'reconnecting' });
       }
       return;
-    }
-    if (this.resume) {
-      // A reload during a call: back into it, where the server kept our place.
-      const r = this.resume;
-      this.resume = null;
-      if (!call) this.join(r.roomId, r);
     }
     if (!this.offline) return;
     this.offline = false;
@@ -406,8 +351,7 @@ export class Voice {
   /** Keeps this tab's call (and, when the page goes away, since when) for a reload. */
   rememberCall(at) {
     const c = this.store.state.call;
-    if (!this.call || !c) return;
-    sessionStorage.setItem(CALL_KEY, JSON.stringify({ roomId: c.roomId, muted: !!c.muted, deafened: !!c.deafened, at }));
+    if (this.call && c) rememberCall(c, at);
   }
 
   // ---- microphone ----
@@ -497,26 +441,9 @@ export class Voice {
   }
 }
 
-/** The call this tab was in before a reload, if it left it less than 30 s ago. */
-function rememberedCall() {
-  try {
-    const c = JSON.parse(sessionStorage.getItem(CALL_KEY) || 'null');
-    sessionStorage.removeItem(CALL_KEY);
-    if (c?.roomId && typeof c.at === 'number' && Date.now() - c.at < REJOIN_WITHIN_MS) return c;
-  } catch {
-    // Nothing usable remembered.
-  }
-  return null;
-}
-
 /** What `voice.ended` means for the person. */
 export function endedText(reason = '') {
   if (/replaced/i.test(reason)) return 'You joined this call from another tab or device, so it ended here.';
   if (/left the room/i.test(reason)) return 'You left the room, and with it its call.';
   return reason ? `You are no longer in the call: ${reason}.` : 'You are no longer in the call.';
-}
-
-/** Stops every track of a stream (null: nothing). */
-export function stopStream(stream) {
-  for (const t of stream?.getTracks() || []) t.stop();
 }

@@ -2,17 +2,20 @@
 // in the call, shown before you join too; speaking rings; mute, deafen, voice settings, leave;
 // the push-to-talk hint; a volume button on each other person) and the call bar under the top
 // bar while the call's room is not the one open; the ring bar while a DM call rings (accept,
-// decline). The voice settings and volume dialogs load on first use.
+// decline). What only a call shows (the panel's in-call buttons, the push-to-talk hint, the
+// shared screen, the call bar) is ui/in-call.js, loaded with the first call as the engine is; the
+// voice settings and volume dialogs load on first use.
 //
 // This module registers itself as an extension (extensions.js): per signed-in session it starts
-// a Voice (voice.js), hands it the `voice.*` frames and listens for the mute shortcut,
-// Alt+Shift+M. (Not Ctrl+Shift+M: Chrome keeps that for switching profiles and Firefox for its
-// responsive design mode.) Everything shown is read from the store; clicks call the Voice.
+// a Calls (calls.js, which loads the call engine, voice.js, on the first join), hands it the
+// `voice.*` frames and listens for the mute shortcut, Alt+Shift+M. (Not Ctrl+Shift+M: Chrome
+// keeps that for switching profiles and Firefox for its responsive design mode.) Everything
+// shown is read from the store; clicks call the Calls.
 
 import { h, icon, iconButton, avatar, srOnly, replaceChildren } from '../dom.js';
 import { nameList } from '../format.js';
 import { registerExtension } from '../extensions.js';
-import { Voice } from '../voice.js';
+import { Calls } from '../calls.js';
 import { roomActionProviders, roomPanelProviders } from './room.js';
 
 /** The mute shortcut, as aria-keyshortcuts spells it (and as tooltips show it). */
@@ -23,20 +26,14 @@ export const DEAFEN_SHORTCUT = 'Alt+Shift+D';
 /** What a participant's `quality` means, for the tile's title and screen readers. */
 const QUALITY_TEXT = { good: 'good connection', fair: 'unsteady connection', poor: 'poor connection' };
 
-/** The session's Voice while signed in. */
+/** The session's Calls while signed in. */
 let voice = null;
 
-/** The session's Voice (null when signed out), for the settings dialog. */
+/** The session's Calls (null when signed out), for the settings dialog. */
 export const sessionVoice = () => voice;
 
-/** Opens a lazy dialog module's `open({store, controls, ...})`. */
-async function openDialog(store, v, load, props) {
-  const [controls, m] = await Promise.all([v.controls(), load()]);
-  m.open({ store, controls, ...props });
-}
-
 registerExtension(({ chat, store, toast, shell, openRoom }) => {
-  const mine = new Voice({ chat, store, toast });
+  const mine = new Calls({ chat, store, toast });
   voice = mine;
   chat.onFrame('voice.', (f) => mine.handleFrame(f));
   const onKey = (e) => {
@@ -51,14 +48,28 @@ registerExtension(({ chat, store, toast, shell, openRoom }) => {
     toast(store.state.call.muted ? 'Microphone muted.' : 'Microphone on.');
   };
   document.addEventListener('keydown', onKey);
-  const bar = shell ? new CallBar({ store, voice: mine, openRoom }) : null;
-  if (bar) shell.dock.append(bar.el);
   const ringing = shell ? new RingBar({ store, voice: mine, openRoom }) : null;
   if (ringing) shell.dock.append(ringing.el);
+  // The call bar joins the dock, before the ring bar, with the first call.
+  let bar = null;
+  let stopped = false;
+  const unsubscribeCall = shell ? store.on('call', () => {
+    if (!store.state.call || bar) return;
+    bar = loadInCall().then((m) => {
+      if (stopped) return null;
+      const b = new m.CallBar({ store, voice: mine, openRoom });
+      ringing.el.before(b.el);
+      return b;
+    }, () => (bar = null));
+  }) : null;
   return () => {
+    stopped = true;
     document.removeEventListener('keydown', onKey);
-    bar?.destroy();
-    bar?.el.remove();
+    unsubscribeCall?.();
+    bar?.then((b) => {
+      b?.destroy();
+      b?.el.remove();
+    });
     ringing?.destroy();
     ringing?.el.remove();
     mine.stop();
@@ -69,8 +80,13 @@ registerExtension(({ chat, store, toast, shell, openRoom }) => {
 roomActionProviders.push((ctx) => (voice ? callButton(ctx, voice) : null));
 roomPanelProviders.push((ctx) => (voice ? new CallPanel(ctx, voice) : null));
 
+/** What only a call shows (ui/in-call.js), loaded once. */
+function loadInCall() {
+  return import('./in-call.js');
+}
+
 /** What our call is doing, in a few words. */
-function statusText(call) {
+export function statusText(call) {
   switch (call.status) {
     case 'joining': return 'Waiting for your microphone…';
     case 'connecting': return 'Connecting…';
@@ -121,21 +137,11 @@ class CallPanel {
     this.status = h('p', { class: 'call-status', role: 'status' });
     this.joinButton = h('button', { type: 'button', class: 'button primary small', onClick: () => v.join(roomId) }, icon('phone', 'icon-sm'), 'Join the call');
     this.people = h('ul', { class: 'call-people', 'aria-label': 'In the call' });
-    this.muteButton = h('button', { type: 'button', class: 'button small call-mute', 'aria-keyshortcuts': MUTE_SHORTCUT, onClick: () => v.toggleMute() });
-    this.deafenButton = h('button', { type: 'button', class: 'button small call-deafen', 'aria-keyshortcuts': DEAFEN_SHORTCUT, onClick: () => v.toggleDeafen() });
-    this.settingsButton = iconButton('settings', 'Voice settings', () => openDialog(store, v, () => import('./voice-settings.js')));
-    this.leaveButton = h('button', { type: 'button', class: 'button danger small', onClick: () => v.leave() }, icon('phoneOff', 'icon-sm'), 'Leave');
-    this.shareButton = h('button', { type: 'button', class: 'button small call-share', onClick: () => (v.screen.active ? v.screen.stop() : v.screen.start(roomId)) });
-    this.controls = h('div', { class: 'call-controls' }, this.joinButton, this.muteButton, this.deafenButton, this.shareButton, this.settingsButton, this.leaveButton);
-    this.ptt = h('p', { class: 'call-ptt' });
+    this.controls = h('div', { class: 'call-controls' }, this.joinButton);
     this.stageBox = h('div', { class: 'call-stage' });
-    this.people.addEventListener('click', (e) => {
-      const userId = e.target.closest('[data-level-for]')?.dataset.levelFor;
-      if (userId) openDialog(store, v, () => import('./participant-level.js'), { userId, onClose: () => this.levelButton(userId)?.focus() });
-    });
-    this.audioNote = h('p', { class: 'call-note' },
-      'Your browser held back the call\u2019s sound. ',
-      h('button', { type: 'button', class: 'link-button', text: 'Turn on sound', onClick: () => v.resumeAudio() }));
+    /** The in-call part (ui/in-call.js's CallControls), once this room's call was ours. */
+    this.inCall = null;
+    this.loading = null;
     this.errorText = h('span');
     this.error = h('div', { class: 'call-error', role: 'alert' },
       icon('alert', 'icon-sm'), this.errorText,
@@ -144,9 +150,8 @@ class CallPanel {
       h('div', { class: 'call-head' },
         h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('volume', 'icon-sm')),
         this.status),
-      this.stageBox, this.people, this.controls, this.ptt, this.audioNote, this.error);
+      this.stageBox, this.people, this.controls, this.error);
     this.unsubscribe = [
-      v.screen.on(() => this.render()),
       store.on(`voice:${roomId}`, () => this.render()),
       store.on('call', () => this.render()),
       store.on(`room:${roomId}`, () => this.render()),
@@ -155,13 +160,13 @@ class CallPanel {
   }
 
   destroy() {
+    this.destroyed = true;
     this.unsubscribe.forEach((u) => u());
-    this.stage?.then((s) => s.destroy());
+    this.inCall?.destroy();
   }
 
   render() {
     const { store, roomId } = this;
-    this.renderScreen();
     const call = store.state.call?.roomId === roomId ? store.state.call : null;
     const participants = store.callParticipants(roomId);
     const error = store.state.callError?.roomId === roomId ? store.state.callError.message : null;
@@ -179,43 +184,22 @@ class CallPanel {
     if (focused) this.levelButton(focused)?.focus();
 
     this.controls.hidden = !call && !participants.length;
-    for (const el of [this.muteButton, this.deafenButton, this.settingsButton, this.leaveButton]) el.hidden = !call;
-    const prefs = store.state.voicePrefs;
-    const key = this.voice.loaded?.keyName(prefs?.pttKey);
-    this.ptt.hidden = !call || prefs?.mode !== 'ptt';
-    this.ptt.textContent = call?.talking ? `Talking: release ${key} to stop` : `Push to talk: hold ${key}`;
-    this.ptt.classList.toggle('talking', !!call?.talking);
-    this.renderDeafen(!!call?.deafened);
-    const muted = !!call?.muted || !!call?.deafened;
-    const label = muted ? 'Unmute' : 'Mute';
-    this.muteButton.replaceChildren(icon(muted ? 'micOff' : 'mic', 'icon-sm'), label);
-    this.muteButton.setAttribute('aria-pressed', String(muted));
-    this.muteButton.title = `${label} your microphone (${MUTE_SHORTCUT})`;
-    this.muteButton.classList.toggle('muted', muted);
-    this.audioNote.hidden = !call?.audioBlocked;
+    if (call) this.loadInCall();
+    this.inCall?.render(call);
     this.error.hidden = !error;
     this.errorText.textContent = error || '';
   }
 
-  /** The share button, and the stage (ui/screen.js, loaded when a screen is first shown). */
-  renderScreen() {
-    const { screen } = this.voice;
-    const call = this.store.state.call?.roomId === this.roomId ? this.store.state.call : null;
-    this.shareButton.hidden = !call || !navigator.mediaDevices?.getDisplayMedia;
-    const label = screen.active ? 'Stop sharing' : 'Share screen';
-    if (this.shareButton.textContent !== label) this.shareButton.replaceChildren(icon('monitor', 'icon-sm'), label);
-    this.shareButton.setAttribute('aria-pressed', String(screen.active));
-    if (!this.stage && call && (screen.active || screen.remote.size)) {
-      this.stage = import('./screen.js').then((m) => m.mountStage({ store: this.store, roomId: this.roomId, screen, container: this.stageBox }));
-    }
-  }
-
-  renderDeafen(deafened) {
-    const label = deafened ? 'Undeafen' : 'Deafen';
-    this.deafenButton.replaceChildren(icon(deafened ? 'headphonesOff' : 'headphones', 'icon-sm'), label);
-    this.deafenButton.setAttribute('aria-pressed', String(deafened));
-    this.deafenButton.title = `${deafened ? 'Hear the call again' : 'Hear nothing and mute your microphone'} (${DEAFEN_SHORTCUT})`;
-    this.deafenButton.classList.toggle('muted', deafened);
+  /** The in-call buttons and views, loaded with the first call here. */
+  loadInCall() {
+    this.loading ??= loadInCall().then((m) => {
+      if (this.destroyed) return;
+      this.inCall = new m.CallControls(this);
+      this.render();
+    }, (e) => {
+      this.loading = null;
+      console.warn('the call controls did not load', e);
+    });
   }
 
   levelButton(userId) {
@@ -239,43 +223,6 @@ class CallPanel {
       h('span', { class: `call-quality quality-${quality}`, title: `Call quality: ${QUALITY_TEXT[quality]}`, 'aria-hidden': 'true' }),
       srOnly([p.deafened ? ', deafened' : p.muted && ', muted', p.speaking && ', speaking', quality !== 'good' && `, ${QUALITY_TEXT[quality]}`, silenced && ', muted for you'].filter(Boolean).join('')),
       call && !me ? iconButton(silenced ? 'micOff' : 'volume', `Volume for ${name}`, null, { class: 'call-level', 'aria-haspopup': 'dialog', dataset: { levelFor: p.user_id } }) : null);
-  }
-}
-
-/** The bar under the top bar while you are in a call of a room you are not looking at. */
-class CallBar {
-  constructor({ store, voice: v, openRoom }) {
-    this.store = store;
-    this.text = h('span', { class: 'call-bar-text' });
-    this.roomButton = h('button', { type: 'button', class: 'link-button call-bar-room', text: 'the call\u2019s room', onClick: () => openRoom(store.state.call?.roomId) });
-    this.mute = iconButton('mic', 'Mute', () => v.toggleMute(), { 'aria-keyshortcuts': MUTE_SHORTCUT });
-    this.el = h('div', { class: 'call-bar', role: 'region', 'aria-label': 'Your call', hidden: true },
-      h('span', { class: 'call-icon', 'aria-hidden': 'true' }, icon('volume', 'icon-sm')),
-      this.text, this.roomButton,
-      h('span', { class: 'call-bar-tools' },
-        this.mute,
-        iconButton('phoneOff', 'Leave voice call', () => v.leave(), { class: 'danger' })));
-    this.unsubscribe = [store.on('call', () => this.render()), store.on('current', () => this.render()), store.on('rooms', () => this.render())];
-    this.render();
-  }
-
-  destroy() {
-    this.unsubscribe.forEach((u) => u());
-  }
-
-  render() {
-    const { store } = this;
-    const call = store.state.call;
-    const room = call && store.room(call.roomId);
-    this.el.hidden = !call || !room || store.state.currentRoomId === call.roomId;
-    if (this.el.hidden) return;
-    this.text.textContent = call.status === 'connected' ? 'In a call in' : `${statusText(call)} ·`;
-    this.roomButton.textContent = `${room.kind === 'dm' ? '' : '#'}${store.roomName(room)}`;
-    const label = `${call.muted ? 'Unmute' : 'Mute'} your microphone (${MUTE_SHORTCUT})`;
-    this.mute.replaceChildren(icon(call.muted ? 'micOff' : 'mic'));
-    this.mute.setAttribute('aria-label', call.muted ? 'Unmute' : 'Mute');
-    this.mute.setAttribute('aria-pressed', String(!!call.muted));
-    this.mute.title = label;
   }
 }
 

@@ -10,7 +10,7 @@
 import { h, icon, iconButton } from '../dom.js';
 import { duration, fileKind, fileSize } from '../format.js';
 import { MAX_ATTACHMENTS } from '../chat.js';
-import { microphoneError } from '../voice.js';
+import { microphoneError } from '../calls.js';
 
 export class UploadTray {
   constructor(ctx) {
