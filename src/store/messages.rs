@@ -383,24 +383,42 @@ impl Store {
         let sql = format!("{SELECT_MESSAGE} WHERE m.id = $1");
         let row: Option<MessageColumns> = writer!(self, |p| {
             let mut tx = p.begin().await?;
-            let changed = sqlx::query(
+            let changed: Option<(RoomId, Option<MessageId>)> = sqlx::query_as(
                 "UPDATE messages SET body = $2, edited_at = $3, mentions_room = $4 \
-                 WHERE id = $1 AND deleted = FALSE",
+                 WHERE id = $1 AND deleted = FALSE RETURNING room_id, thread_root_id",
             )
             .bind(id)
             .bind(body.as_str())
             .bind(now)
             .bind(mentions.room)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed == 0 {
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((room, thread_root)) = changed else {
                 return Err(StoreError::NotFound);
+            };
+            let before: Vec<(UserId,)> = sqlx::query_as(
+                "DELETE FROM message_mentions WHERE message_id = $1 RETURNING user_id",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            // In a thread, whoever the edit newly mentions follows it, as a reply mentioning
+            // them would have made them; those mentioned before keep their say.
+            if let Some(root) = thread_root {
+                let newly = mentions
+                    .users
+                    .iter()
+                    .filter(|u| !before.iter().any(|(b,)| b == *u));
+                for user in newly {
+                    sqlx::query(FOLLOW_MENTIONED)
+                        .bind(root)
+                        .bind(*user)
+                        .bind(room)
+                        .bind(0_i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
-            sqlx::query("DELETE FROM message_mentions WHERE message_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
             if !mentions.users.is_empty() {
                 let insert = mention_insert_sql(mentions.users.len());
                 let mut q = sqlx::query(&insert).bind(id);

@@ -19,6 +19,7 @@ both_backends!(
     deleting_replies_updates_the_summary_and_a_deleted_root_keeps_its_thread,
     posters_mentioned_members_and_the_roots_author_follow_with_unread_counts,
     unfollowing_sticks_until_you_post_or_follow_again,
+    an_edit_that_mentions_someone_new_makes_them_follow,
     thread_replies_stay_out_of_the_rooms_unread_count_but_mentions_count,
     search_finds_thread_replies,
     non_members_get_room_not_found,
@@ -483,6 +484,60 @@ async fn unfollowing_sticks_until_you_post_or_follow_again(backend: Backend) {
         code(ana.api.follow_thread(MessageId::new(), true).await),
         "message_not_found"
     );
+}
+
+async fn an_edit_that_mentions_someone_new_makes_them_follow(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let cy = app.user("cy").await;
+    let room = app.room_with(&ana, &[&bo, &cy]).await;
+    let root = ana.api.send_text(room.id, "root").await.unwrap();
+    let r = bo
+        .api
+        .send_in_thread(room.id, root.id, &format!("@{} look", cy.name))
+        .await
+        .unwrap();
+    cy.api.follow_thread(root.id, false).await.unwrap();
+
+    let edit = |body: String| {
+        let api = bo.api.clone();
+        async move {
+            api.call(
+                Method::PATCH,
+                &format!("/api/v1/messages/{}", r.id),
+                Some(&serde_json::json!({ "body": body })),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Still mentioning cy, who unfollowed: their say stands. Now mentioning ana too.
+    let (status, _) = edit(format!("@{} look, and @{} too", cy.name, ana.name)).await;
+    assert_eq!(status, 200);
+    assert!(
+        unread_of(&cy.api, room.id).await.is_empty(),
+        "an edit does not follow again someone it mentioned before"
+    );
+    // A bystander newly mentioned by the edit follows, with the reply unread.
+    let dee = app.user("dee").await;
+    ana.api.add_member(room.id, dee.id).await.unwrap();
+    assert!(unread_of(&dee.api, room.id).await.is_empty());
+    let (status, _) = edit(format!("@{} look, and @{} too", dee.name, ana.name)).await;
+    assert_eq!(status, 200);
+    assert_eq!(unread_of(&dee.api, room.id).await, [(root.id, 1)]);
+
+    // Outside a thread an edit's mentions follow nothing.
+    let plain = bo.api.send_text(room.id, "plain").await.unwrap();
+    bo.api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/messages/{}", plain.id),
+            Some(&serde_json::json!({ "body": format!("@{} plain", cy.name) })),
+        )
+        .await
+        .unwrap();
+    assert!(unread_of(&cy.api, room.id).await.is_empty());
 }
 
 async fn thread_replies_stay_out_of_the_rooms_unread_count_but_mentions_count(backend: Backend) {
