@@ -471,7 +471,11 @@ export class Store {
     }
     const tl = this.state.timelines.get(m.room_id);
     if (tl && (tl.loaded || tl.loading)) {
-      if (!tl.bySeq.has(m.seq)) fresh = true;
+      const old = tl.bySeq.get(m.seq);
+      if (!old) fresh = true;
+      // The send's ack can come after the previews of a quickly fetched link: a replay carries
+      // the message as it was made, so previews already shown stay.
+      if (old?.id === m.id && old.embeds?.length && !m.embeds?.length) m = { ...m, embeds: old.embeds };
       this.put(tl, m);
     }
     if (m.thread_root) {
@@ -528,9 +532,11 @@ export class Store {
   embeds(roomId, messageId, embeds) {
     const tl = this.state.timelines.get(roomId);
     const seq = tl?.seqOf.get(messageId);
-    const m = seq != null ? tl.bySeq.get(seq) : null;
+    const m = seq != null ? tl.bySeq.get(seq) : this.threadReply(messageId);
     if (!m || m.deleted) return;
-    this.put(tl, { ...m, embeds: embeds || [] });
+    const changed = { ...m, embeds: embeds || [] };
+    if (seq != null) this.put(tl, changed);
+    this.patchThreadReply(changed);
     this.emit(`room:${roomId}`);
   }
 

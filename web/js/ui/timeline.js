@@ -226,6 +226,7 @@ export class Timeline {
       m.reply_to ? `${store.displayName(m.reply_to.sender_id)}:${m.reply_to.deleted}:${m.reply_to.body}` : '',
       m.forwarded_from ? `${store.roomName(store.room(m.forwarded_from.room_id))}:${store.displayName(m.forwarded_from.sender_id)}` : '',
       m.attachments?.length || 0,
+      (m.embeds || []).map((e) => `${e.url}:${e.title || ''}:${e.image?.url || ''}`).join(' '),
       (m.reactions || []).map((r) => `${r.emoji}${r.count}:${r.user_ids.join(',')}`).join(' '),
       m.thread ? `${m.thread.reply_count}:${m.thread.last_reply_at}:${m.thread.participant_ids.join(',')}` : '',
     ].join('|');
