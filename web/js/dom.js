@@ -55,12 +55,6 @@ export function replaceChildren(el, ...children) {
   return append(el, children);
 }
 
-/** Adds the style sheet at `href` (absolute) to the page once: lazy modules bring their own. */
-export function addStylesheet(href) {
-  if (document.querySelector(`link[rel="stylesheet"][href="${CSS.escape(href)}"]`)) return;
-  document.head.append(h('link', { rel: 'stylesheet', href }));
-}
-
 /** Text that only screen readers read. */
 export function srOnly(text) {
   return h('span', { class: 'visually-hidden', text });

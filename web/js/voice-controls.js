@@ -17,7 +17,6 @@
 // the client sees only valid values. The store keeps a copy (`voicePrefs`) for the views, which
 // change them only through a VoiceControls.
 
-import { addStylesheet } from './dom.js';
 import { microphoneError, stopStream } from './calls.js';
 
 /** Where the chosen microphone's device id is kept. */
@@ -135,6 +134,15 @@ function callModules() {
   return Promise.all([import('./call-audio.js'), import('./push-to-talk.js')]);
 }
 
+/** Adds the controls' styles to the page once (from this module's own version of the client). */
+function addStyles() {
+  if (document.querySelector('link[data-voice-controls]')) return;
+  const link = document.createElement('link');
+  link.rel = 'stylesheet';
+  link.href = new URL('../css/voice-controls.css', import.meta.url).href;
+  link.dataset.voiceControls = '';
+  document.head.append(link);
+}
 
 export class VoiceControls {
   /** `voice`: the session's Voice (voice.js), whose call these controls act on. */
@@ -143,7 +151,7 @@ export class VoiceControls {
     this.store = voice.store;
     this.modules = null;
     this.store.setVoicePrefs(loadVoicePrefs());
-    addStylesheet(new URL('../css/voice-controls.css', import.meta.url).href);
+    addStyles();
   }
 
   get prefs() {

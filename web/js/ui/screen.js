@@ -3,12 +3,21 @@
 // included), a picker when two people share, and a fullscreen button. Reads the call's
 // ScreenShare (screenshare.js) and the store; nothing here talks to the server.
 
-import { h, icon, avatar, replaceChildren, addStylesheet } from '../dom.js';
+import { h, icon, avatar, replaceChildren } from '../dom.js';
 
+/** Adds the stage's styles to the page once (from this module's own version of the client). */
+function addStyles() {
+  if (document.querySelector('link[data-screen-stage]')) return;
+  const link = document.createElement('link');
+  link.rel = 'stylesheet';
+  link.href = new URL('../../css/screen.css', import.meta.url).href;
+  link.dataset.screenStage = '';
+  document.head.append(link);
+}
 
 /** Mounts the stage into `container` (the call panel's); returns `{render, destroy}`. */
 export function mountStage({ store, roomId, screen, container }) {
-  addStylesheet(new URL('../../css/screen.css', import.meta.url).href);
+  addStyles();
   const video = h('video', { class: 'screen-video', autoplay: true, playsInline: true, muted: true });
   video.muted = true;
   const title = h('p', { class: 'screen-title' });
