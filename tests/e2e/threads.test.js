@@ -118,3 +118,36 @@ test('a reply in a thread shows as "1 reply" under its root and in the thread pa
 
   assertClean(ana, bo);
 });
+
+test('a permalink or a search hit on a thread reply opens its thread with the reply flashed', async () => {
+  const cy = await ApiClient.register(server.url, 'cyd', 'Cy Doe');
+  const room = await cy.createRoom('far-threads');
+  const root = await cy.send(room.id, 'the plan for the lighthouse');
+  const reply = await cy.send(room.id, 'the lamp needs a new wick', { thread_root: root.id });
+  for (let i = 0; i < 5; i++) await cy.send(room.id, `later chatter ${i}`);
+  const page = await newPage(browser, server);
+  await ui.signIn(page, 'cyd');
+
+  // The permalink of the reply: the room opens at the root, and the thread with the reply.
+  await page.goto(`/#/room/${room.id}/${reply.seq}`);
+  await inPanel(page, 'the lamp needs a new wick').waitFor();
+  await ui.eventually(async () => assert.match(await inPanel(page, 'the lamp needs a new wick').getAttribute('class'), /\bflash\b/));
+  await inTimeline(page, 'the plan for the lighthouse').waitFor();
+  assert.equal(await inTimeline(page, 'the lamp needs a new wick').count(), 0, 'the reply stays out of the timeline');
+  assert.equal(await page.getByText('That message is no longer available.').count(), 0);
+  await panel(page).getByRole('button', { name: 'Close thread' }).click();
+  await panel(page).waitFor({ state: 'detached' });
+
+  // A search hit on it does the same.
+  await page.locator('.timeline').click();
+  await page.keyboard.press('Control+k');
+  const input = page.getByRole('searchbox', { name: 'Search messages' });
+  await input.fill('wick');
+  const hits = page.locator('.search-results .search-result');
+  await ui.eventually(async () => assert.equal(await hits.count(), 1));
+  await hits.first().click();
+  await inPanel(page, 'the lamp needs a new wick').waitFor();
+  await ui.eventually(async () => assert.match(await inPanel(page, 'the lamp needs a new wick').getAttribute('class'), /\bflash\b/));
+  assertClean(page);
+  await page.context().close();
+});

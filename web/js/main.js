@@ -44,6 +44,7 @@ const api = new Api(session);
 const store = new Store();
 
 let chat = null;
+let started = false; // the room list is in
 let shell = null;
 let sidebar = null;
 let roomView = null;
@@ -109,6 +110,7 @@ function teardown() {
   stopExtensions = null;
   chat?.stop();
   chat = null;
+  started = false;
   roomView?.destroy();
   roomView = null;
   sidebar?.destroy();
@@ -153,6 +155,7 @@ async function startApp() {
     return;
   }
   app.removeAttribute('aria-busy');
+  started = true;
   subscriptions = [
     store.on('current', renderCurrent),
     store.on('current', () => updateTitle(store)),
@@ -233,6 +236,8 @@ function onChatEvent(kind, payload) {
 
 /** Opens a room (null: none), optionally scrolling to a message in it. */
 function openRoom(roomId, { replace = false, messageId = null, seq = null } = {}) {
+  // Before that, startApp opens the permalink.
+  if (seq != null && !started) return;
   if (roomId && !store.room(roomId)) roomId = null;
   if (seq != null && location.hash) history.replaceState(null, '', location.pathname);
   navigate(roomId, { replace });

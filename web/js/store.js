@@ -473,8 +473,7 @@ export class Store {
     if (tl && (tl.loaded || tl.loading)) {
       const old = tl.bySeq.get(m.seq);
       if (!old) fresh = true;
-      // The send's ack can come after the previews of a quickly fetched link: a replay carries
-      // the message as it was made, so previews already shown stay.
+      // A replay (the send's ack) must not wipe previews that came first.
       if (old?.id === m.id && old.embeds?.length && !m.embeds?.length) m = { ...m, embeds: old.embeds };
       this.put(tl, m);
     }

@@ -236,18 +236,18 @@ export class RoomView {
         else this.nav.open(targetRoom, messageId);
       },
       toast: (text) => this.toast(text),
-      openThread: (m) => this.openThread(m),
+      openThread: (m, highlightId) => this.openThread(m, highlightId),
       focusComposer: () => this.composer.focus(),
       scrollToBottom: () => this.timeline.scrollToBottom(),
     };
   }
 
-  /** Opens the thread of `root` in the side panel (full screen on phones), replacing another. */
-  async openThread(root) {
+  /** Opens `root`'s thread in the side panel (full screen on phones), at `highlightId`. */
+  async openThread(root, highlightId = null) {
     const { ThreadPanel, threadStyles } = await import('./thread.js');
     await threadStyles();
     this.closeThread();
-    this.threadPanel = new ThreadPanel(this.ctx, root, () => this.closeThread(true));
+    this.threadPanel = new ThreadPanel(this.ctx, root, () => this.closeThread(true), highlightId);
     this.el.append(this.threadPanel.el);
     this.el.classList.add('thread-open');
     this.threadPanel.focus();

@@ -34,9 +34,10 @@ export function threadStyles() {
 export class ThreadPanel {
   /**
    * `roomCtx` is the room view's context (store, chat, api, permissions, actions); `root` the
-   * thread's root message; `onClose` runs when the reader closes the panel.
+   * thread's root message; `onClose` runs when the reader closes the panel; `highlightId` a
+   * reply to scroll to and flash once loaded (a permalink's or a search hit's).
    */
-  constructor(roomCtx, root, onClose) {
+  constructor(roomCtx, root, onClose, highlightId = null) {
     const { store, roomId } = roomCtx;
     this.store = store;
     this.roomId = roomId;
@@ -98,7 +99,22 @@ export class ThreadPanel {
     this.onVisible = () => this.markRead();
     document.addEventListener('visibilitychange', this.onVisible);
     this.render();
-    this.load(roomCtx);
+    this.load(roomCtx).then(() => this.highlight(highlightId));
+  }
+
+  /** Scrolls to a loaded reply and flashes it (or says it is gone). */
+  highlight(messageId) {
+    if (!messageId) return;
+    const m = this.store.threadMessages(this.rootId).find((r) => r.id === messageId);
+    const el = m && this.list.querySelector(`li.msg[data-seq="${m.seq}"]`);
+    if (!el || m.deleted) {
+      this.ctx.actions.toast('That message is no longer available.');
+      return;
+    }
+    el.scrollIntoView({ block: 'center' });
+    el.classList.remove('flash');
+    void el.offsetWidth;
+    el.classList.add('flash');
   }
 
   destroy() {

@@ -406,12 +406,19 @@ export class Timeline {
   /** Scrolls to a message (loading history as needed), highlights and focuses it. */
   async jumpTo(messageId) {
     const found = await this.ctx.chat.reveal(this.roomId, messageId);
-    this.highlight(found ? messageId : null);
+    this.show(found ? messageId : null);
   }
 
   /** Scrolls to the message at `seq` (a permalink's), loading the history around it. */
   async jumpToSeq(seq) {
-    this.highlight(await this.ctx.chat.revealSeq(this.roomId, seq));
+    this.show(await this.ctx.chat.revealSeq(this.roomId, seq));
+  }
+
+  /** Highlights a message; a thread reply (not in the timeline) opens its thread at it. */
+  show(id) {
+    const root = id && this.ctx.store.message(this.roomId, id)?.thread_root;
+    if (root) this.ctx.actions.openThread(this.ctx.store.message(this.roomId, root) || { id: root }, id);
+    else this.highlight(id);
   }
 
   /** Scrolls to a loaded message, flashes and focuses it (or says it is gone). */
