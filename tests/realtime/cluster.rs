@@ -282,6 +282,17 @@ async fn without_redis_a_node_serves_its_own_and_says_it_is_not_ready() {
         }
     };
     assert_eq!(ready(&a).await.0, 200);
+    // Both sessions hear the room before the outage: the room's first join subscribes on Redis,
+    // and a cut in the middle of that subscription is a different case (the join waits for its
+    // timeout) from the one tested here, a node whose sessions are up when Redis goes.
+    let before = sa.send_text(room.id, "before the cut").await.unwrap();
+    assert_eq!(
+        sb.wait_for(SOON, "message before the cut", new_message)
+            .await
+            .unwrap()
+            .id,
+        before.id
+    );
     proxy.cut();
     let mut status = ready(&a).await;
     for _ in 0..100 {
