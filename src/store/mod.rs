@@ -27,6 +27,8 @@ mod rooms;
 mod rows;
 mod search;
 mod sqlite_sends;
+#[cfg(test)]
+mod test_db;
 mod threads;
 mod users;
 

@@ -57,7 +57,9 @@ fn body(i: usize) -> String {
     };
     let n = 6 + (next() % 8) as usize;
     let mut words: Vec<String> = (0..n).map(|_| format!("w{}", next() % 20_000)).collect();
-    if i.is_multiple_of(10) {
+    // Drawn, not `i % 10`: message `i` goes to room `i % rooms`, so a multiple of ten would put
+    // the word in every message of a tenth of the rooms and in none of the others.
+    if next().is_multiple_of(10) {
         let at = (next() as usize) % words.len();
         words[at] = COMMON.to_owned();
     }

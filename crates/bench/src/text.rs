@@ -66,6 +66,11 @@ pub struct TextArgs {
     /// Sessions one worker process holds.
     #[arg(long, default_value_t = 8000)]
     pub sessions_per_worker: usize,
+    /// Drop the search index from the node's database before the load (SQLite: the FTS5
+    /// triggers; Postgres: the GIN index and the tsvector column), to measure what indexing
+    /// adds to a send. Destructive: search stops working on that database.
+    #[arg(long)]
+    pub without_search_index: bool,
 }
 
 /// Rooms, sessions and who sends where, independent of the server.
@@ -145,6 +150,45 @@ impl Plan {
     }
 }
 
+/// Removes what keeps the search index in step with `messages` from the node's database (see
+/// [`TextArgs::without_search_index`]).
+async fn drop_search_index(servers: &Servers, database_url: Option<&str>) -> anyhow::Result<()> {
+    match database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .context("connecting to --database-url")?;
+            for sql in [
+                "DROP TRIGGER message_attachments_search ON message_attachments",
+                "DROP INDEX messages_search",
+                "ALTER TABLE messages DROP COLUMN search",
+            ] {
+                sqlx::query(sql).execute(&pool).await.context(sql)?;
+            }
+        }
+        None => {
+            let dirs = servers.data_dirs();
+            let dir = dirs.first().context("no node data directory")?;
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.join("confab.db"))
+                .busy_timeout(Duration::from_secs(30));
+            let pool = sqlx::SqlitePool::connect_with(options)
+                .await
+                .context("opening the node's SQLite file")?;
+            for trigger in [
+                "messages_search_insert",
+                "messages_search_update",
+                "messages_search_delete",
+                "message_attachments_search",
+            ] {
+                let sql = format!("DROP TRIGGER {trigger}");
+                sqlx::query(&sql).execute(&pool).await.context(sql)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the text benchmark against the systems asked for.
 pub async fn run(common: &Common, args: &TextArgs, systems: Systems) -> anyhow::Result<Report> {
     if args.rate.iter().any(|r| r.is_nan() || *r <= 0.0) || args.secs.is_nan() || args.secs <= 0.0 {
@@ -193,6 +237,10 @@ pub async fn run(common: &Common, args: &TextArgs, systems: Systems) -> anyhow::
         let servers = common.confab_servers().await?;
         let started = Instant::now();
         let rooms = set_up_confab(&servers, &mut plan).await?;
+        if args.without_search_index {
+            drop_search_index(&servers, common.database_url.as_deref()).await?;
+            report.setup.push(("search index".into(), json!("dropped")));
+        }
         report.setup.push((
             "setup over HTTP (s)".into(),
             json!(started.elapsed().as_secs_f64()),

@@ -1,0 +1,45 @@
+//! Postgres databases for the store's own tests, made fresh on the test server and dropped after.
+
+use sqlx::Connection;
+
+use super::Store;
+
+/// The test Postgres server (`TEST_DATABASE_URL`, as for the integration tests).
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh database on the test server: its URL and name.
+pub(crate) async fn fresh_postgres() -> (String, String) {
+    let admin = admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("the store's Postgres tests need a server at {admin}: {e}"));
+    let name = format!("confab_unit_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    (format!("{base}/{name}"), name)
+}
+
+/// A migrated store on a fresh database, and the database's name for [`drop_postgres`].
+pub(crate) async fn postgres_store(dir: &std::path::Path) -> (Store, String) {
+    let (url, name) = fresh_postgres().await;
+    let url = crate::config::DatabaseUrl::Postgres(url);
+    let store = Store::connect(Some(&url), dir, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, name)
+}
+
+/// Drops what [`fresh_postgres`] made (if anything), once `store` is closed.
+pub(crate) async fn drop_postgres(store: Store, name: Option<String>) {
+    drop(store);
+    let Some(name) = name else { return };
+    let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await;
+}
