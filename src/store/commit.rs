@@ -89,8 +89,9 @@ async fn commit(store: &Store, batch: &mut Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::api::Attachment;
-    use crate::protocol::{FileId, MessageBody, MessageId, RoomId, UserId, Visibility};
+    use crate::protocol::api::{Attachment, Message};
+    use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId, Visibility};
+    use crate::store::test_db;
     use crate::store::{Mentions, NewRoom, NewUser, now};
 
     async fn user(store: &Store, name: &str) -> UserId {
@@ -125,12 +126,16 @@ mod tests {
         }
     }
 
-    /// The two committers: through the pool (Postgres's) and SQLite's own thread.
+    /// The committers: through the pool (on SQLite), SQLite's own thread, and Postgres's (a
+    /// batch of plain sends in a few statements, see `pg_sends`; others one by one).
     #[derive(Clone, Copy, Debug)]
     enum Way {
         Pool,
         Thread,
+        Postgres,
     }
+
+    const WAYS: [Way; 3] = [Way::Pool, Way::Thread, Way::Postgres];
 
     /// Commits `messages` as one batch the `way` given; their outcomes in order.
     async fn batch(
@@ -147,7 +152,7 @@ mod tests {
             answers.push(answer);
         }
         match way {
-            Way::Pool => commit(store, &mut jobs).await,
+            Way::Pool | Way::Postgres => commit(store, &mut jobs).await,
             Way::Thread => {
                 let mut conn = super::super::sqlite_sends::open(&dir.join("confab.db")).unwrap();
                 super::super::sqlite_sends::commit(&mut conn, &mut jobs);
@@ -168,9 +173,26 @@ mod tests {
         }
     }
 
-    async fn setup() -> (tempfile::TempDir, Store, RoomId, UserId, UserId) {
+    struct Setup {
+        dir: tempfile::TempDir,
+        store: Store,
+        room: RoomId,
+        ana: UserId,
+        bo: UserId,
+        /// The Postgres database to drop after the test.
+        database: Option<String>,
+    }
+
+    async fn setup(way: Way) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(None, dir.path(), 4).await.unwrap();
+        let (url, database) = match way {
+            Way::Postgres => {
+                let (url, name) = test_db::fresh_postgres().await;
+                (Some(crate::config::DatabaseUrl::Postgres(url)), Some(name))
+            }
+            Way::Pool | Way::Thread => (None, None),
+        };
+        let store = Store::connect(url.as_ref(), dir.path(), 4).await.unwrap();
         store.migrate().await.unwrap();
         let (ana, bo) = (user(&store, "ana").await, user(&store, "bo").await);
         let room = RoomId::new();
@@ -185,13 +207,27 @@ mod tests {
             })
             .await
             .unwrap();
-        (dir, store, room, ana, bo)
+        Setup {
+            dir,
+            store,
+            room,
+            ana,
+            bo,
+            database,
+        }
     }
 
     #[tokio::test]
     async fn a_send_refused_on_its_own_terms_does_not_stop_its_batch() {
-        for way in [Way::Pool, Way::Thread] {
-            let (dir, store, room, ana, bo) = setup().await;
+        for way in WAYS {
+            let Setup {
+                dir,
+                store,
+                room,
+                ana,
+                bo,
+                database,
+            } = setup(way).await;
             let outcomes = batch(
                 dir.path(),
                 &store,
@@ -234,13 +270,21 @@ mod tests {
                     panic!("{way:?}: the repeated client_id answers with the first: {other:?}")
                 }
             }
+            test_db::drop_postgres(store, database).await;
         }
     }
 
     #[tokio::test]
     async fn a_database_error_fails_only_its_own_send() {
-        for way in [Way::Pool, Way::Thread] {
-            let (dir, store, room, ana, _bo) = setup().await;
+        for way in WAYS {
+            let Setup {
+                dir,
+                store,
+                room,
+                ana,
+                database,
+                ..
+            } = setup(way).await;
             let mut broken = send(room, ana, "with a file that does not exist", None);
             broken.attachments.push(Attachment {
                 id: FileId::new(),
@@ -288,12 +332,134 @@ mod tests {
                 .unwrap();
             let bodies: Vec<&str> = page.0.iter().map(|m| m.body.as_str()).collect();
             assert_eq!(bodies, ["a", "b"], "{way:?}");
+            test_db::drop_postgres(store, database).await;
+        }
+    }
+
+    /// A second room, Bo's; Ana's first message in `room`; then a batch over both rooms:
+    /// a reply, a forward with `@room`, a client_id used before, one used twice in the batch,
+    /// and one of a refused send used again.
+    async fn two_room_batch(s: &Setup, way: Way) -> (RoomId, Message, Vec<NewMessage>) {
+        let (room, ana, bo) = (s.room, s.ana, s.bo);
+        let other = RoomId::new();
+        s.store
+            .create_room(NewRoom {
+                id: other,
+                name: "o".into(),
+                topic: String::new(),
+                creator: bo,
+                created_at: now(),
+                visibility: Visibility::Private,
+            })
+            .await
+            .unwrap();
+        let first = match s
+            .store
+            .insert_message(send(room, ana, "first", Some("stored-before")))
+            .await
+        {
+            Ok(SendOutcome::Created(m)) => m,
+            other => panic!("{way:?}: {other:?}"),
+        };
+        let mut reply = send(room, ana, "a reply", None);
+        reply.reply_to = Some(crate::protocol::api::ReplyPreview {
+            id: first.id,
+            sender_id: ana,
+            body: "first".into(),
+            deleted: false,
+        });
+        let mut forward = send(other, bo, "forwarded", None);
+        forward.forwarded_from = Some(crate::protocol::api::ForwardedFrom {
+            message_id: first.id,
+            room_id: room,
+            sender_id: ana,
+            created_at: first.created_at,
+        });
+        forward.mentions.room = true;
+        let sends = vec![
+            send(other, bo, "o1", Some("x")),
+            reply,
+            send(room, ana, "again", Some("stored-before")),
+            forward,
+            send(room, ana, "r3", Some("x")),
+            send(other, bo, "o3", Some("x")),
+            // Refused (Bo is not in `room`), so its client_id stays free for his next.
+            send(room, bo, "not a member", Some("z")),
+            send(other, bo, "o4", Some("z")),
+        ];
+        (other, first, sends)
+    }
+
+    #[tokio::test]
+    async fn a_batch_over_two_rooms_keeps_each_rooms_order_replies_and_read_positions() {
+        for way in WAYS {
+            let s = setup(way).await;
+            let (other, first, sends) = two_room_batch(&s, way).await;
+            let outcomes = batch(s.dir.path(), &s.store, way, sends).await;
+            let seqs: Vec<Option<i64>> = outcomes
+                .iter()
+                .map(|o| match o {
+                    Ok(SendOutcome::Created(m)) => Some(m.seq.0),
+                    _ => None,
+                })
+                .collect();
+            // `x` is Bo's in `other` and Ana's in `room`: a client_id is the sender's own.
+            let want = [
+                Some(1),
+                Some(2),
+                None,
+                Some(2),
+                Some(3),
+                None,
+                None,
+                Some(3),
+            ];
+            assert_eq!(seqs, want, "{way:?}: {outcomes:?}");
+            assert!(
+                matches!(outcomes[5], Err(StoreError::Conflict("client_id_seen"))),
+                "{way:?}: a client_id used earlier in the same batch: {:?}",
+                outcomes[5]
+            );
+            assert!(
+                matches!(outcomes[6], Err(StoreError::NotFound)),
+                "{way:?}: {:?}",
+                outcomes[6]
+            );
+            let after = crate::store::HistoryRequest::After(Seq(0));
+            let (in_room, _) = s.store.history(s.room, after, 10).await.unwrap();
+            let bodies: Vec<&str> = in_room.iter().map(|m| m.body.as_str()).collect();
+            assert_eq!(bodies, ["first", "a reply", "r3"], "{way:?}");
+            let replied = in_room[1].reply_to.as_ref().map(|r| r.id);
+            assert_eq!(replied, Some(first.id), "{way:?}");
+            let (in_other, _) = s.store.history(other, after, 10).await.unwrap();
+            let fwd = in_other[1].forwarded_from.as_ref();
+            assert_eq!(fwd.map(|f| f.message_id), Some(first.id), "{way:?}");
+            assert!(in_other[1].mentions_room, "{way:?}");
+            let rooms = s.store.rooms_for_user(s.ana).await.unwrap();
+            let mine = rooms.iter().find(|r| r.id == s.room).unwrap();
+            let read = mine.last_read_seq;
+            assert_eq!(read, Seq(3), "{way:?}: Ana read up to her own newest");
+            test_db::drop_postgres(s.store, s.database).await;
         }
     }
 
     #[tokio::test]
     async fn many_concurrent_sends_all_commit_gap_free() {
-        let (_dir, store, room, ana, _bo) = setup().await;
+        for way in [Way::Pool, Way::Postgres] {
+            let Setup {
+                dir: _dir,
+                store,
+                room,
+                ana,
+                database,
+                ..
+            } = setup(way).await;
+            many_concurrent_sends(&store, room, ana).await;
+            test_db::drop_postgres(store, database).await;
+        }
+    }
+
+    async fn many_concurrent_sends(store: &Store, room: RoomId, ana: UserId) {
         let sends: Vec<_> = (0..300)
             .map(|i| {
                 let store = store.clone();

@@ -20,6 +20,7 @@ mod files;
 mod invites;
 mod messages;
 mod moderation;
+mod pg_sends;
 mod pins;
 mod push;
 mod reactions;
