@@ -561,6 +561,10 @@ pub enum Ack {
         user: User,
         /// This session's id.
         session_id: SessionId,
+        /// Rooms the session hears that the auth's `resume` did not name (only when it had a
+        /// `resume`): joined after the client listed its rooms, so it should list them again.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unknown_rooms: Vec<RoomId>,
     },
     /// `message.send` and `message.edit`: the message as stored (boxed: a message is several
     /// times larger than every other ack).

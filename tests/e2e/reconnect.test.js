@@ -15,6 +15,7 @@ let ana;
 let bo;
 let room;
 let anaApi;
+let boId;
 // Ana's socket runs through the test, which can refuse it or filter its frames.
 let socketBlocked = false;
 let socketFilter = null;
@@ -42,6 +43,7 @@ before(async () => {
   browser = await launchBrowser();
   anaApi = await ApiClient.register(server.url, 'ana', 'Ana Lima');
   const boApi = await ApiClient.register(server.url, 'bob', 'Bo Chen');
+  boId = boApi.user.id;
   room = await anaApi.createRoom('ops', 'Keeping the lights on');
   await anaApi.addMember(room.id, boApi.user.id);
   for (let i = 1; i <= 3; i++) await anaApi.send(room.id, `before ${i}`);
@@ -171,4 +173,33 @@ test('pending sends survive a reload while the socket cannot connect', async () 
   const stored = (await anaApi.allMessages(room.id)).filter((m) => m.body === 'kept across a reload');
   assert.equal(stored.length, 1);
   assertClean(ana, bo);
+});
+
+test('a room joined while the client starts up shows without a reconnection', async () => {
+  // Bo is added to a room after his client fetched its room list and before its socket is up:
+  // the `member.joined` goes out before the session hears the room, so only the auth ack's
+  // `unknown_rooms` can tell the client of it.
+  const late = await anaApi.createRoom('late-join');
+  const page = await newPage(browser, server);
+  let added = false;
+  await page.route(/\/api\/v1\/rooms$/, async (route) => {
+    const response = await route.fetch();
+    if (!added) {
+      added = true;
+      await anaApi.addMember(late.id, boId);
+    }
+    await route.fulfill({ response });
+  });
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(String(f.payload))));
+  await ui.signIn(page, 'bob');
+  await ui.online(page);
+  await ui.roomLink(page, 'late-join').waitFor();
+  const ack = frames.map((f) => JSON.parse(f)).find((f) => f.type === 'ack' && f.session_id);
+  assert.deepEqual(ack.unknown_rooms, [late.id]);
+  await anaApi.send(late.id, 'heard in the late room');
+  await ui.openRoom(page, 'late-join');
+  await ui.expectDelivered(page, 'heard in the late room');
+  assertClean(page);
+  await page.context().close();
 });

@@ -40,7 +40,7 @@ export class Chat {
       session,
       resume: () => this.resumePoints(),
       onFrames: (frames) => this.handleFrames(frames),
-      onReady: () => this.ready(),
+      onReady: (ack) => this.ready(ack),
       onStatus: (s) => store.setConnection(s),
       onSignedOut: (why) => this.onSignedOut?.(why),
     });
@@ -95,13 +95,15 @@ export class Chat {
   }
 
   /** (Re)connected and authenticated: restore status, send what is pending, catch up. */
-  async ready() {
+  async ready(ack) {
     const status = this.store.state.myStatus;
     if (status !== 'online') this.socket.send({ type: 'presence.set', status });
     this.flushOutbox();
     for (const [roomId, seq] of this.readSent) this.socket.send({ type: 'read', room_id: roomId, seq });
     if (!this.everReady) {
       this.everReady = true;
+      // Rooms joined since start() listed them (a failure waits for the next reconnection).
+      if (ack?.unknown_rooms) this.api.rooms().then((r) => this.store.setRooms(r), () => {});
       return;
     }
     // A reconnection: edits and deletions while away are not replayed, and rooms may have been

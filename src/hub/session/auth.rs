@@ -17,7 +17,8 @@ use crate::service::Error;
 pub(super) struct Authed {
     pub user: User,
     pub request_id: Option<String>,
-    pub resume: HashMap<RoomId, Seq>,
+    /// What the client has of each room; `None` if the frame named no `resume` at all.
+    pub resume: Option<HashMap<RoomId, Seq>>,
     pub expires: Instant,
     pub login: Option<uuid::Uuid>,
 }
@@ -55,7 +56,7 @@ pub(super) async fn authenticate(
     Ok(Authed {
         user,
         request_id: envelope.id,
-        resume: resume.unwrap_or_default(),
+        resume,
         expires: expiry_instant(claims.exp),
         login: claims.sid,
     })
@@ -111,7 +112,7 @@ impl Session {
             ));
         }
         self.token_expires = expiry_instant(claims.exp);
-        Ok(self.session_ack())
+        Ok(self.session_ack(Vec::new()))
     }
 
     /// The session's login was signed out (logout, a reused refresh token, a password reset):
@@ -131,11 +132,12 @@ impl Session {
         super::close(&mut self.socket, CLOSE_UNAUTHENTICATED, "signed out").await;
     }
 
-    /// What an `auth` is acknowledged with.
-    pub(super) fn session_ack(&self) -> Ack {
+    /// What an `auth` is acknowledged with; `unknown_rooms` only on the first.
+    pub(super) fn session_ack(&self, unknown_rooms: Vec<RoomId>) -> Ack {
         Ack::Session {
             user: self.user.clone(),
             session_id: self.handle.id,
+            unknown_rooms,
         }
     }
 }

@@ -20,7 +20,7 @@ impl Session {
     pub(super) async fn start(
         &mut self,
         request_id: Option<String>,
-        resume: HashMap<RoomId, Seq>,
+        resume: Option<HashMap<RoomId, Seq>>,
     ) -> Result<(), End> {
         let services = self.hub.inner.services.clone();
         let rooms = services.rooms_with_seqs(self.user.id).await?;
@@ -40,6 +40,18 @@ impl Session {
                     .await;
             }
         }
+        // A client that named its rooms in `resume` learns of those it did not name: rooms it
+        // joined between listing its rooms over HTTP and this ack, whose `member.joined` it
+        // could not have heard yet.
+        let unknown_rooms = match &resume {
+            Some(named) => rooms
+                .iter()
+                .map(|(r, _)| *r)
+                .filter(|r| !named.contains_key(r))
+                .collect(),
+            None => Vec::new(),
+        };
+        let resume = resume.unwrap_or_default();
         let mut replays = Vec::new();
         for (room, last) in rooms {
             match resume.get(&room) {
@@ -54,7 +66,7 @@ impl Session {
         }
         let ack = ServerFrame::ack(
             request_id.unwrap_or_else(|| "auth".into()),
-            &self.session_ack(),
+            &self.session_ack(unknown_rooms),
         );
         self.send(vec![text(&ack)]).await?;
         for room in replays {
