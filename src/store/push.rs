@@ -169,22 +169,13 @@ impl Store {
     }
 
     /// `room` as a push names it, and its members other than `sender` who have a subscription
-    /// and have not blocked `sender`. `NotFound` if the room is gone.
+    /// and have not blocked `sender`; `None` if there are none (most messages: the room is not
+    /// read then). `NotFound` if the room is gone.
     pub async fn push_audience(
         &self,
         room: RoomId,
         sender: UserId,
-    ) -> Result<PushAudience, StoreError> {
-        let head: Option<(String, String, i64)> = reader!(self, |p| {
-            sqlx::query_as(
-                "SELECT r.kind, r.name, (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) \
-                 FROM rooms r WHERE r.id = $1",
-            )
-            .bind(room)
-            .fetch_optional(p)
-            .await
-        })?;
-        let (kind, name, members_count) = head.ok_or(StoreError::NotFound)?;
+    ) -> Result<Option<PushAudience>, StoreError> {
         let members: Vec<PushMember> = reader!(self, |p| {
             sqlx::query_as(
                 "SELECT rm.user_id, rm.notify, u.push_include_text AS include_text \
@@ -199,7 +190,20 @@ impl Store {
             .fetch_all(p)
             .await
         })?;
-        Ok(PushAudience {
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let head: Option<(String, String, i64)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT r.kind, r.name, (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) \
+                 FROM rooms r WHERE r.id = $1",
+            )
+            .bind(room)
+            .fetch_optional(p)
+            .await
+        })?;
+        let (kind, name, members_count) = head.ok_or(StoreError::NotFound)?;
+        Ok(Some(PushAudience {
             kind: if kind == "dm" {
                 RoomKind::Dm
             } else {
@@ -208,6 +212,6 @@ impl Store {
             name,
             members_count,
             members,
-        })
+        }))
     }
 }
