@@ -92,23 +92,8 @@ mod tests {
     use crate::protocol::api::{Attachment, Message};
     use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId, Visibility};
     use crate::store::test_db;
-    use crate::store::{Mentions, NewRoom, NewUser, now};
-
-    async fn user(store: &Store, name: &str) -> UserId {
-        let id = UserId::new();
-        store
-            .create_user(NewUser {
-                id,
-                username: name.into(),
-                username_key: name.into(),
-                display_name: name.into(),
-                password_hash: "x".into(),
-                created_at: now(),
-            })
-            .await
-            .unwrap();
-        id
-    }
+    use crate::store::test_db::user;
+    use crate::store::{Mentions, NewRoom, now};
 
     fn send(room: RoomId, sender: UserId, body: &str, client_id: Option<&str>) -> NewMessage {
         NewMessage {

@@ -380,21 +380,9 @@ mod tests {
     /// twelve is deleted. Ana and the rooms.
     async fn four_rooms_of_history(store: &Store, pool: &sqlx::PgPool) -> (UserId, Vec<RoomId>) {
         use crate::protocol::{Role, Visibility};
-        use crate::store::{NewRoom, NewUser, now};
-        let (ana, bo) = (UserId::new(), UserId::new());
-        for (id, name) in [(ana, "ana"), (bo, "bo")] {
-            store
-                .create_user(NewUser {
-                    id,
-                    username: name.into(),
-                    username_key: name.into(),
-                    display_name: name.into(),
-                    password_hash: "x".into(),
-                    created_at: now(),
-                })
-                .await
-                .unwrap();
-        }
+        use crate::store::{NewRoom, now};
+        let ana = crate::store::test_db::user(store, "ana").await;
+        let bo = crate::store::test_db::user(store, "bo").await;
         let rooms: Vec<RoomId> = (0..4).map(|_| RoomId::new()).collect();
         for (i, room) in rooms.iter().enumerate() {
             let name = format!("r{i}");

@@ -1,8 +1,10 @@
-//! Postgres databases for the store's own tests, made fresh on the test server and dropped after.
+//! For the store's own tests: Postgres databases made fresh on the test server and dropped
+//! after, and users.
 
 use sqlx::Connection;
 
-use super::Store;
+use super::{NewUser, Store, now};
+use crate::protocol::UserId;
 
 /// The test Postgres server (`TEST_DATABASE_URL`, as for the integration tests).
 fn admin_url() -> String {
@@ -42,4 +44,21 @@ pub(crate) async fn drop_postgres(store: Store, name: Option<String>) {
     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut conn)
         .await;
+}
+
+/// A new user named `name` (username and display name).
+pub(crate) async fn user(store: &Store, name: &str) -> UserId {
+    let id = UserId::new();
+    store
+        .create_user(NewUser {
+            id,
+            username: name.into(),
+            username_key: name.into(),
+            display_name: name.into(),
+            password_hash: "x".into(),
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    id
 }
