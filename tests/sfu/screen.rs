@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use confab::sfu::{Request, SfuError};
-use confab_testkit::peer::ReceivedPacket;
+use confab::sfu::{Request, SfuError, media};
+use confab_testkit::peer::{ReceivedPacket, Remb};
 use uuid::Uuid;
 
 /// Asks the SFU to start or stop `p`'s share and the client to send (or stop) its screen.
@@ -48,6 +48,18 @@ async fn next_video(p: &mut Participant, from: Uuid, within: Duration) -> Option
             return Some(pkt);
         }
     }
+}
+
+/// The video of `from`'s screen reaching `p` until none has come for half a second: once the
+/// sharer's client stopped sending, everything it sent. Panics if it never goes quiet.
+async fn until_quiet(p: &mut Participant, from: Uuid) -> Vec<ReceivedPacket> {
+    let deadline = Instant::now() + WAIT;
+    let mut got = Vec::new();
+    while let Some(pkt) = next_video(p, from, Duration::from_millis(500)).await {
+        assert!(Instant::now() < deadline, "{from}'s screen never stopped");
+        got.push(pkt);
+    }
+    got
 }
 
 /// Waits for the start of a keyframe of `from`'s screen; how long it took.
@@ -371,4 +383,113 @@ async fn a_sharer_who_leaves_frees_the_viewers_slot() {
         internals(&t.sfu, room, ps[0].user).await.unwrap().m_lines,
         before
     );
+}
+
+#[tokio::test]
+async fn the_sharers_encoder_is_told_the_bitrate_cap_every_second_while_it_shares() {
+    let mut t = spawn_sfu(50).await;
+    let room = Uuid::new_v4();
+    let mut ps = full_room(&mut t, room, 2).await;
+    let sharer = ps[0].user;
+    share(&t, &ps[0], true).await.unwrap();
+    sees_screens(&mut ps[1], &[sharer]).await;
+    next_video(&mut ps[1], sharer, WAIT)
+        .await
+        .expect("video flows");
+
+    // One REMB a second: three within the wait is "repeatedly", not a one-off.
+    let got_three = ps[0].client.wait_state(WAIT, |s| s.rembs >= 3).await;
+    let state = ps[0].client.state();
+    assert!(got_three, "REMBs received: {}", state.rembs);
+    let ssrc = state.screen_ssrc.expect("the sharer sends its screen");
+    assert_eq!(
+        state.last_remb,
+        Some(Remb {
+            bitrate: media::SCREEN_BITRATE_CAP,
+            ssrcs: vec![ssrc],
+        }),
+        "the cap, for the screen's SSRC"
+    );
+    assert_eq!(
+        state.lowest_remb,
+        Some(media::SCREEN_BITRATE_CAP),
+        "every REMB carries the cap"
+    );
+    assert_eq!(ps[1].client.state().rembs, 0, "only a sharer is capped");
+
+    // A stopped share is no longer capped (one REMB may already be on its way).
+    share(&t, &ps[0], false).await.unwrap();
+    sees_screens(&mut ps[1], &[]).await;
+    let at_stop = ps[0].client.state().rembs;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = ps[0].client.state().rembs;
+    assert!(
+        later <= at_stop + 1,
+        "{at_stop} REMBs at the stop, {later} after"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_reporting_heavy_loss_slows_neither_the_other_viewer_nor_the_cap() {
+    let mut t = spawn_sfu(50).await;
+    let room = Uuid::new_v4();
+    let mut ps = full_room(&mut t, room, 3).await;
+    let sharer = ps[0].user;
+    share(&t, &ps[0], true).await.unwrap();
+    for p in ps.iter_mut().skip(1) {
+        sees_screens(p, &[sharer]).await;
+        next_video(p, sharer, WAIT).await.expect("video flows");
+    }
+    // Pause the sharer's encoder (the share stays on at the server), so that the window below
+    // starts and ends with a known count of packets sent.
+    ps[0].client.set_sharing(false).await;
+    until_quiet(&mut ps[1], sharer).await;
+    let before = ps[0].client.state();
+    let lossy_before = ps[2].client.video_datagrams();
+
+    // ps[2] is on a terrible link: every other video packet lost on the way (its NACKs must
+    // be answered), and every 50 ms a report of near-total loss with NACKs of 68 packets.
+    ps[2].client.drop_video(2);
+    ps[0].client.set_sharing(true).await;
+    let mut got = Vec::new();
+    let start = Instant::now();
+    let mut claims = 0u32;
+    while start.elapsed() < Duration::from_secs(3) {
+        if start.elapsed() >= Duration::from_millis(50) * claims {
+            ps[2].client.claim_loss().await;
+            claims += 1;
+        }
+        got.extend(next_video(&mut ps[1], sharer, Duration::from_millis(50)).await);
+    }
+    ps[0].client.set_sharing(false).await;
+    got.extend(until_quiet(&mut ps[1], sharer).await);
+    let after = ps[0].client.state();
+
+    // The healthy viewer got every packet the sharer sent, in order, with no gap.
+    let sent = after.video_sent - before.video_sent;
+    assert!(sent >= 120, "the sharer sent {sent} packets in 3 s");
+    for w in got.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "a gap or duplicate");
+    }
+    assert_eq!(
+        got.len() as u64,
+        sent,
+        "received by the healthy viewer vs sent"
+    );
+    // The lossy viewer did cost the SFU: resends of what it lost and of all it claimed.
+    let dropped = ps[2].client.video_dropped();
+    let lossy_datagrams = ps[2].client.video_datagrams() - lossy_before;
+    assert!(dropped >= sent / 4, "{dropped} of {sent} dropped");
+    assert!(
+        lossy_datagrams >= 2 * sent,
+        "{lossy_datagrams} video datagrams reached the lossy viewer for {sent} sent"
+    );
+    // And the cap the sharer is told stayed where it was.
+    assert!(
+        after.rembs >= before.rembs + 2,
+        "REMBs kept coming: {} then {}",
+        before.rembs,
+        after.rembs
+    );
+    assert_eq!(after.lowest_remb, Some(media::SCREEN_BITRATE_CAP));
 }

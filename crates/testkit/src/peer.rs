@@ -19,11 +19,14 @@
 //! the server receives on, the client sends a synthetic VP8 "screen" at 30 frames per second:
 //! each frame [`VIDEO_PACKETS`] (a keyframe [`KEYFRAME_PACKETS`]) RTP packets of
 //! [`VIDEO_PAYLOAD_LEN`] bytes with a VP8 payload descriptor and frame header a receiver can
-//! classify (see [`ReceivedPacket::is_keyframe_start`]), then the sharer's user id and a frame
-//! counter. The first frame and every frame after a PLI or FIR is a keyframe; the requests
-//! received are counted in [`ClientState::keyframe_requests`]. As a viewer the client can
-//! send PLIs ([`TestClient::request_keyframe`]) and can drop arriving video packets once
-//! ([`TestClient::drop_video`]) so that its NACKs must be answered.
+//! classify (see [`ReceivedPacket::is_keyframe_start`]), then the sharer's user id, a frame
+//! counter, a packet counter and the send time (see [`screen_payload`]). The first frame and
+//! every frame after a PLI or FIR is a keyframe; the requests received are counted in
+//! [`ClientState::keyframe_requests`], and the bitrate caps (REMB) the server sends are
+//! recorded in [`ClientState::rembs`], as a browser's encoder would obey them. As a viewer the
+//! client can send PLIs ([`TestClient::request_keyframe`]), can drop arriving video packets
+//! once ([`TestClient::drop_video`]) so that its NACKs must be answered, and can claim heavy
+//! loss it did not have ([`TestClient::claim_loss`]), as a receiver on a bad link reports it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -39,6 +42,9 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
 use rtc::sdp::extmap::AUDIO_LEVEL_URI;
@@ -48,6 +54,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::remb;
 use confab::sfu::media;
 
 /// Bytes of every microphone payload (a typical 20 ms Opus frame at ~32 kbit/s is 60-100).
@@ -62,8 +69,17 @@ pub const VIDEO_PACKETS: usize = 2;
 pub const KEYFRAME_PACKETS: usize = 8;
 /// Bytes of every video payload.
 pub const VIDEO_PAYLOAD_LEN: usize = 1000;
-/// Offset of the sharer's user id in a video payload (after the descriptor and frame header).
+/// Offset of the sharer's user id in a video payload (after the descriptor and frame header);
+/// the frame counter, the packet counter and the send time follow it.
 const VIDEO_ID_OFFSET: usize = 11;
+const VIDEO_FRAME_OFFSET: usize = VIDEO_ID_OFFSET + 16;
+const VIDEO_COUNTER_OFFSET: usize = VIDEO_FRAME_OFFSET + 4;
+const VIDEO_SENT_AT_OFFSET: usize = VIDEO_COUNTER_OFFSET + 4;
+/// The loss a [`TestClient::claim_loss`] report claims: all but 1/256 of the packets, and this
+/// many in all (the field has 24 bits).
+const CLAIMED_LOST: u32 = 0x7f_ffff;
+/// NACK entries a [`TestClient::claim_loss`] sends per screen, each naming 17 packets.
+const CLAIMED_NACK_PAIRS: u16 = 4;
 
 /// How far the microphone may fall behind its grid (a stalled task) before it skips the
 /// missed frames instead of sending them in a burst.
@@ -126,22 +142,84 @@ impl ReceivedPacket {
 
     /// The frame counter a sharing test client embedded in a video payload.
     pub fn frame(&self) -> Option<u32> {
-        let at = VIDEO_ID_OFFSET + 16;
-        let bytes: [u8; 4] = self.payload.get(at..at + 4)?.try_into().ok()?;
-        Some(u32::from_be_bytes(bytes))
+        be_u32(&self.payload, VIDEO_FRAME_OFFSET)
     }
 
-    /// The counter a test client embedded in the payload.
+    /// The counter a test client embedded in the payload: of microphone packets, or of screen
+    /// packets on video (one per packet, so a gap is a lost packet).
     pub fn counter(&self) -> Option<u32> {
-        let bytes: [u8; 4] = self.payload.get(16..20)?.try_into().ok()?;
-        Some(u32::from_be_bytes(bytes))
+        let at = if self.is_video() {
+            VIDEO_COUNTER_OFFSET
+        } else {
+            16
+        };
+        be_u32(&self.payload, at)
     }
 
     /// When a test client sent the packet (Unix µs, its wall clock), embedded in the payload.
     pub fn sent_at_us(&self) -> Option<u64> {
-        let bytes: [u8; 8] = self.payload.get(20..28)?.try_into().ok()?;
+        let at = if self.is_video() {
+            VIDEO_SENT_AT_OFFSET
+        } else {
+            20
+        };
+        let bytes: [u8; 8] = self.payload.get(at..at + 8)?.try_into().ok()?;
         Some(u64::from_be_bytes(bytes))
     }
+}
+
+fn be_u32(payload: &[u8], at: usize) -> Option<u32> {
+    let bytes: [u8; 4] = payload.get(at..at + 4)?.try_into().ok()?;
+    Some(u32::from_be_bytes(bytes))
+}
+
+/// The payload of one synthetic screen packet, [`VIDEO_PAYLOAD_LEN`] bytes: a VP8 payload
+/// descriptor (the S bit on a frame's `first` packet, partition 0), a frame tag (P bit clear on
+/// a `keyframe`, show_frame set) and for a keyframe the start code and a 1280x720 size, padded
+/// to a fixed header length; then `user`'s id, the `frame` and packet `counter`s and the send
+/// time (Unix µs), then filler. The bench's bare relay sends the same bytes.
+pub fn screen_payload(user: Uuid, frame: u32, counter: u32, keyframe: bool, first: bool) -> Bytes {
+    let mut payload = BytesMut::with_capacity(VIDEO_PAYLOAD_LEN);
+    payload.put_u8(if first { 0x10 } else { 0x00 });
+    payload.put_u8(if keyframe { 0x10 } else { 0x11 });
+    payload.put_slice(&[0, 0]);
+    if keyframe {
+        payload.put_slice(&[0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02]);
+    } else {
+        payload.put_slice(&[0; 7]);
+    }
+    payload.put_slice(user.as_bytes());
+    payload.put_u32(frame);
+    payload.put_u32(counter);
+    payload.put_u64(unix_us());
+    payload.resize(VIDEO_PAYLOAD_LEN, 0xCD);
+    payload.freeze()
+}
+
+/// The sender, packet counter and send time of a [`screen_payload`]; `None` if too short.
+pub fn screen_fields(payload: &[u8]) -> Option<(Uuid, u32, u64)> {
+    let id: [u8; 16] = payload
+        .get(VIDEO_ID_OFFSET..VIDEO_ID_OFFSET + 16)?
+        .try_into()
+        .ok()?;
+    let sent: [u8; 8] = payload
+        .get(VIDEO_SENT_AT_OFFSET..VIDEO_SENT_AT_OFFSET + 8)?
+        .try_into()
+        .ok()?;
+    Some((
+        Uuid::from_bytes(id),
+        be_u32(payload, VIDEO_COUNTER_OFFSET)?,
+        u64::from_be_bytes(sent),
+    ))
+}
+
+/// A bitrate cap (REMB, draft-alvestrand-rmcat-remb) the client received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remb {
+    /// The cap, bits per second.
+    pub bitrate: u64,
+    /// The SSRCs it applies to.
+    pub ssrcs: Vec<u32>,
 }
 
 /// Observable client state.
@@ -165,6 +243,14 @@ pub struct ClientState {
     pub keyframes_sent: u64,
     /// Keyframe requests (PLI or FIR) received about our screen.
     pub keyframe_requests: u64,
+    /// The SSRC our screen is sent with, once the server offered to receive it.
+    pub screen_ssrc: Option<u32>,
+    /// Bitrate caps (REMB) received.
+    pub rembs: u64,
+    /// The last of them.
+    pub last_remb: Option<Remb>,
+    /// The lowest cap received so far, bits per second.
+    pub lowest_remb: Option<u64>,
 }
 
 enum Cmd {
@@ -173,6 +259,7 @@ enum Cmd {
     Level(u8),
     Share(bool),
     Pli,
+    ClaimLoss,
 }
 
 /// A voice client; see the module docs. Dropping it stops its task without a goodbye (like a
@@ -222,6 +309,7 @@ impl TestClient {
             ssrc_streams: HashMap::new(),
             screen_in_offer: false,
             video_ssrcs: Vec::new(),
+            last_video_seq: HashMap::new(),
             packets: pkt_tx,
             state: state_tx,
         };
@@ -282,6 +370,15 @@ impl TestClient {
         let _ = self.cmds.send(Cmd::Pli).await;
     }
 
+    /// Reports heavy loss of every screen this client receives, though it lost nothing: one
+    /// receiver report saying all but 1/256 of the packets were lost (cumulative loss at the
+    /// field's maximum), and a NACK of the last 68 packets received of each screen (the server
+    /// resends them; the duplicates are discarded by SRTP's replay check). Call it repeatedly
+    /// to look like a receiver on a very bad link.
+    pub async fn claim_loss(&self) {
+        let _ = self.cmds.send(Cmd::ClaimLoss).await;
+    }
+
     /// Drops, the first time it arrives, every video packet whose sequence number is a
     /// multiple of `n` (0: drop nothing), below the NACK generator: the client NACKs them and
     /// receives them only if the server resends.
@@ -292,6 +389,12 @@ impl TestClient {
     /// Video packets [`TestClient::drop_video`] dropped so far.
     pub fn video_dropped(&self) -> u64 {
         self.drop_every.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Video datagrams that reached the client's socket so far, resends and duplicates
+    /// included (counted before [`TestClient::drop_video`] and SRTP's replay check).
+    pub fn video_datagrams(&self) -> u64 {
+        self.drop_every.arrived.load(Ordering::Relaxed)
     }
 
     /// The next received packet, or `None` after `timeout`.
@@ -417,6 +520,9 @@ struct Driver {
     screen_in_offer: bool,
     /// SSRCs of the screens the current offer sends us.
     video_ssrcs: Vec<u32>,
+    /// The sequence number of the latest video packet received, per SSRC (what
+    /// [`TestClient::claim_loss`] NACKs).
+    last_video_seq: HashMap<u32, u16>,
     packets: mpsc::Sender<ReceivedPacket>,
     state: watch::Sender<ClientState>,
 }
@@ -473,6 +579,7 @@ impl Driver {
                     Some(Cmd::Level(level)) => self.level = level.min(127),
                     Some(Cmd::Share(on)) => self.sharing = on,
                     Some(Cmd::Pli) => self.send_plis(),
+                    Some(Cmd::ClaimLoss) => self.claim_loss(),
                     None => return,
                 },
                 res = self.socket.recv_from(&mut buf) => {
@@ -520,9 +627,24 @@ impl Driver {
                     }
                     self.state.send_modify(|st| st.keyframe_requests += asked);
                 }
+                for remb in remb::rembs(packets) {
+                    let got = Remb {
+                        bitrate: remb.bitrate as u64,
+                        ssrcs: remb.ssrcs.clone(),
+                    };
+                    self.state.send_modify(|st| {
+                        st.rembs += 1;
+                        st.lowest_remb =
+                            Some(st.lowest_remb.map_or(got.bitrate, |l| l.min(got.bitrate)));
+                        st.last_remb = Some(got);
+                    });
+                }
             }
             if let RTCMessage::RtpPacket(_, pkt) = msg.message {
                 let h = &pkt.header;
+                if media::is_video_payload_type(h.payload_type) {
+                    self.last_video_seq.insert(h.ssrc, h.sequence_number);
+                }
                 let received = ReceivedPacket {
                     stream_id: self.ssrc_streams.get(&h.ssrc).cloned(),
                     ssrc: h.ssrc,
@@ -616,9 +738,11 @@ impl Driver {
                 seq: rand::random(),
                 ts: rand::random(),
                 frame: 0,
+                counter: 0,
                 keyframe_due: true,
                 next_frame: now,
             });
+            self.state.send_modify(|st| st.screen_ssrc = Some(ssrc));
         }
         let answer = pc.create_answer(None).map_err(err)?;
         let answer_sdp = answer.sdp.clone();
@@ -684,21 +808,7 @@ impl Driver {
         let packets = if key { KEYFRAME_PACKETS } else { VIDEO_PACKETS };
         let mut sent = 0;
         for i in 0..packets {
-            let mut payload = BytesMut::with_capacity(VIDEO_PAYLOAD_LEN);
-            // VP8 payload descriptor: S bit on the frame's first packet, partition 0.
-            payload.put_u8(if i == 0 { 0x10 } else { 0x00 });
-            // Frame tag (P bit clear on a keyframe, show_frame set), then for a keyframe the
-            // start code and a 1280x720 size; padded to a fixed header length.
-            payload.put_u8(if key { 0x10 } else { 0x11 });
-            payload.put_slice(&[0, 0]);
-            if key {
-                payload.put_slice(&[0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02]);
-            } else {
-                payload.put_slice(&[0; 7]);
-            }
-            payload.put_slice(user.as_bytes());
-            payload.put_u32(screen.frame);
-            payload.resize(VIDEO_PAYLOAD_LEN, 0xCD);
+            let payload = screen_payload(user, screen.frame, screen.counter, key, i == 0);
             let pkt = rtc::rtp::Packet {
                 header: rtc::rtp::Header {
                     version: 2,
@@ -709,13 +819,14 @@ impl Driver {
                     marker: i + 1 == packets,
                     ..Default::default()
                 },
-                payload: payload.freeze(),
+                payload,
             };
             let Some(mut s) = pc.rtp_sender(screen.sender) else {
                 return;
             };
             if s.write_rtp(now, pkt).is_ok() {
                 screen.seq = screen.seq.wrapping_add(1);
+                screen.counter = screen.counter.wrapping_add(1);
                 sent += 1;
             }
         }
@@ -747,6 +858,64 @@ impl Driver {
         }
         if let Some(mut s) = pc.rtp_sender(sender) {
             let _ = s.write_rtcp(Instant::now(), plis);
+        }
+    }
+
+    /// See [`TestClient::claim_loss`]. The report and each NACK go in RTCP packets of their
+    /// own, as rtc routes a compound packet by the SSRC its first part names.
+    fn claim_loss(&mut self) {
+        let (Some(pc), Some((sender, ssrc))) = (self.pc.as_mut(), self.mic) else {
+            return;
+        };
+        let Some(mut s) = pc.rtp_sender(sender) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut packets: Vec<Box<dyn rtc::rtcp::Packet>> = Vec::new();
+        let reports: Vec<ReceptionReport> = self
+            .video_ssrcs
+            .iter()
+            .filter_map(|media| {
+                let last = self.last_video_seq.get(media)?;
+                Some(ReceptionReport {
+                    ssrc: *media,
+                    fraction_lost: 255,
+                    total_lost: CLAIMED_LOST,
+                    last_sequence_number: u32::from(*last),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        if reports.is_empty() {
+            return;
+        }
+        let _ = s.write_rtcp(
+            now,
+            vec![Box::new(ReceiverReport {
+                ssrc,
+                reports,
+                ..Default::default()
+            })],
+        );
+        for media in &self.video_ssrcs {
+            let Some(last) = self.last_video_seq.get(media) else {
+                continue;
+            };
+            // Pairs of (first, the 16 after it): the last 17 × CLAIMED_NACK_PAIRS packets.
+            let nacks = (1..=CLAIMED_NACK_PAIRS)
+                .map(|k| NackPair {
+                    packet_id: last.wrapping_sub(17 * k - 1),
+                    lost_packets: 0xffff,
+                })
+                .collect();
+            packets.push(Box::new(TransportLayerNack {
+                sender_ssrc: ssrc,
+                media_ssrc: *media,
+                nacks,
+            }));
+        }
+        for nack in packets {
+            let _ = s.write_rtcp(now, vec![nack]);
         }
     }
 
@@ -790,10 +959,12 @@ fn client_peer_connection(now: Instant) -> Result<RTCPeerConnection, rtc::shared
         configure_nack, configure_rtcp_reports,
     };
     let mut engine = media::media_engine()?;
-    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine)).with(
-        Slot::Custom(media::FEEDBACK_SLOT),
-        media::FeedbackToApplication::default(),
-    );
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine))
+        .with(
+            Slot::Custom(media::FEEDBACK_SLOT),
+            media::FeedbackToApplication::default(),
+        )
+        .with(Slot::Custom(remb::SLOT), remb::RembToApplication::default());
     RTCPeerConnectionBuilder::new()
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
@@ -843,15 +1014,19 @@ struct ScreenOut {
     seq: u16,
     ts: u32,
     frame: u32,
+    /// Packets sent, for the payload's packet counter.
+    counter: u32,
     keyframe_due: bool,
     next_frame: Instant,
 }
 
-/// What [`TestClient::drop_video`] drops, and how many it did.
+/// What [`TestClient::drop_video`] drops, how many it did, and how many video datagrams
+/// arrived in all.
 #[derive(Default)]
 struct DropConfig {
     every: AtomicU32,
     dropped: AtomicU64,
+    arrived: AtomicU64,
 }
 
 /// Drops arriving video packets once each, at the socket (before SRTP, whose replay check
@@ -865,11 +1040,15 @@ struct DropVideo {
 impl DropVideo {
     /// Whether to drop `datagram` (per `cfg`), remembering it so its resend passes.
     fn drops(&mut self, cfg: &DropConfig, datagram: &[u8]) -> bool {
-        let every = cfg.every.load(Ordering::Relaxed);
-        if every == 0 || datagram.len() < 12 || datagram[0] >> 6 != 2 {
+        if datagram.len() < 12
+            || datagram[0] >> 6 != 2
+            || !media::is_video_payload_type(datagram[1] & 0x7f)
+        {
             return false;
         }
-        if !media::is_video_payload_type(datagram[1] & 0x7f) {
+        cfg.arrived.fetch_add(1, Ordering::Relaxed);
+        let every = cfg.every.load(Ordering::Relaxed);
+        if every == 0 {
             return false;
         }
         let seq = u16::from_be_bytes([datagram[2], datagram[3]]);
