@@ -1,6 +1,9 @@
 //! `confab-bench voice`: P participants in K calls, S of each room's participants publishing
 //! Opus-sized RTP at 50 packets/s and the rest listening, against Confab's SFU over real
-//! WebRTC ([`peers`]), then the same shape against a bare UDP relay ([`relay`]).
+//! WebRTC ([`peers`]), then the same shape against a bare UDP relay ([`relay`]). With
+//! `--video` the first speaker of each room also shares a screen (the test client's synthetic
+//! VP8, about 60 packets/s of 1 kB), and video is measured beside audio; the relay forwards
+//! the same screen packets.
 //!
 //! This module owns the layout (who is in which room, who speaks) and a step's schedule:
 //! connect everyone, wait until every peer is connected and has every stream, let
@@ -32,10 +35,15 @@ use crate::worker::now_us;
 use crate::{Common, Systems};
 use confab::protocol::api::TokenResponse;
 use confab_testkit::Api;
-use stats::{Recorder, Window};
+use stats::{Media, Recorder, Window};
 
 /// Packets each speaker publishes per second (one 20 ms Opus frame each).
 const PACKETS_PER_SEC: f64 = 50.0;
+
+/// Screen packets a sharer sends per second between keyframes (30 frames of 2 packets).
+fn video_packets_per_sec() -> f64 {
+    confab_testkit::peer::VIDEO_PACKETS as f64 / confab_testkit::peer::VIDEO_FRAME.as_secs_f64()
+}
 
 /// The voice load shape.
 #[derive(Args, Debug, Clone)]
@@ -64,6 +72,10 @@ pub struct VoiceArgs {
     /// Calls being joined at once (each join is a WebSocket, an offer and a DTLS handshake).
     #[arg(long, default_value_t = 8)]
     pub join_concurrency: usize,
+    /// The first speaker of each room also shares a screen (30 frames/s of 2 packets of
+    /// 1,000 bytes, keyframes of 8), and video figures are reported beside audio.
+    #[arg(long)]
+    pub video: bool,
 }
 
 /// Who is in which room and who speaks, for one participant count.
@@ -72,8 +84,18 @@ struct Layout {
     room_of: Vec<usize>,
     /// Whether each participant publishes.
     speaker: Vec<bool>,
+    /// Whether each participant shares a screen (`--video`: the first of each room).
+    sharer: Vec<bool>,
     /// Participants per room.
     sizes: Vec<usize>,
+}
+
+/// Whom each participant should receive, by kind of media.
+struct Audience {
+    /// The speakers each participant should hear.
+    hears: Vec<Vec<Uuid>>,
+    /// The screens each participant should see.
+    sees: Vec<Vec<Uuid>>,
 }
 
 impl Layout {
@@ -87,35 +109,70 @@ impl Layout {
         let room_of: Vec<usize> = (0..participants).map(|i| i % rooms).collect();
         let mut sizes = vec![0; rooms];
         let mut speaker = Vec::with_capacity(participants);
+        let mut sharer = Vec::with_capacity(participants);
         for r in &room_of {
             speaker.push(sizes[*r] < args.speakers_per_room);
+            // The room's first member is its first speaker (there is at least one).
+            sharer.push(args.video && sizes[*r] == 0);
             sizes[*r] += 1;
         }
         Ok(Layout {
             room_of,
             speaker,
+            sharer,
             sizes,
         })
     }
 
-    /// Packets per second the server should forward: each speaker to everyone else in its room.
+    /// Packets per second the server should forward: each speaker to everyone else in its
+    /// room, and each shared screen (between keyframes) likewise.
     fn offered(&self, args: &VoiceArgs) -> f64 {
+        let video = if args.video {
+            video_packets_per_sec()
+        } else {
+            0.0
+        };
         self.sizes
             .iter()
-            .map(|n| (args.speakers_per_room.min(*n) * (n - 1)) as f64 * PACKETS_PER_SEC)
+            .map(|n| {
+                (args.speakers_per_room.min(*n) * (n - 1)) as f64 * PACKETS_PER_SEC
+                    + (n - 1) as f64 * video
+            })
             .sum()
     }
 
-    /// For each participant, the publishers it should hear.
-    fn hears(&self, ids: &[Uuid]) -> Vec<Vec<Uuid>> {
+    /// For each participant, the others of its room for whom `of` holds.
+    fn receives(&self, ids: &[Uuid], of: &[bool]) -> Vec<Vec<Uuid>> {
         (0..self.room_of.len())
             .map(|i| {
                 (0..self.room_of.len())
-                    .filter(|j| *j != i && self.speaker[*j] && self.room_of[*j] == self.room_of[i])
+                    .filter(|j| *j != i && of[*j] && self.room_of[*j] == self.room_of[i])
                     .map(|j| ids[j])
                     .collect()
             })
             .collect()
+    }
+
+    /// For each participant, the speakers it should hear and the screens it should see.
+    fn audience(&self, ids: &[Uuid]) -> Audience {
+        Audience {
+            hears: self.receives(ids, &self.speaker),
+            sees: self.receives(ids, &self.sharer),
+        }
+    }
+
+    /// Participant `i`'s part in the call.
+    fn role(&self, i: usize) -> peers::Role {
+        let room = self.room_of[i];
+        let screens = (0..self.room_of.len())
+            .filter(|j| *j != i && self.sharer[*j] && self.room_of[*j] == room)
+            .count();
+        peers::Role {
+            speaker: self.speaker[i],
+            sharer: self.sharer[i],
+            others: self.sizes[room] - 1,
+            screens,
+        }
     }
 }
 
@@ -176,8 +233,12 @@ pub async fn run(common: &Common, args: &VoiceArgs, systems: Systems) -> anyhow:
         } else {
             "voice"
         },
-        baseline_name: "bare UDP relay: plain datagrams to the rest of the room, no ICE, DTLS, \
-                        SRTP or RTCP",
+        baseline_name: if args.video {
+            "bare UDP relay: plain datagrams (audio and the same screen packets) to the rest of \
+             the room, no ICE, DTLS, SRTP or RTCP"
+        } else {
+            "bare UDP relay: plain datagrams to the rest of the room, no ICE, DTLS, SRTP or RTCP"
+        },
         setup: vec![
             ("rooms".into(), json!(args.rooms.max(1))),
             ("speakers per room".into(), json!(args.speakers_per_room)),
@@ -194,6 +255,19 @@ pub async fn run(common: &Common, args: &VoiceArgs, systems: Systems) -> anyhow:
         plot_y: &["delay_p50_ms", "delay_p99_ms"],
         problems: Vec::new(),
     };
+    if args.video {
+        report.setup.extend([
+            ("screen sharers per room".into(), json!(1)),
+            (
+                "video packets per sharer (/s)".into(),
+                json!(video_packets_per_sec().round()),
+            ),
+            (
+                "video packet bytes (before SRTP)".into(),
+                json!(relay::VIDEO_PACKET_LEN),
+            ),
+        ]);
+    }
     if systems != Systems::BaselineOnly {
         let (figures, problems) = run_confab(common, args, &layouts).await?;
         report.record(false, figures, problems);
@@ -229,16 +303,15 @@ async fn run_confab(
                     let url = ws_urls[i % ws_urls.len()].clone();
                     let token = accounts[i].access_token.clone();
                     let room = rooms[layout.room_of[i]];
-                    let speaker = layout.speaker[i];
-                    let others = layout.sizes[layout.room_of[i]] - 1;
+                    let role = layout.role(i);
                     let joins = joins.clone();
                     Member::spawn(move |ready, window| async move {
                         let caller = {
                             let _permit = joins.acquire_owned().await;
-                            peers::join(&url, &token, room, speaker).await
+                            peers::join(&url, &token, room, role).await
                         };
                         match caller {
-                            Ok(c) => peers::participant(c, others, ready, window).await,
+                            Ok(c) => peers::participant(c, role, ready, window).await,
                             Err(e) => failed(format!("joining the call: {e}")),
                         }
                     })
@@ -250,7 +323,7 @@ async fn run_confab(
                 .collect();
             let (f, p) = measure(
                 members,
-                &layout.hears(&ids),
+                &layout.audience(&ids),
                 started,
                 before,
                 args,
@@ -291,12 +364,12 @@ async fn run_baseline(
                 .map(|i| {
                     let room = u32::try_from(step * layout.sizes.len() + layout.room_of[i])
                         .unwrap_or(u32::MAX);
-                    let (id, speaker) = (ids[i], layout.speaker[i]);
+                    let (id, kinds) = (ids[i], (layout.speaker[i], layout.sharer[i]));
                     Member::spawn(move |ready, window| async move {
                         match relay::join(addr, room).await {
                             Ok(socket) => {
                                 let _ = ready.send(());
-                                relay::participant(socket, id, speaker, window).await
+                                relay::participant(socket, id, kinds, window).await
                             }
                             Err(e) => failed(format!("joining the relay: {e:#}")),
                         }
@@ -305,7 +378,7 @@ async fn run_baseline(
                 .collect();
             let (f, p) = measure(
                 members,
-                &layout.hears(&ids),
+                &layout.audience(&ids),
                 started,
                 before,
                 args,
@@ -326,7 +399,7 @@ async fn run_baseline(
 /// One step's schedule (see the module docs) and its figures and problems.
 async fn measure(
     mut members: Vec<Member>,
-    hears: &[Vec<Uuid>],
+    audience: &Audience,
     started: Instant,
     before: Option<Usage>,
     args: &VoiceArgs,
@@ -390,7 +463,7 @@ async fn measure(
             failures.len()
         ));
     }
-    let summary = stats::summarize(&records, hears);
+    let summary = stats::summarize(&records, &audience.hears, Media::Audio);
     if summary.received == 0 {
         problems.push("no packets were received in the window".into());
     }
@@ -400,6 +473,17 @@ async fn measure(
             summary.unheard
         ));
     }
+    let video = args.video.then(|| {
+        let video = stats::summarize(&records, &audience.sees, Media::Video);
+        if video.unheard > 0 {
+            problems.push(format!(
+                "{} shared screens were seen by no one in the window",
+                video.unheard
+            ));
+        }
+        video
+    });
+    let forwarded = summary.received + video.as_ref().map_or(0, |v| v.received);
 
     let cpu = |a: Option<Usage>, b: Option<Usage>| match (a, b) {
         (Some(a), Some(b)) => b.cpu_secs - a.cpu_secs,
@@ -433,16 +517,29 @@ async fn measure(
     f.push("delay_p90_ms", "ms", ms(0.9));
     f.push("delay_p99_ms", "ms", ms(0.99));
     f.push("delay_max_ms", "ms", summary.delay.max() as f64 / 1000.0);
+    if let Some(v) = &video {
+        let ms = |q: f64| v.delay.value_at_quantile(q) as f64 / 1000.0;
+        f.push("video_sent_per_sec", "/s", v.sent as f64 / window_secs);
+        f.push(
+            "video_forwarded_per_sec",
+            "/s",
+            v.received as f64 / window_secs,
+        );
+        f.push("video_loss_pct", "%", v.loss_pct());
+        f.push("video_delay_p50_ms", "ms", ms(0.5));
+        f.push("video_delay_p99_ms", "ms", ms(0.99));
+    }
     f.push(
         "server_cpu_pct",
         "% of a core",
         server_cpu / busy_secs * 100.0,
     );
+    // With --video: per forwarded packet of either kind.
     f.push(
         "cpu_us_per_packet",
         "µs",
-        if summary.received > 0 {
-            server_cpu * 1e6 / summary.received as f64
+        if forwarded > 0 {
+            server_cpu * 1e6 / forwarded as f64
         } else {
             f64::NAN
         },

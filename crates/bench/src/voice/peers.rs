@@ -2,16 +2,17 @@
 //! real WebRTC peer ([`Caller`], with ICE, DTLS-SRTP and the audio-level extension), plus one
 //! task here that reads what the peer receives into a [`Recorder`].
 //!
-//! The task reports when its peer is connected and has every other participant's stream in
-//! its offer, then waits for the measurement window, records until the window has drained,
-//! and hangs up. It keeps the caller's signaling queue empty so offers are always answered.
+//! The task reports when its peer is connected and has every other participant's stream (and,
+//! with `--video`, the room's shared screen) in its offer, then waits for the measurement
+//! window, records until the window has drained, and hangs up. It keeps the caller's signaling
+//! queue empty so offers are always answered. A sharer also waits until its screen is sent.
 
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::stats::{Recorder, Window};
+use super::stats::{Media, Recorder, Window};
 use crate::worker::now_us;
 use confab::protocol::RoomId;
 use confab_testkit::peer::ReceivedPacket;
@@ -23,33 +24,50 @@ const LEVEL: u8 = 30;
 /// Packets taken from the peer per wake-up at most.
 const BATCH: usize = 256;
 
-/// Opens a session with `token` and joins `room`'s call, publishing if `speaker`.
+/// What one participant does and must have before it is ready.
+#[derive(Debug, Clone, Copy)]
+pub struct Role {
+    /// Publishes its microphone.
+    pub speaker: bool,
+    /// Shares its screen (`--video`).
+    pub sharer: bool,
+    /// Other participants' streams its offer must carry.
+    pub others: usize,
+    /// Shared screens its offer must carry.
+    pub screens: usize,
+}
+
+/// Opens a session with `token` and joins `room`'s call, publishing if the role speaks and
+/// sharing the screen if it shares.
 pub async fn join(
     ws_url: &str,
     token: &str,
     room: RoomId,
-    speaker: bool,
+    role: Role,
 ) -> Result<Caller, ClientError> {
     let socket = Socket::connect(ws_url, token, None).await?;
     let caller = Caller::join(socket, room).await?;
-    if speaker {
+    if role.speaker {
         caller.peer.set_level(LEVEL).await;
     } else {
         caller.peer.set_publishing(false).await;
     }
+    if role.sharer {
+        caller.screen(true).await?;
+    }
     Ok(caller)
 }
 
-/// Runs one participant: signals `ready` once its peer is connected with `others` streams,
-/// records the window it is given, then hangs up.
+/// Runs one participant: signals `ready` once its peer is connected with what its `role`
+/// must have, records the window it is given, then hangs up.
 pub async fn participant(
     mut caller: Caller,
-    others: usize,
+    role: Role,
     ready: oneshot::Sender<()>,
     window: oneshot::Receiver<Window>,
 ) -> Recorder {
     let mut buf = Vec::with_capacity(BATCH);
-    let Some(window) = await_window(&mut caller, others, ready, window, &mut buf).await else {
+    let Some(window) = await_window(&mut caller, role, ready, window, &mut buf).await else {
         caller.hang_up().await;
         return Recorder::new(Window {
             start_us: 0,
@@ -68,8 +86,9 @@ pub async fn participant(
                 }
                 let arrival = now_us();
                 for p in buf.drain(..) {
+                    let media = if p.is_video() { Media::Video } else { Media::Audio };
                     if let Some((sender, counter, sent_at)) = fields(&p) {
-                        recorder.record(sender, counter, sent_at, arrival);
+                        recorder.record(media, sender, counter, sent_at, arrival);
                     }
                 }
             }
@@ -90,13 +109,17 @@ pub async fn participant(
 /// no queue fills. `None` if the bench gave up on this participant.
 async fn await_window(
     caller: &mut Caller,
-    others: usize,
+    role: Role,
     ready: oneshot::Sender<()>,
     mut window: oneshot::Receiver<Window>,
     buf: &mut Vec<ReceivedPacket>,
 ) -> Option<Window> {
-    let is_ready =
-        |s: &confab_testkit::peer::ClientState| s.connected && s.remote_streams.len() >= others;
+    let is_ready = |s: &confab_testkit::peer::ClientState| {
+        s.connected
+            && s.remote_streams.len() >= role.others
+            && s.remote_screens.len() >= role.screens
+            && (!role.sharer || s.video_sent > 0)
+    };
     let mut state = caller.peer.watch_state();
     let mut ready = Some(ready);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -126,7 +149,8 @@ async fn await_window(
     }
 }
 
-/// The publisher, counter and send time a bench client put in the payload.
+/// The publisher, counter and send time a bench client put in the payload (each kind of media
+/// has its own counter).
 fn fields(p: &ReceivedPacket) -> Option<(Uuid, u32, u64)> {
     Some((p.sender()?, p.counter()?, p.sent_at_us()?))
 }

@@ -8,7 +8,9 @@
 //! This module also holds the baseline's participant: it sends packets of the same size as
 //! Confab's clients (an RTP header with the audio-level extension and an 80-byte payload
 //! carrying the sender id, counter and send time) on the same 20 ms grid, and records what it
-//! receives into a [`Recorder`].
+//! receives into a [`Recorder`]. A sharer (`--video`) also sends the test client's synthetic
+//! screen, the same bytes after the same 12-byte RTP header
+//! ([`confab_testkit::peer::screen_payload`]) at the same 30 frames per second.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -21,14 +23,19 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::stats::{Recorder, Window};
+use super::stats::{Media, Recorder, Window};
 use crate::worker::now_us;
-use confab_testkit::peer::{FRAME, PAYLOAD_LEN};
+use confab_testkit::peer::{
+    FRAME, KEYFRAME_PACKETS, PAYLOAD_LEN, VIDEO_FRAME, VIDEO_PACKETS, VIDEO_PAYLOAD_LEN,
+    screen_fields, screen_payload,
+};
 
 /// RTP header (12 bytes) plus a one-byte-header extension block holding the audio level (8).
 const HEADER_LEN: usize = 20;
 /// A whole media datagram: as a Confab client's RTP packet before SRTP adds its tag.
 pub const PACKET_LEN: usize = HEADER_LEN + PAYLOAD_LEN;
+/// A whole screen datagram: a plain RTP header (no extension, as Confab's video) and payload.
+pub const VIDEO_PACKET_LEN: usize = 12 + VIDEO_PAYLOAD_LEN;
 /// Datagrams read per wake-up at most (as the SFU engine).
 const RECV_BATCH: usize = 64;
 /// How far a sender may fall behind its grid before it skips frames (as the test client).
@@ -133,16 +140,19 @@ pub async fn join(relay: SocketAddr, room: u32) -> anyhow::Result<UdpSocket> {
 }
 
 /// One baseline participant until the window has drained: publishes (if `speaker`) on the
-/// 20 ms grid, and records what it receives once `window` is known. Says `bye` at the end.
+/// 20 ms grid and shares the screen (if `sharer`) at 30 frames per second, and records what it
+/// receives once `window` is known. Says `bye` at the end.
 pub async fn participant(
     socket: UdpSocket,
     id: Uuid,
-    speaker: bool,
+    (speaker, sharer): (bool, bool),
     mut window: oneshot::Receiver<Window>,
 ) -> Recorder {
     let mut packet = Packet::new(id);
+    let mut screen = Screen::new(id);
     let mut buf = [0u8; 2048];
     let mut next_frame = Instant::now();
+    let mut next_video = Instant::now();
     let mut recorder: Option<Recorder> = None;
     let mut failure = None;
     let far_future = Instant::now() + Duration::from_secs(86_400);
@@ -151,6 +161,7 @@ pub async fn participant(
             .as_ref()
             .map_or(far_future, |r: &Recorder| r.window().drain_until);
         let next_send = if speaker { next_frame } else { far_future };
+        let next_screen = if sharer { next_video } else { far_future };
         tokio::select! {
             w = &mut window, if recorder.is_none() => match w {
                 Ok(w) => recorder = Some(Recorder::new(w)),
@@ -158,10 +169,10 @@ pub async fn participant(
             },
             got = socket.recv(&mut buf) => match got {
                 Ok(n) => {
-                    if let (Some(r), Some((sender, counter, sent_at))) =
+                    if let (Some(r), Some((media, sender, counter, sent_at))) =
                         (recorder.as_mut(), parse(&buf[..n]))
                     {
-                        r.record(sender, counter, sent_at, now_us());
+                        r.record(media, sender, counter, sent_at, now_us());
                     }
                 }
                 // An ICMP error from an earlier send: the relay is gone if it persists,
@@ -174,6 +185,14 @@ pub async fn participant(
                 let now = Instant::now();
                 if now.saturating_duration_since(next_frame) > MAX_LAG {
                     next_frame = now + FRAME;
+                }
+            }
+            _ = tokio::time::sleep_until(next_screen) => {
+                screen.send_frame(&socket);
+                next_video += VIDEO_FRAME;
+                let now = Instant::now();
+                if now.saturating_duration_since(next_video) > MAX_LAG {
+                    next_video = now + VIDEO_FRAME;
                 }
             }
             _ = tokio::time::sleep_until(drain_until) => break,
@@ -237,8 +256,69 @@ impl Packet {
     }
 }
 
-/// Reads (sender, counter, send time) from a media datagram; `None` for anything else.
-fn parse(data: &[u8]) -> Option<(Uuid, u32, u64)> {
+/// A sharer's screen, as the test client sends it: the first frame a keyframe of
+/// [`KEYFRAME_PACKETS`], then delta frames of [`VIDEO_PACKETS`] (no one asks the relay for a
+/// keyframe).
+struct Screen {
+    id: Uuid,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    frame: u32,
+    counter: u32,
+    /// One datagram, rebuilt for each packet.
+    datagram: Vec<u8>,
+}
+
+impl Screen {
+    fn new(id: Uuid) -> Screen {
+        Screen {
+            id,
+            ssrc: rand::random(),
+            seq: rand::random(),
+            ts: rand::random(),
+            frame: 0,
+            counter: 0,
+            datagram: Vec::with_capacity(VIDEO_PACKET_LEN),
+        }
+    }
+
+    /// Sends one frame's datagrams (a full socket buffer drops them, as a sender's would).
+    fn send_frame(&mut self, socket: &UdpSocket) {
+        let key = self.frame == 0;
+        let packets = if key { KEYFRAME_PACKETS } else { VIDEO_PACKETS };
+        for i in 0..packets {
+            let last = i + 1 == packets;
+            self.datagram.clear();
+            // V=2; marker on the frame's last packet; VP8.
+            self.datagram.push(0x80);
+            self.datagram
+                .push(confab::sfu::media::VP8_PAYLOAD_TYPE | if last { 0x80 } else { 0 });
+            self.datagram.extend_from_slice(&self.seq.to_be_bytes());
+            self.datagram.extend_from_slice(&self.ts.to_be_bytes());
+            self.datagram.extend_from_slice(&self.ssrc.to_be_bytes());
+            self.datagram.extend_from_slice(&screen_payload(
+                self.id,
+                self.frame,
+                self.counter,
+                key,
+                i == 0,
+            ));
+            let _ = socket.try_send(&self.datagram);
+            self.seq = self.seq.wrapping_add(1);
+            self.counter = self.counter.wrapping_add(1);
+        }
+        self.frame = self.frame.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(3000);
+    }
+}
+
+/// Reads (kind, sender, counter, send time) from a media datagram; `None` for anything else.
+fn parse(data: &[u8]) -> Option<(Media, Uuid, u32, u64)> {
+    if data.len() == VIDEO_PACKET_LEN {
+        let (sender, counter, sent_at) = screen_fields(&data[12..])?;
+        return Some((Media::Video, sender, counter, sent_at));
+    }
     if data.len() != PACKET_LEN {
         return None;
     }
@@ -246,7 +326,7 @@ fn parse(data: &[u8]) -> Option<(Uuid, u32, u64)> {
     let sender = Uuid::from_bytes(p.get(..16)?.try_into().ok()?);
     let counter = u32::from_be_bytes(p.get(16..20)?.try_into().ok()?);
     let sent_at = u64::from_be_bytes(p.get(20..28)?.try_into().ok()?);
-    Some((sender, counter, sent_at))
+    Some((Media::Audio, sender, counter, sent_at))
 }
 
 #[cfg(test)]
@@ -259,9 +339,39 @@ mod tests {
         let mut p = Packet::new(id);
         let _ = p.next();
         let before = now_us();
-        let (sender, counter, sent_at) = parse(p.next()).expect("a media packet");
-        assert_eq!((sender, counter), (id, 1));
+        let (media, sender, counter, sent_at) = parse(p.next()).expect("a media packet");
+        assert_eq!((media, sender, counter), (Media::Audio, id, 1));
         assert!(sent_at >= before && sent_at <= now_us());
         assert_eq!(parse(b"ok"), None);
+    }
+
+    #[tokio::test]
+    async fn a_screen_datagram_carries_its_sender_counter_and_send_time() {
+        let id = Uuid::new_v4();
+        let rx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        tx.connect(rx.local_addr().unwrap()).await.unwrap();
+        // `try_send` needs the readiness a first poll gives (the bench's sockets had theirs
+        // from joining).
+        tx.writable().await.unwrap();
+        let before = now_us();
+        let mut screen = Screen::new(id);
+        screen.send_frame(&tx);
+        screen.send_frame(&tx);
+        let mut buf = [0u8; 2048];
+        let mut counters = Vec::new();
+        for _ in 0..KEYFRAME_PACKETS + VIDEO_PACKETS {
+            let n = tokio::time::timeout(Duration::from_secs(5), rx.recv(&mut buf))
+                .await
+                .expect("every packet of the two frames arrives")
+                .unwrap();
+            assert_eq!(n, VIDEO_PACKET_LEN);
+            let (media, sender, counter, sent_at) = parse(&buf[..n]).expect("a screen packet");
+            assert_eq!((media, sender), (Media::Video, id));
+            assert!(sent_at >= before && sent_at <= now_us());
+            counters.push(counter);
+        }
+        let want: Vec<u32> = (0..(KEYFRAME_PACKETS + VIDEO_PACKETS) as u32).collect();
+        assert_eq!(counters, want, "one counter per packet, keyframe first");
     }
 }

@@ -1,12 +1,13 @@
 //! What the voice receivers measure, and how their records add up to a step's figures.
 //!
 //! Every participant, on Confab or on the baseline, feeds each packet it receives to its own
-//! [`Recorder`]: the publisher's id, counter and send time (carried in the payload) and the
-//! arrival time. Only packets *sent* inside the measurement [`Window`] count, so ramp-up and
-//! drain never blur the figures. [`summarize`] then merges the records of a step: delay
-//! percentiles, RFC 3550 interarrival jitter, and loss per (receiver, publisher) pair against
-//! what the publisher sent in the window. The two systems share this module, so their figures
-//! are computed the same way.
+//! [`Recorder`]: whether it is audio or screen video ([`Media`]), the publisher's id, counter
+//! and send time (carried in the payload) and the arrival time. Only packets *sent* inside the
+//! measurement [`Window`] count, so ramp-up and drain never blur the figures. [`summarize`]
+//! then merges the records of a step, one kind of media at a time: delay percentiles, RFC 3550
+//! interarrival jitter, and loss per (receiver, publisher) pair against what the publisher sent
+//! in the window. The two systems share this module, so their figures are computed the same
+//! way.
 
 use std::collections::HashMap;
 
@@ -48,11 +49,36 @@ struct Stream {
     last_transit: i64,
 }
 
+/// Which of a publisher's streams a packet is of. Each has its own counter, so the two are
+/// recorded and summarized apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    /// The microphone: 50 packets/s per speaker.
+    Audio,
+    /// A shared screen (`--video`).
+    Video,
+}
+
+/// One kind of media as one receiver got it.
+struct Heard {
+    streams: HashMap<Uuid, Stream>,
+    delay: Histogram<u64>,
+}
+
+impl Heard {
+    fn new() -> Heard {
+        Heard {
+            streams: HashMap::new(),
+            delay: histogram(),
+        }
+    }
+}
+
 /// One receiver's record of the window.
 pub struct Recorder {
     window: Window,
-    streams: HashMap<Uuid, Stream>,
-    delay: Histogram<u64>,
+    audio: Heard,
+    video: Heard,
     /// Why this participant stopped early, if it did.
     pub failure: Option<String>,
 }
@@ -62,22 +88,41 @@ impl Recorder {
     pub fn new(window: Window) -> Recorder {
         Recorder {
             window,
-            streams: HashMap::new(),
-            delay: histogram(),
+            audio: Heard::new(),
+            video: Heard::new(),
             failure: None,
+        }
+    }
+
+    fn heard(&self, media: Media) -> &Heard {
+        match media {
+            Media::Audio => &self.audio,
+            Media::Video => &self.video,
         }
     }
 
     /// Records one received packet. Cost: one small hash lookup and one histogram increment,
     /// no allocation after a publisher's first packet.
-    pub fn record(&mut self, sender: Uuid, counter: u32, sent_at_us: u64, arrival_us: u64) {
+    pub fn record(
+        &mut self,
+        media: Media,
+        sender: Uuid,
+        counter: u32,
+        sent_at_us: u64,
+        arrival_us: u64,
+    ) {
         if sent_at_us < self.window.start_us || sent_at_us >= self.window.end_us {
             return;
         }
-        self.delay
+        let heard = match media {
+            Media::Audio => &mut self.audio,
+            Media::Video => &mut self.video,
+        };
+        heard
+            .delay
             .saturating_record(arrival_us.saturating_sub(sent_at_us).max(1));
         let transit = arrival_us as i64 - sent_at_us as i64;
-        match self.streams.get_mut(&sender) {
+        match heard.streams.get_mut(&sender) {
             Some(s) => {
                 s.first = s.first.min(counter);
                 s.last = s.last.max(counter);
@@ -87,7 +132,7 @@ impl Recorder {
                 s.last_transit = transit;
             }
             None => {
-                self.streams.insert(
+                heard.streams.insert(
                     sender,
                     Stream {
                         first: counter,
@@ -106,9 +151,13 @@ impl Recorder {
         self.window
     }
 
-    /// Packets recorded.
+    /// Packets recorded, audio and video.
     pub fn received(&self) -> u64 {
-        self.streams.values().map(|s| s.received).sum()
+        [&self.audio, &self.video]
+            .iter()
+            .flat_map(|h| h.streams.values())
+            .map(|s| s.received)
+            .sum()
     }
 }
 
@@ -138,15 +187,16 @@ impl Summary {
     }
 }
 
-/// Merges the records of a step. `hears[i]` lists the publishers receiver `i` should hear.
+/// Merges the records of a step for one kind of `media`. `hears[i]` lists the publishers
+/// (of that kind) receiver `i` should get.
 ///
 /// What a publisher sent in the window is the span of its counters that any receiver got:
 /// its packets carry consecutive counters, and with several receivers the first and last
 /// are all but never lost by everyone.
-pub fn summarize(records: &[Recorder], hears: &[Vec<Uuid>]) -> Summary {
+pub fn summarize(records: &[Recorder], hears: &[Vec<Uuid>], media: Media) -> Summary {
     let mut spans: HashMap<Uuid, (u32, u32)> = HashMap::new();
     for r in records {
-        for (id, s) in &r.streams {
+        for (id, s) in &r.heard(media).streams {
             let span = spans.entry(*id).or_insert((s.first, s.last));
             span.0 = span.0.min(s.first);
             span.1 = span.1.max(s.last);
@@ -157,10 +207,11 @@ pub fn summarize(records: &[Recorder], hears: &[Vec<Uuid>]) -> Summary {
     let (mut received, mut expected) = (0u64, 0u64);
     let (mut jitter_sum, mut streams) = (0.0, 0u64);
     for (r, hears) in records.iter().zip(hears) {
-        let _ = delay.add(&r.delay);
+        let heard = r.heard(media);
+        let _ = delay.add(&heard.delay);
         for id in hears {
             expected += sent_by(id);
-            if let Some(s) = r.streams.get(id) {
+            if let Some(s) = heard.streams.get(id) {
                 // Duplicates never count twice against loss.
                 received += s.received.min(sent_by(id));
                 jitter_sum += s.jitter_us;
@@ -205,19 +256,43 @@ mod tests {
         let mut lossy = Recorder::new(window());
         for c in 0..50u32 {
             let sent = 1_000_000 + u64::from(c) * 20_000;
-            full.record(a, c, sent, sent + 500);
+            full.record(Media::Audio, a, c, sent, sent + 500);
             if c % 10 != 0 {
-                lossy.record(a, c, sent, sent + 500);
+                lossy.record(Media::Audio, a, c, sent, sent + 500);
             }
         }
         // Outside the window: ignored.
-        full.record(a, 99, 2_000_000, 2_000_500);
-        let s = summarize(&[full, lossy], &[vec![a], vec![a, b]]);
+        full.record(Media::Audio, a, 99, 2_000_000, 2_000_500);
+        let s = summarize(&[full, lossy], &[vec![a], vec![a, b]], Media::Audio);
         assert_eq!(s.expected, 100);
         assert_eq!(s.received, 95);
         assert_eq!(s.sent, 50);
         assert_eq!(s.unheard, 1);
         assert!((s.loss_pct() - 5.0).abs() < 1e-9);
         assert!(s.jitter_ms.abs() < 1e-9, "constant transit has no jitter");
+    }
+
+    #[test]
+    fn audio_and_video_of_one_publisher_are_counted_apart() {
+        let a = Uuid::new_v4();
+        let mut r = Recorder::new(window());
+        // Both counters start at 0: mixed, the video would look like duplicated audio.
+        for c in 0..10u32 {
+            let sent = 1_000_000 + u64::from(c) * 20_000;
+            r.record(Media::Audio, a, c, sent, sent + 500);
+            if c % 2 == 0 {
+                r.record(Media::Video, a, c, sent, sent + 3_000);
+            }
+        }
+        let records = [r];
+        let audio = summarize(&records, &[vec![a]], Media::Audio);
+        let video = summarize(&records, &[vec![a]], Media::Video);
+        assert_eq!((audio.received, audio.expected), (10, 10));
+        assert_eq!((video.received, video.expected), (5, 9), "4 of 9 lost");
+        assert!(
+            video.delay.equivalent(video.delay.max(), 3_000),
+            "video delay is its own"
+        );
+        assert_eq!(records[0].received(), 15);
     }
 }
