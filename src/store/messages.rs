@@ -310,15 +310,6 @@ impl Store {
         &self,
         messages: &[&NewMessage],
     ) -> Result<Vec<Result<SendOutcome, StoreError>>, StoreError> {
-        if let super::Backend::Postgres(pool) = &self.backend
-            && messages.len() > 1
-            && messages.iter().all(|m| super::pg_sends::is_plain(m))
-        {
-            let started = std::time::Instant::now();
-            let outcomes = super::pg_sends::insert_plain_batch(pool, messages).await;
-            crate::metrics::store("write", started.elapsed());
-            return outcomes;
-        }
         writer!(self, |p| {
             let mut tx = p.begin().await?;
             let mut outcomes = Vec::with_capacity(messages.len());
