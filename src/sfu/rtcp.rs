@@ -37,12 +37,33 @@ pub(super) const ROUND_TRIP_SLOT: usize = 500;
 /// second; a reception report answers one of the last few).
 const SENT_REPORTS: usize = 64;
 
+/// Which compound RTCP packets to let through besides reports and keyframe requests.
+pub type AlsoDeliver = fn(&[Box<dyn rtc::rtcp::Packet>]) -> bool;
+
 /// See the module docs. Also lets keyframe requests (PLI, FIR) through: the SFU coalesces
 /// its viewers' requests into one to the sharer, and the test kit's sharer counts them.
-#[derive(Default)]
 pub struct ReportsToSfu {
+    also: AlsoDeliver,
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
+}
+
+impl Default for ReportsToSfu {
+    fn default() -> Self {
+        Self::also(|_| false)
+    }
+}
+
+impl ReportsToSfu {
+    /// Lets through, besides reports and keyframe requests, the packets `also` picks (the
+    /// test kit's client: the REMBs a browser's encoder would read).
+    pub fn also(also: AlsoDeliver) -> Self {
+        Self {
+            also,
+            reads: VecDeque::new(),
+            writes: VecDeque::new(),
+        }
+    }
 }
 
 fn carries_reports(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
@@ -147,7 +168,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for ReportsToSfu {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet
-            && carries_reports(packets)
+            && (carries_reports(packets) || (self.also)(packets))
         {
             msg.message.add(Attribute::DeliverToApplication);
         }

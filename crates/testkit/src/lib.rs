@@ -9,7 +9,6 @@
 //! [`voice::Caller`] joins a call over a [`Socket`] with one.
 
 pub mod peer;
-mod remb;
 pub mod voice;
 
 use std::collections::{HashMap, VecDeque};

@@ -42,6 +42,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
@@ -54,7 +55,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::remb;
 use confab::sfu::media;
 
 /// Bytes of every microphone payload (a typical 20 ms Opus frame at ~32 kbit/s is 60-100).
@@ -627,7 +627,7 @@ impl Driver {
                     }
                     self.state.send_modify(|st| st.keyframe_requests += asked);
                 }
-                for remb in remb::rembs(packets) {
+                for remb in rembs(packets) {
                     let got = Remb {
                         bitrate: remb.bitrate as u64,
                         ssrcs: remb.ssrcs.clone(),
@@ -959,12 +959,11 @@ fn client_peer_connection(now: Instant) -> Result<RTCPeerConnection, rtc::shared
         configure_nack, configure_rtcp_reports,
     };
     let mut engine = media::media_engine()?;
+    // A browser's encoder reads the REMBs the SFU sends; rtc ends them inside the chain
+    // unless they are marked for the application, so they are let through with the reports.
+    let feedback = media::FeedbackToApplication::also(|p| rembs(p).next().is_some());
     let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut engine))
-        .with(
-            Slot::Custom(media::FEEDBACK_SLOT),
-            media::FeedbackToApplication::default(),
-        )
-        .with(Slot::Custom(remb::SLOT), remb::RembToApplication::default());
+        .with(Slot::Custom(media::FEEDBACK_SLOT), feedback);
     RTCPeerConnectionBuilder::new()
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
@@ -1115,4 +1114,13 @@ pub fn sending_streams(sdp: &str) -> Vec<SendingStream> {
     }
     flush(current.take(), &mut out);
     out
+}
+
+/// The REMBs (receiver-estimated maximum bitrate) among `packets`.
+fn rembs(
+    packets: &[Box<dyn rtc::rtcp::Packet>],
+) -> impl Iterator<Item = &ReceiverEstimatedMaximumBitrate> {
+    packets
+        .iter()
+        .filter_map(|p| p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>())
 }
