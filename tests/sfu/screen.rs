@@ -50,6 +50,18 @@ async fn next_video(p: &mut Participant, from: Uuid, within: Duration) -> Option
     }
 }
 
+/// `ps[0]` shares its screen, and every other participant has it in its offer and receives
+/// its video. The sharer's id.
+async fn share_to_all(t: &TestSfu, ps: &mut [Participant]) -> Uuid {
+    let sharer = ps[0].user;
+    share(t, &ps[0], true).await.unwrap();
+    for p in ps.iter_mut().skip(1) {
+        sees_screens(p, &[sharer]).await;
+        next_video(p, sharer, WAIT).await.expect("video flows");
+    }
+    sharer
+}
+
 /// The video of `from`'s screen reaching `p` until none has come for half a second: once the
 /// sharer's client stopped sending, everything it sent. Panics if it never goes quiet.
 async fn until_quiet(p: &mut Participant, from: Uuid) -> Vec<ReceivedPacket> {
@@ -151,12 +163,7 @@ async fn a_viewer_joining_mid_share_receives_a_keyframe_within_a_second() {
     let mut t = spawn_sfu(50).await;
     let room = Uuid::new_v4();
     let mut ps = full_room(&mut t, room, 2).await;
-    let sharer = ps[0].user;
-    share(&t, &ps[0], true).await.unwrap();
-    sees_screens(&mut ps[1], &[sharer]).await;
-    next_video(&mut ps[1], sharer, WAIT)
-        .await
-        .expect("video flows");
+    let sharer = share_to_all(&t, &mut ps).await;
     // Long enough that the share's first keyframe is history.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let sent_before = ps[0].client.state().keyframes_sent;
@@ -176,12 +183,7 @@ async fn picture_loss_from_two_viewers_becomes_one_keyframe_request() {
     let mut t = spawn_sfu(50).await;
     let room = Uuid::new_v4();
     let mut ps = full_room(&mut t, room, 3).await;
-    let sharer = ps[0].user;
-    share(&t, &ps[0], true).await.unwrap();
-    for p in ps.iter_mut().skip(1) {
-        sees_screens(p, &[sharer]).await;
-        next_video(p, sharer, WAIT).await.expect("video flows");
-    }
+    let sharer = share_to_all(&t, &mut ps).await;
     // Past the rate limit of the requests the viewers' arrival caused.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let before = ps[0].client.state().keyframe_requests;
@@ -217,12 +219,7 @@ async fn nacked_video_is_resent_from_the_viewers_history() {
     let mut t = spawn_sfu(50).await;
     let room = Uuid::new_v4();
     let mut ps = full_room(&mut t, room, 2).await;
-    let sharer = ps[0].user;
-    share(&t, &ps[0], true).await.unwrap();
-    sees_screens(&mut ps[1], &[sharer]).await;
-    next_video(&mut ps[1], sharer, WAIT)
-        .await
-        .expect("video flows");
+    let sharer = share_to_all(&t, &mut ps).await;
     // Every 7th packet is lost between the SFU and the viewer (never upstream: loopback).
     ps[1].client.drop_video(7);
     let mut seqs = BTreeSet::new();
@@ -289,12 +286,7 @@ async fn a_hundred_share_cycles_leak_nothing() {
     let mut t = spawn_sfu(50).await;
     let room = Uuid::new_v4();
     let mut ps = full_room(&mut t, room, 2).await;
-    let sharer = ps[0].user;
-    share(&t, &ps[0], true).await.unwrap();
-    sees_screens(&mut ps[1], &[sharer]).await;
-    next_video(&mut ps[1], sharer, WAIT)
-        .await
-        .expect("video flows");
+    let sharer = share_to_all(&t, &mut ps).await;
     share(&t, &ps[0], false).await.unwrap();
     sees_screens(&mut ps[1], &[]).await;
     let baseline = (
@@ -390,12 +382,7 @@ async fn the_sharers_encoder_is_told_the_bitrate_cap_every_second_while_it_share
     let mut t = spawn_sfu(50).await;
     let room = Uuid::new_v4();
     let mut ps = full_room(&mut t, room, 2).await;
-    let sharer = ps[0].user;
-    share(&t, &ps[0], true).await.unwrap();
-    sees_screens(&mut ps[1], &[sharer]).await;
-    next_video(&mut ps[1], sharer, WAIT)
-        .await
-        .expect("video flows");
+    share_to_all(&t, &mut ps).await;
 
     // One REMB a second: three within the wait is "repeatedly", not a one-off.
     let got_three = ps[0].client.wait_state(WAIT, |s| s.rembs >= 3).await;
@@ -434,12 +421,7 @@ async fn a_viewer_reporting_heavy_loss_slows_neither_the_other_viewer_nor_the_ca
     let mut t = spawn_sfu(50).await;
     let room = Uuid::new_v4();
     let mut ps = full_room(&mut t, room, 3).await;
-    let sharer = ps[0].user;
-    share(&t, &ps[0], true).await.unwrap();
-    for p in ps.iter_mut().skip(1) {
-        sees_screens(p, &[sharer]).await;
-        next_video(p, sharer, WAIT).await.expect("video flows");
-    }
+    let sharer = share_to_all(&t, &mut ps).await;
     // Pause the sharer's encoder (the share stays on at the server), so that the window below
     // starts and ends with a known count of packets sent.
     ps[0].client.set_sharing(false).await;
