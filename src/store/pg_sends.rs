@@ -14,7 +14,7 @@
 //! "Plain" is a send with no attachment, no thread and no member mention: what nearly every
 //! send is. A batch holding any other goes the per-message way, which writes those rows too.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -132,24 +132,12 @@ async fn take_seqs(
     messages: &[&NewMessage],
     writing: &[usize],
 ) -> Result<Vec<Seq>, StoreError> {
-    let mut counts: Vec<(Uuid, i64)> = Vec::new();
+    // Each room's count of sends, in room order (the order the rooms are locked in).
+    let mut counts: BTreeMap<Uuid, i64> = BTreeMap::new();
     for &i in writing {
-        let room = messages[i].room_id.0;
-        match counts.last_mut() {
-            Some((r, n)) if *r == room => *n += 1,
-            _ => counts.push((room, 1)),
-        }
+        *counts.entry(messages[i].room_id.0).or_default() += 1;
     }
-    // The batch is sorted by room, so each room appears once; merge anyway if not.
-    counts.sort_by_key(|(r, _)| *r);
-    counts.dedup_by(|b, a| {
-        let same = a.0 == b.0;
-        if same {
-            a.1 += b.1;
-        }
-        same
-    });
-    let (ids, ns): (Vec<Uuid>, Vec<i64>) = counts.iter().copied().unzip();
+    let (ids, ns): (Vec<Uuid>, Vec<i64>) = counts.iter().map(|(r, n)| (*r, *n)).unzip();
     sqlx::query(LOCK_ROOMS).bind(&ids).execute(&mut *tx).await?;
     let newest: HashMap<Uuid, i64> = sqlx::query_as(TAKE_SEQS)
         .bind(&ids)
