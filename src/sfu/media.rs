@@ -1,9 +1,10 @@
 //! How the SFU's PeerConnections are built: codecs, header extensions, RTCP, ICE-lite.
 //!
 //! Everything here is decided once per PeerConnection and then negotiated by SDP:
-//! - Opus only (payload type 111, 48 kHz stereo signalling, in-band FEC), with RTCP feedback
-//!   `nack` so a client that supports audio NACK gets retransmissions from us and sends us
-//!   NACKs we answer; receiver/sender reports always.
+//! - Opus only (payload type 111, 48 kHz stereo signalling, in-band FEC), without RTCP
+//!   feedback `nack`: browsers do not negotiate NACK for audio, a resent voice packet is late
+//!   for the receiver's jitter buffer anyway, and in-band FEC covers single losses. So no
+//!   outgoing audio stream keeps a send history. Receiver/sender reports always.
 //! - One header extension: RFC 6464 `ssrc-audio-level`, which the speaker detector reads.
 //! - ICE-lite with credentials we choose: the ufrag is how the one shared UDP socket finds the
 //!   participant a STUN request belongs to (see `demux.rs`).
@@ -91,10 +92,7 @@ pub fn opus_codec() -> RTCRtpCodec {
         clock_rate: 48_000,
         channels: 2,
         sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-        rtcp_feedback: vec![RTCPFeedback {
-            typ: "nack".to_owned(),
-            parameter: String::new(),
-        }],
+        rtcp_feedback: Vec::new(),
     }
 }
 
@@ -211,16 +209,11 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     Ok(engine)
 }
 
-/// Packets kept per outgoing audio stream for NACK resends (a power of two): 2.56 s of 20 ms
-/// frames.
-const NACK_HISTORY: u16 = 128;
 /// Packets kept per outgoing video stream for NACK resends: a screen share at its 2.5 Mbit/s
 /// cap is about 250 packets per second, so 1,024 packets are about 4 s, and a keyframe (often
 /// 50-100 packets) always fits whole. The buffer holds references to packets the SFU already
 /// forwards (payloads are shared `Bytes`), at most 1,024 × ~1.2 kB per viewer per sharer.
 pub const VIDEO_NACK_HISTORY: u16 = 1024;
-/// Custom interceptor position of the video NACK responder, next to the audio one.
-const VIDEO_NACK_SLOT: usize = 4_100;
 
 /// Builds one participant's PeerConnection: ICE-lite with the given credentials, the media
 /// engine above, NACK and RTCP report interceptors, and the round-trip meter writing to `rtt`.
@@ -230,24 +223,16 @@ pub(super) fn build_peer_connection(
     rtt: rtcp::RttMicros,
 ) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
     let engine = media_engine()?;
-    // The NACK interceptors act on any stream whose negotiated codec lists `nack`, as our Opus
-    // codec does. The responder keeps a copy of every packet it sent per outgoing stream, for
-    // resending: rtc's default of 1,024 packets is 20 s of audio per slot, about 5 MiB per
-    // participant of a 40-person call. A resent audio packet older than the receiver's jitter
-    // buffer (well under a second) is useless, so keep 2.5 s.
+    // The NACK interceptors act on the streams whose negotiated codec lists `nack`: the video
+    // ones only (see `opus_codec`). The responder keeps what it sent per outgoing stream, for
+    // resending.
     let registry = configure_rtcp_reports(
         Registry::new()
             .with(
                 Slot::NackResponder,
-                rtcp::OfKind::audio(NackResponderBuilder::new().with_size(NACK_HISTORY).build()),
-            )
-            .with(
-                Slot::Custom(VIDEO_NACK_SLOT),
-                rtcp::OfKind::video(
-                    NackResponderBuilder::new()
-                        .with_size(VIDEO_NACK_HISTORY)
-                        .build(),
-                ),
+                NackResponderBuilder::new()
+                    .with_size(VIDEO_NACK_HISTORY)
+                    .build(),
             )
             .with(Slot::NackGenerator, NackGeneratorBuilder::new().build()),
     )

@@ -38,6 +38,8 @@ async fn offers_follow_the_wire_contract() {
         assert!(m.contains("a=setup:actpass"));
         assert!(m.contains("a=rtpmap:111 opus/48000/2"));
         assert!(m.contains("urn:ietf:params:rtp-hdrext:ssrc-audio-level"));
+        // No audio NACK (browsers decline it; in-band FEC covers loss), so no send history.
+        assert!(!m.contains("a=rtcp-fb:111 nack"), "{m}");
     }
     // BUNDLE: the transport (and our single host candidate) is described on the first m-line.
     assert!(
