@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Bus;
 use super::redis::RedisBus;
-use crate::protocol::ws::ServerFrame;
+use crate::protocol::ws::{PresenceEntry, ServerFrame};
 use crate::protocol::{PresenceStatus, UserId};
 
 /// A user's presence as the `presence` event carries it.
@@ -42,6 +42,25 @@ impl Change {
             user_id: self.user,
             status: self.status,
             last_seen: self.last_seen,
+        }
+    }
+
+    /// One frame telling all of `changes`, in order: `presence` for one, `presence.batch` for
+    /// more, nothing for none.
+    pub fn frame_of(changes: &[Change]) -> Option<ServerFrame> {
+        match changes {
+            [] => None,
+            [one] => Some(one.frame()),
+            many => Some(ServerFrame::PresenceBatch {
+                presences: many
+                    .iter()
+                    .map(|c| PresenceEntry {
+                        user_id: c.user,
+                        status: c.status,
+                        last_seen: c.last_seen,
+                    })
+                    .collect(),
+            }),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! publishes them on the bus itself. Voice requests go to [`voice`], which drives this node's SFU
 //! or relays them to the node hosting the call.
 
+mod announce;
 pub mod outbox;
 pub mod registry;
 mod session;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::WebSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,6 +31,7 @@ use crate::protocol::RoomId;
 use crate::protocol::ws::ServerFrame;
 use crate::service::Services;
 
+use announce::Announcer;
 use registry::Registry;
 use typing::Typing;
 
@@ -68,6 +70,10 @@ struct Inner {
     registry: Arc<Registry>,
     voice: Arc<voice::Voice>,
     presence: Presence,
+    /// Presence changes waiting to go out to their rooms; `announce_due` wakes the task that
+    /// sends them.
+    announcer: Announcer,
+    announce_due: Notify,
     typing: Typing,
     config: HubConfig,
     shutdown: CancellationToken,
@@ -94,6 +100,8 @@ impl Hub {
                 registry,
                 voice,
                 presence,
+                announcer: Announcer::default(),
+                announce_due: Notify::new(),
                 typing: Typing::default(),
                 config,
                 shutdown,
@@ -101,6 +109,7 @@ impl Hub {
             }),
         };
         hub.inner.tasks.spawn(hub.clone().expire_typing());
+        hub.inner.tasks.spawn(hub.clone().send_waiting_presence());
         hub.inner
             .tasks
             .spawn(hub.clone().relay_presence(presence_changes));
@@ -156,9 +165,35 @@ impl Hub {
                 return;
             }
         };
-        let frame = change.frame();
-        for (room, _) in rooms {
-            self.publish_room(room, frame.clone());
+        self.announce_presence(change, rooms.into_iter().map(|(room, _)| room));
+    }
+
+    /// Tells the members of `rooms` (the user's) about their presence: at once in a room that
+    /// was quiet, with the others that changed at the end of the window in a busy one.
+    fn announce_presence(&self, change: Change, rooms: impl IntoIterator<Item = RoomId>) {
+        let now = tokio::time::Instant::now();
+        for room in rooms {
+            if let Some(frame) = self.inner.announcer.offer(room, change.clone(), now) {
+                self.publish_room(room, frame);
+            }
+        }
+        // Also after frames that went out at once: their rooms' windows end, to be forgotten.
+        self.inner.announce_due.notify_one();
+    }
+
+    /// Sends the presence frames of rooms whose window ended.
+    async fn send_waiting_presence(self) {
+        loop {
+            let (frames, next) = self.inner.announcer.due(tokio::time::Instant::now());
+            for (room, frame) in frames {
+                self.publish_room(room, frame);
+            }
+            let woken = self.inner.announce_due.notified();
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = woken, if next.is_none() => {}
+                _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {}
+            }
         }
     }
 

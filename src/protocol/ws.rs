@@ -316,6 +316,17 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// One user's presence in a `presence.batch`: the fields of a `presence` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEntry {
+    /// Who.
+    pub user_id: UserId,
+    /// online, away, dnd or offline.
+    pub status: PresenceStatus,
+    /// When they were last connected (null while connected).
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
 /// Everything the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -458,6 +469,13 @@ pub enum ServerFrame {
         status: PresenceStatus,
         /// When they were last connected (null while connected).
         last_seen: Option<DateTime<Utc>>,
+    },
+    /// Several users' presence at once (changes that came together, or who is online when a
+    /// session starts or joins a room): the same as that many `presence` events, in order.
+    #[serde(rename = "presence.batch")]
+    PresenceBatch {
+        /// One entry per user.
+        presences: Vec<PresenceEntry>,
     },
     /// A room changed (name, topic), or you were added to it; as you see it.
     #[serde(rename = "room.updated")]
@@ -604,6 +622,7 @@ impl ServerFrame {
             self,
             ServerFrame::Typing { .. }
                 | ServerFrame::Presence { .. }
+                | ServerFrame::PresenceBatch { .. }
                 | ServerFrame::VoiceSpeaking { .. }
         )
     }

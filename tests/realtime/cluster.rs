@@ -88,11 +88,8 @@ async fn users_on_three_nodes_hear_each_other() {
     ana.api.add_member(room.id, dee.id).await.unwrap();
     let mut sd = c.socket(&dee).await;
     let online = sa
-        .wait_for(SOON, "dee online", |f| match f {
-            ServerFrame::Presence {
-                user_id, status, ..
-            } if *user_id == dee.id => Some(*status),
-            _ => None,
+        .wait_for(SOON, "dee online", |f| {
+            confab_testkit::presence_of(f, dee.id).map(|(status, _)| status)
         })
         .await
         .unwrap();
@@ -360,14 +357,7 @@ async fn users_of_a_node_that_dies_silently_go_offline() {
         })
         .await
         .unwrap();
-    let status_of_bo = |f: &ServerFrame| match f {
-        ServerFrame::Presence {
-            user_id,
-            status,
-            last_seen,
-        } if *user_id == bo.id => Some((*status, last_seen.is_some())),
-        _ => None,
-    };
+    let status_of_bo = |f: &ServerFrame| confab_testkit::presence_of(f, bo.id);
     assert_eq!(
         sa.wait_for(SOON, "bo online", status_of_bo)
             .await

@@ -64,13 +64,10 @@ fn presence_is(
     user: confab::protocol::UserId,
     wanted: PresenceStatus,
 ) -> impl FnMut(&ServerFrame) -> Option<bool> {
-    move |f| match f {
-        ServerFrame::Presence {
-            user_id,
-            status,
-            last_seen,
-        } if *user_id == user && *status == wanted => Some(last_seen.is_some()),
-        _ => None,
+    move |f| {
+        confab_testkit::presence_of(f, user)
+            .filter(|(status, _)| *status == wanted)
+            .map(|(_, seen)| seen)
     }
 }
 
@@ -109,7 +106,8 @@ async fn presence_follows_sessions_and_choices() {
     b1.close().await;
     let quiet = a.drain(Duration::from_millis(700)).await;
     assert!(
-        !quiet.iter().any(|i| matches!(i, Incoming::Frame(f) if matches!(**f, ServerFrame::Presence { status: PresenceStatus::Offline, .. }))),
+        !quiet.iter().any(|i| matches!(i, Incoming::Frame(f)
+            if confab_testkit::presence_of(f, bo.id).is_some_and(|(s, _)| s == PresenceStatus::Offline))),
         "{quiet:?}"
     );
     b2.close().await;
@@ -159,4 +157,66 @@ async fn new_co_members_learn_each_others_presence() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn presence_that_changes_together_comes_in_few_frames() {
+    const OTHERS: usize = 12;
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let mut others = Vec::new();
+    for i in 0..OTHERS {
+        others.push(app.user(&format!("u{i}")).await);
+    }
+    let _room = app
+        .room_with(&ana, &others.iter().collect::<Vec<_>>())
+        .await;
+    let mut a = app.socket(&ana).await;
+    // Everyone else connects at once: ana hears each of them online, in fewer frames than
+    // there are users (changes in a room within one window go out together).
+    let sockets = futures_util::future::join_all(others.iter().map(|u| app.socket(u))).await;
+    let mut waiting: std::collections::HashSet<_> = others.iter().map(|u| u.id).collect();
+    let (mut frames, mut batches) = (0, 0);
+    while !waiting.is_empty() {
+        let got = a
+            .wait_for(SOON, "the others online", |f| {
+                let online: Vec<_> = waiting
+                    .iter()
+                    .copied()
+                    .filter(|u| {
+                        confab_testkit::presence_of(f, *u)
+                            .is_some_and(|(s, _)| s == PresenceStatus::Online)
+                    })
+                    .collect();
+                let batch = matches!(f, ServerFrame::PresenceBatch { .. });
+                (!online.is_empty()).then_some((online, batch))
+            })
+            .await
+            .unwrap();
+        frames += 1;
+        batches += usize::from(got.1);
+        for u in got.0 {
+            waiting.remove(&u);
+        }
+    }
+    assert!(
+        frames < OTHERS && batches >= 1,
+        "{frames} frames, {batches} batches"
+    );
+    // A new session of ana's is told who is online in one `presence.batch`.
+    let mut a2 = app.socket(&ana).await;
+    let listed = a2
+        .wait_for(SOON, "snapshot", |f| match f {
+            ServerFrame::PresenceBatch { presences } => Some(presences.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = listed.iter().map(|p| p.user_id).collect();
+    ids.sort();
+    let mut want: Vec<_> = others.iter().map(|u| u.id).collect();
+    want.sort();
+    assert_eq!(ids, want, "everyone online, once");
+    assert!(listed.iter().all(|p| p.status == PresenceStatus::Online));
+    drop(sockets);
 }

@@ -167,7 +167,10 @@ export class Chat {
           s.receipt(f.room_id, f.user_id, f.seq);
           break;
         case 'presence':
-          s.presence(f.user_id, f.status, f.last_seen);
+          s.presence([f]);
+          break;
+        case 'presence.batch':
+          s.presence(f.presences);
           break;
         case 'room.updated':
           s.upsertRoom(f.room);

@@ -29,7 +29,7 @@ use confab::protocol::api::{
     SendMessageRequest, ThreadList, ThreadPage, TokenResponse, User,
 };
 use confab::protocol::ws::{ClientFrame, ServerFrame};
-use confab::protocol::{MessageId, RoomId, Seq, UserId};
+use confab::protocol::{MessageId, PresenceStatus, RoomId, Seq, UserId};
 
 /// What went wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -468,6 +468,24 @@ impl Api {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// What `frame` says of `user`'s presence, as a `presence` event or an entry of a
+/// `presence.batch`: their status and whether `last_seen` is set.
+pub fn presence_of(frame: &ServerFrame, user: UserId) -> Option<(PresenceStatus, bool)> {
+    match frame {
+        ServerFrame::Presence {
+            user_id,
+            status,
+            last_seen,
+        } if *user_id == user => Some((*status, last_seen.is_some())),
+        ServerFrame::PresenceBatch { presences } => presences
+            .iter()
+            .rev()
+            .find(|p| p.user_id == user)
+            .map(|p| (p.status, p.last_seen.is_some())),
+        _ => None,
     }
 }
 

@@ -99,16 +99,16 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         ringing: None,
         in_flight: None,
     };
-    if let Some(change) = session
+    let online = session
         .hub
         .inner
         .presence
         .session_opened(session.user.id)
+        .await;
+    match session
+        .start(authed.request_id, authed.resume, online)
         .await
     {
-        session.hub.publish_presence(change).await;
-    }
-    match session.start(authed.request_id, authed.resume).await {
         Ok(()) => session.run().await,
         Err(End::Error(e)) => {
             tracing::warn!(error = %e, "session start failed");
@@ -502,7 +502,12 @@ impl Session {
             .remove_session(self.handle.id, self.user.id)
             .await;
         if let Some(change) = hub.inner.presence.session_closed(self.user.id).await {
-            hub.publish_presence(change).await;
+            if self.delivered.is_empty() {
+                // It ended before it knew its rooms.
+                hub.publish_presence(change).await;
+            } else {
+                hub.announce_presence(change, self.delivered.into_keys());
+            }
         }
         tracing::info!(session_id = %self.handle.id, "session closed");
     }

@@ -4,6 +4,8 @@
 use axum::extract::ws::Message;
 
 use super::{End, Session, text};
+use crate::bus::presence::Change;
+use crate::hub::announce::MAX_BATCH;
 use crate::protocol::PresenceStatus;
 use crate::protocol::ws::Ack;
 use crate::service::Error;
@@ -23,7 +25,7 @@ impl Session {
         if others.is_empty() {
             return Ok(());
         }
-        let frames: Vec<Message> = self
+        let known: Vec<Change> = self
             .hub
             .inner
             .presence
@@ -31,9 +33,8 @@ impl Session {
             .await
             .into_iter()
             .filter(|c| c.status != PresenceStatus::Offline || c.last_seen.is_some())
-            .map(|c| text(&c.frame()))
             .collect();
-        self.send(frames).await
+        self.send(frames_of(&known)).await
     }
 
     /// `presence.set`: online, away or dnd, for everyone who shares a room with the user.
@@ -50,7 +51,17 @@ impl Session {
             .presence
             .set_status(self.user.id, status)
             .await;
-        self.hub.publish_presence(change).await;
+        self.hub
+            .announce_presence(change, self.delivered.keys().copied());
         Ok(Ack::Done {})
     }
+}
+
+/// `known` as few frames as fit: `presence.batch`es of up to [`MAX_BATCH`] users.
+pub(super) fn frames_of(known: &[Change]) -> Vec<Message> {
+    known
+        .chunks(MAX_BATCH)
+        .filter_map(Change::frame_of)
+        .map(|f| text(&f))
+        .collect()
 }

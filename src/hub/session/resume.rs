@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use axum::extract::ws::Message;
 
 use super::{End, Session, text};
+use crate::bus::presence::Change;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{PresenceStatus, RoomId, Seq};
 use crate::service::Services;
@@ -21,6 +22,7 @@ impl Session {
         &mut self,
         request_id: Option<String>,
         resume: Option<HashMap<RoomId, Seq>>,
+        online: Option<Change>,
     ) -> Result<(), End> {
         let services = self.hub.inner.services.clone();
         let rooms = services.rooms_with_seqs(self.user.id).await?;
@@ -39,6 +41,11 @@ impl Session {
                     .leave_room(self.handle.id, *room)
                     .await;
             }
+        }
+        // The user just came online: their rooms hear it (no store read: these are the rooms).
+        if let Some(change) = online {
+            self.hub
+                .announce_presence(change, rooms.iter().map(|(room, _)| *room));
         }
         // A client that named its rooms in `resume` learns of those it did not name: rooms it
         // joined between listing its rooms over HTTP and this ack, whose `member.joined` it
@@ -157,14 +164,15 @@ impl Session {
             .member_ids(self.user.id, room)
             .await?;
         let presence = self.hub.inner.presence.lookup(&members).await;
-        let mut frames = Vec::new();
+        let mut known = Vec::new();
         for change in presence {
             if change.user == self.user.id {
-                self.hub.publish_room(room, change.frame());
+                self.hub.announce_presence(change, [room]);
             } else if change.status != PresenceStatus::Offline || change.last_seen.is_some() {
-                frames.push(text(&change.frame()));
+                known.push(change);
             }
         }
+        let mut frames = super::presence::frames_of(&known);
         frames.extend(self.hub.inner.voice.states(&[room]).await.iter().map(text));
         self.send(frames).await
     }
