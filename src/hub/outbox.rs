@@ -53,6 +53,9 @@ pub struct Frame {
     pub ephemeral: bool,
     /// For `message.new`: when the message was committed (for delivery latency).
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// For `presence.batch`: the same as one `presence` event per entry, for the sessions that
+    /// did not say they read batches.
+    pub each: Option<Box<[Utf8Bytes]>>,
 }
 
 impl Frame {
@@ -76,16 +79,29 @@ impl Frame {
             ),
             _ => (None, None),
         };
-        // Serializing our own frame types cannot fail (no maps with non-string keys).
-        let text = serde_json::to_string(frame).unwrap_or_default();
+        let each = match frame {
+            ServerFrame::PresenceBatch { presences } => Some(
+                presences
+                    .iter()
+                    .map(|p| json(&ServerFrame::from(p.clone())))
+                    .collect(),
+            ),
+            _ => None,
+        };
         Frame {
-            text: Utf8Bytes::from(text),
+            text: json(frame),
             seq,
             room: None,
             ephemeral: frame.is_ephemeral(),
             created_at,
+            each,
         }
     }
+}
+
+fn json(frame: &ServerFrame) -> Utf8Bytes {
+    // Serializing our own frame types cannot fail (no maps with non-string keys).
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
 }
 
 /// How other tasks reach one session.

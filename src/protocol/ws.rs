@@ -16,6 +16,10 @@ use super::api::{
 };
 use super::{MessageId, PresenceStatus, RoomId, Seq, SessionId, UserId};
 
+/// In `auth`'s `accepts`: the client reads `presence.batch`. Without it a session is sent one
+/// `presence` event per user instead, as the base contract has it.
+pub const ACCEPTS_PRESENCE_BATCH: &str = "presence.batch";
+
 /// A frame from the client, with the request id it may carry.
 #[derive(Debug)]
 pub struct ClientEnvelope {
@@ -37,6 +41,10 @@ pub enum ClientFrame {
         /// Per room, the newest seq the client has.
         #[serde(default)]
         resume: Option<HashMap<RoomId, Seq>>,
+        /// Frames beyond the base contract the client understands ([`ACCEPTS_PRESENCE_BATCH`]);
+        /// names it does not know are ignored.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        accepts: Vec<String>,
     },
     /// Post a message: the fields of `POST /rooms/{id}/messages` beside the room.
     #[serde(rename = "message.send")]
@@ -325,6 +333,17 @@ pub struct PresenceEntry {
     pub status: PresenceStatus,
     /// When they were last connected (null while connected).
     pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl From<PresenceEntry> for ServerFrame {
+    /// The `presence` event of one entry.
+    fn from(p: PresenceEntry) -> ServerFrame {
+        ServerFrame::Presence {
+            user_id: p.user_id,
+            status: p.status,
+            last_seen: p.last_seen,
+        }
+    }
 }
 
 /// Everything the server sends.

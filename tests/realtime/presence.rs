@@ -220,3 +220,56 @@ async fn presence_that_changes_together_comes_in_few_frames() {
     assert!(listed.iter().all(|p| p.status == PresenceStatus::Online));
     drop(sockets);
 }
+
+#[tokio::test]
+async fn a_client_of_the_base_contract_gets_one_presence_event_per_user() {
+    const OTHERS: usize = 6;
+    let app = spawn_app(Backend::Sqlite).await;
+    let ana = app.user("ana").await;
+    let mut others = Vec::new();
+    for i in 0..OTHERS {
+        others.push(app.user(&format!("u{i}")).await);
+    }
+    let _room = app
+        .room_with(&ana, &others.iter().collect::<Vec<_>>())
+        .await;
+    let url = app.api.ws_url();
+    let plain =
+        || confab_testkit::Socket::connect_accepting(&url, &ana.tokens.access_token, None, &[]);
+    let mut a = plain().await.unwrap();
+    // The same storm as above, to a session that did not say it reads `presence.batch`.
+    let sockets = futures_util::future::join_all(others.iter().map(|u| app.socket(u))).await;
+    let mut waiting: std::collections::HashSet<_> = others.iter().map(|u| u.id).collect();
+    while !waiting.is_empty() {
+        let who = a
+            .wait_for(SOON, "the others online", |f| match f {
+                ServerFrame::PresenceBatch { .. } => Some(Err(())),
+                ServerFrame::Presence {
+                    user_id,
+                    status: PresenceStatus::Online,
+                    ..
+                } => Some(Ok(*user_id)),
+                _ => None,
+            })
+            .await
+            .unwrap()
+            .expect("no presence.batch to a client that did not accept it");
+        waiting.remove(&who);
+    }
+    // Its snapshot: a `presence` event per user online, no batch.
+    let mut a2 = plain().await.unwrap();
+    let mut listed = std::collections::HashSet::new();
+    while listed.len() < OTHERS {
+        let who = a2
+            .wait_for(SOON, "snapshot", |f| match f {
+                ServerFrame::PresenceBatch { .. } => Some(Err(())),
+                ServerFrame::Presence { user_id, .. } => Some(Ok(*user_id)),
+                _ => None,
+            })
+            .await
+            .unwrap()
+            .expect("no presence.batch in the snapshot");
+        listed.insert(who);
+    }
+    drop(sockets);
+}

@@ -250,6 +250,7 @@ async fn an_expired_token_ends_the_session_unless_renewed() {
         .request(ClientFrame::Auth {
             token: fresh.access_token,
             resume: None,
+            accepts: Vec::new(),
         })
         .await
         .unwrap();

@@ -212,6 +212,7 @@ async fn open(setup: &Setup, plan: &SessionPlan) -> anyhow::Result<Ws> {
             "type": "auth",
             "id": "auth",
             "token": plan.token.as_deref().unwrap_or_default(),
+            "accepts": [confab::protocol::ws::ACCEPTS_PRESENCE_BATCH],
         })
         .to_string(),
         Protocol::Baseline => {

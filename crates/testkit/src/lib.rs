@@ -28,7 +28,7 @@ use confab::protocol::api::{
     Attachment, ErrorBody, FollowedThread, HistoryPage, Message, Pin, PinList, Room, SearchResults,
     SendMessageRequest, ThreadList, ThreadPage, TokenResponse, User,
 };
-use confab::protocol::ws::{ClientFrame, ServerFrame};
+use confab::protocol::ws::{ACCEPTS_PRESENCE_BATCH, ClientFrame, ServerFrame};
 use confab::protocol::{MessageId, PresenceStatus, RoomId, Seq, UserId};
 
 /// What went wrong talking to a server.
@@ -541,11 +541,23 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Opens a session on `ws_url` and authenticates with `token`, resuming the given rooms.
+    /// Opens a session on `ws_url` and authenticates with `token`, resuming the given rooms. It
+    /// reads `presence.batch`, as the web client does.
     pub async fn connect(
         ws_url: &str,
         token: &str,
         resume: Option<HashMap<RoomId, Seq>>,
+    ) -> Result<Socket, ClientError> {
+        Socket::connect_accepting(ws_url, token, resume, &[ACCEPTS_PRESENCE_BATCH]).await
+    }
+
+    /// [`Socket::connect`], naming in `accepts` the frames beyond the base contract this
+    /// client reads (none: a client of the base contract only).
+    pub async fn connect_accepting(
+        ws_url: &str,
+        token: &str,
+        resume: Option<HashMap<RoomId, Seq>>,
+        accepts: &[&str],
     ) -> Result<Socket, ClientError> {
         let addr = ws_url
             .split("://")
@@ -557,14 +569,23 @@ impl Socket {
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
         let ws = websocket(ws_url, tcp).await?;
-        Socket::authenticate(ws, token, resume).await
+        Socket::authenticate_accepting(ws, token, resume, accepts).await
     }
 
-    /// Authenticates an already open stream.
+    /// Authenticates an already open stream (reading `presence.batch`).
     pub async fn authenticate(
         ws: Stream,
         token: &str,
         resume: Option<HashMap<RoomId, Seq>>,
+    ) -> Result<Socket, ClientError> {
+        Socket::authenticate_accepting(ws, token, resume, &[ACCEPTS_PRESENCE_BATCH]).await
+    }
+
+    async fn authenticate_accepting(
+        ws: Stream,
+        token: &str,
+        resume: Option<HashMap<RoomId, Seq>>,
+        accepts: &[&str],
     ) -> Result<Socket, ClientError> {
         let mut socket = Socket {
             ws,
@@ -584,6 +605,7 @@ impl Socket {
             .request(ClientFrame::Auth {
                 token: token.to_owned(),
                 resume,
+                accepts: accepts.iter().map(|a| (*a).to_owned()).collect(),
             })
             .await?;
         socket.user = serde_json::from_value(ack.get("user").cloned().unwrap_or(Value::Null))

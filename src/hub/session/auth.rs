@@ -9,7 +9,9 @@ use tokio::time::{Instant, timeout_at};
 use super::{CLOSE_SUSPENDED, CLOSE_UNAUTHENTICATED, Session};
 use crate::hub::Hub;
 use crate::protocol::api::User;
-use crate::protocol::ws::{Ack, ClientFrame, ServerFrame, parse_client_frame};
+use crate::protocol::ws::{
+    ACCEPTS_PRESENCE_BATCH, Ack, ClientFrame, ServerFrame, parse_client_frame,
+};
 use crate::protocol::{RoomId, Seq};
 use crate::service::Error;
 
@@ -19,6 +21,8 @@ pub(super) struct Authed {
     pub request_id: Option<String>,
     /// What the client has of each room; `None` if the frame named no `resume` at all.
     pub resume: Option<HashMap<RoomId, Seq>>,
+    /// The client reads `presence.batch`.
+    pub presence_batch: bool,
     pub expires: Instant,
     pub login: Option<uuid::Uuid>,
 }
@@ -36,7 +40,12 @@ pub(super) async fn authenticate(
             return Err((CLOSE_UNAUTHENTICATED, "the first frame must be auth"));
         }
     };
-    let ClientFrame::Auth { token, resume } = envelope.frame else {
+    let ClientFrame::Auth {
+        token,
+        resume,
+        accepts,
+    } = envelope.frame
+    else {
         let why = "the first frame must be auth";
         refuse(socket, "unauthenticated", why, envelope.id).await;
         return Err((CLOSE_UNAUTHENTICATED, why));
@@ -57,6 +66,7 @@ pub(super) async fn authenticate(
         user,
         request_id: envelope.id,
         resume,
+        presence_batch: accepts.iter().any(|a| a == ACCEPTS_PRESENCE_BATCH),
         expires: expiry_instant(claims.exp),
         login: claims.sid,
     })

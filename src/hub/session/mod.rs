@@ -92,6 +92,7 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         slow,
         user: authed.user,
         delivered: HashMap::new(),
+        presence_batch: authed.presence_batch,
         token_expires: authed.expires,
         last_heard: Instant::now(),
         call: None,
@@ -190,6 +191,8 @@ struct Session {
     /// Its keys are the rooms the session hears, as membership changes reached it in the
     /// order of its queue: frames of any other room are dropped.
     delivered: HashMap<RoomId, Seq>,
+    /// The client reads `presence.batch`; else each batch goes out as `presence` events.
+    presence_batch: bool,
     token_expires: Instant,
     last_heard: Instant,
     /// The voice call this session is in, and the node that owns it.
@@ -331,7 +334,9 @@ impl Session {
                         }
                         None => true,
                     };
-                    if fresh {
+                    if let Some(each) = frame.each.as_ref().filter(|_| !self.presence_batch) {
+                        batch.extend(each.iter().cloned().map(Message::Text));
+                    } else if fresh {
                         batch.push(Message::Text(frame.text.clone()));
                         if let Some(at) = frame.created_at {
                             messages += 1;

@@ -34,7 +34,7 @@ impl Session {
             .into_iter()
             .filter(|c| c.status != PresenceStatus::Offline || c.last_seen.is_some())
             .collect();
-        self.send(frames_of(&known)).await
+        self.send(frames_of(&known, self.presence_batch)).await
     }
 
     /// `presence.set`: online, away or dnd, for everyone who shares a room with the user.
@@ -57,8 +57,12 @@ impl Session {
     }
 }
 
-/// `known` as few frames as fit: `presence.batch`es of up to [`MAX_BATCH`] users.
-pub(super) fn frames_of(known: &[Change]) -> Vec<Message> {
+/// `known` as few frames as fit: `presence.batch`es of up to [`MAX_BATCH`] users, or one
+/// `presence` event each for a client that does not read batches.
+pub(super) fn frames_of(known: &[Change], batches: bool) -> Vec<Message> {
+    if !batches {
+        return known.iter().map(|c| text(&c.frame())).collect();
+    }
     known
         .chunks(MAX_BATCH)
         .filter_map(Change::frame_of)

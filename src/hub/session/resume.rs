@@ -172,7 +172,7 @@ impl Session {
                 known.push(change);
             }
         }
-        let mut frames = super::presence::frames_of(&known);
+        let mut frames = super::presence::frames_of(&known, self.presence_batch);
         frames.extend(self.hub.inner.voice.states(&[room]).await.iter().map(text));
         self.send(frames).await
     }
