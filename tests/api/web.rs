@@ -90,6 +90,44 @@ async fn the_page_is_revalidated_and_names_its_files_under_a_version() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_goes_out_at_brotlis_best_and_revalidates_per_encoding() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let plain = get(&app, "/", &[]).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    let page = get(&app, "/", &[("accept-encoding", "gzip, deflate, br, zstd")]).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-encoding"), Some("br"));
+    assert_eq!(page.header("vary"), Some("accept-encoding"));
+    assert_eq!(page.decoded(), plain.body, "the same page");
+    // Smaller than what the on-the-fly layer's quality 4 would send.
+    let mut quality_4 = Vec::new();
+    {
+        use std::io::Write;
+        let mut w = brotli::CompressorWriter::new(&mut quality_4, 4096, 4, 22);
+        w.write_all(&plain.body).unwrap();
+    }
+    assert!(
+        page.body.len() < quality_4.len(),
+        "{} bytes against {} at quality 4",
+        page.body.len(),
+        quality_4.len()
+    );
+    // Each encoding has its own tag, and each revalidates.
+    let etag = page.header("etag").unwrap().to_owned();
+    assert!(etag.ends_with("-br\""), "{etag}");
+    assert_ne!(plain.header("etag"), Some(&*etag));
+    let again = get(
+        &app,
+        "/",
+        &[("accept-encoding", "br"), ("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status, 304);
+    let other = get(&app, "/", &[("if-none-match", &etag)]).await;
+    assert_eq!(other.status, 200, "a br tag does not match the plain page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versioned_files_are_immutable_and_go_out_in_the_best_accepted_encoding() {
     let app = spawn_app(Backend::Sqlite).await;
     let page = get(&app, "/", &[]).await;

@@ -119,7 +119,6 @@ export class Socket {
       // can be closing already, and there is nothing to say on it.
       if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
       this.authId = `auth-${++this.nextId}`;
-      // `accepts`: frames beyond the base contract this client reads (chat.js applies them).
       ws.send(JSON.stringify({ type: 'auth', id: this.authId, token, resume: this.resume(), accepts: ['presence.batch'] }));
     };
     ws.onmessage = (e) => {

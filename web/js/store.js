@@ -656,7 +656,6 @@ export class Store {
     return [...(this.state.typing.get(roomId)?.keys() || [])];
   }
 
-  /** Applies `presence` events or the entries of a `presence.batch`, in order. */
   presence(entries) {
     for (const p of entries) this.state.presence.set(p.user_id, { status: p.status, last_seen: p.last_seen });
     this.emit('presence');
