@@ -38,7 +38,12 @@ pub struct Change {
 impl Change {
     /// The event frame.
     pub fn frame(&self) -> ServerFrame {
-        ServerFrame::Presence {
+        ServerFrame::from(self.entry())
+    }
+
+    /// The fields the `presence` event and a `presence.batch` entry carry.
+    fn entry(&self) -> PresenceEntry {
+        PresenceEntry {
             user_id: self.user,
             status: self.status,
             last_seen: self.last_seen,
@@ -52,14 +57,7 @@ impl Change {
             [] => None,
             [one] => Some(one.frame()),
             many => Some(ServerFrame::PresenceBatch {
-                presences: many
-                    .iter()
-                    .map(|c| PresenceEntry {
-                        user_id: c.user,
-                        status: c.status,
-                        last_seen: c.last_seen,
-                    })
-                    .collect(),
+                presences: many.iter().map(Change::entry).collect(),
             }),
         }
     }

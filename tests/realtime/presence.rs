@@ -7,7 +7,7 @@ use confab::protocol::ws::{ClientFrame, ServerFrame};
 use confab_testkit::Incoming;
 
 use crate::SOON;
-use crate::common::{Backend, spawn_app};
+use crate::common::{Backend, TestApp, TestUser, spawn_app};
 
 fn typing_of(f: &ServerFrame) -> Option<bool> {
     match f {
@@ -159,18 +159,23 @@ async fn new_co_members_learn_each_others_presence() {
     .unwrap();
 }
 
+/// Ana, and `n` others in a room of hers.
+async fn ana_and_others(app: &TestApp, n: usize) -> (TestUser, Vec<TestUser>) {
+    let ana = app.user("ana").await;
+    let mut others = Vec::new();
+    for i in 0..n {
+        others.push(app.user(&format!("u{i}")).await);
+    }
+    app.room_with(&ana, &others.iter().collect::<Vec<_>>())
+        .await;
+    (ana, others)
+}
+
 #[tokio::test]
 async fn presence_that_changes_together_comes_in_few_frames() {
     const OTHERS: usize = 12;
     let app = spawn_app(Backend::Sqlite).await;
-    let ana = app.user("ana").await;
-    let mut others = Vec::new();
-    for i in 0..OTHERS {
-        others.push(app.user(&format!("u{i}")).await);
-    }
-    let _room = app
-        .room_with(&ana, &others.iter().collect::<Vec<_>>())
-        .await;
+    let (ana, others) = ana_and_others(&app, OTHERS).await;
     let mut a = app.socket(&ana).await;
     // Everyone else connects at once: ana hears each of them online, in fewer frames than
     // there are users (changes in a room within one window go out together).
@@ -225,14 +230,7 @@ async fn presence_that_changes_together_comes_in_few_frames() {
 async fn a_client_of_the_base_contract_gets_one_presence_event_per_user() {
     const OTHERS: usize = 6;
     let app = spawn_app(Backend::Sqlite).await;
-    let ana = app.user("ana").await;
-    let mut others = Vec::new();
-    for i in 0..OTHERS {
-        others.push(app.user(&format!("u{i}")).await);
-    }
-    let _room = app
-        .room_with(&ana, &others.iter().collect::<Vec<_>>())
-        .await;
+    let (ana, others) = ana_and_others(&app, OTHERS).await;
     let url = app.api.ws_url();
     let plain =
         || confab_testkit::Socket::connect_accepting(&url, &ana.tokens.access_token, None, &[]);
