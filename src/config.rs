@@ -244,6 +244,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     pub session_queue: u32,
 
+    /// Members above which a room's presence goes only to the sessions that subscribed to those
+    /// users (`presence.subscribe`, what a member list on screen asks for), not to every member.
+    #[arg(long, env = "CONFAB_PRESENCE_ROOM_LIMIT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+    pub presence_room_limit: u32,
+
     /// Seconds a client has to send a request's headers once it has started one.
     #[arg(long, env = "CONFAB_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]

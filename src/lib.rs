@@ -149,6 +149,7 @@ fn connection_limits(config: &Config) -> http::server::Limits {
 fn hub_config(config: &Config) -> HubConfig {
     HubConfig {
         session_queue: config.session_queue as usize,
+        presence_room_limit: i64::from(config.presence_room_limit),
         ..HubConfig::default()
     }
 }

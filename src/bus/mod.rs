@@ -66,6 +66,15 @@ pub enum Event {
         /// What to send.
         frame: ServerFrame,
     },
+    /// `user`'s presence changed: a `presence` frame for the sessions, on any node, that
+    /// subscribed to it (members of a large room showing its member list). Travels to every
+    /// node.
+    Presence {
+        /// Whose.
+        user: UserId,
+        /// The `presence` event.
+        frame: ServerFrame,
+    },
     /// Voice signaling between a participant's node and the node that owns the call; travels
     /// only by [`Bus::send_to_node`].
     Voice(Relay),

@@ -298,7 +298,9 @@ impl RedisBus {
                 Route::Channel(self.inner.keys.room_channel(*room))
             }
             Event::User { user, .. } | Event::Joined { user, .. } => Route::User(*user),
-            Event::Revoked { .. } => Route::Channel(self.inner.keys.broadcast_channel()),
+            Event::Revoked { .. } | Event::Presence { .. } => {
+                Route::Channel(self.inner.keys.broadcast_channel())
+            }
             Event::Voice(_) => return,
         };
         self.enqueue(route, &event);

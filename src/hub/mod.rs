@@ -46,6 +46,9 @@ pub struct HubConfig {
     pub ping_every: Duration,
     /// How long a peer may stay silent before it is dropped.
     pub idle_timeout: Duration,
+    /// Members above which a room is large: its presence goes only to the sessions that
+    /// subscribed to the users (`presence.subscribe`), not to every member.
+    pub presence_room_limit: i64,
 }
 
 impl Default for HubConfig {
@@ -55,6 +58,7 @@ impl Default for HubConfig {
             auth_timeout: Duration::from_secs(10),
             ping_every: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            presence_room_limit: 100,
         }
     }
 }
@@ -165,12 +169,28 @@ impl Hub {
                 return;
             }
         };
-        self.announce_presence(change, rooms.into_iter().map(|(room, _)| room));
+        let limit = self.inner.config.presence_room_limit;
+        let watched = rooms.iter().any(|r| r.members > limit);
+        let small = rooms.iter().filter(|r| r.members <= limit).map(|r| r.id);
+        self.announce_presence(change, small, watched);
     }
 
-    /// Tells the members of `rooms` (the user's) about their presence: at once in a room that
-    /// was quiet, with the others that changed at the end of the window in a busy one.
-    fn announce_presence(&self, change: Change, rooms: impl IntoIterator<Item = RoomId>) {
+    /// Tells the members of `rooms` (the user's small rooms) about their presence: at once in a
+    /// room that was quiet, with the others that changed at the end of the window in a busy one.
+    /// When the user is also in a large room (`watched`), the sessions on every node that
+    /// subscribed to them hear it too.
+    fn announce_presence(
+        &self,
+        change: Change,
+        rooms: impl IntoIterator<Item = RoomId>,
+        watched: bool,
+    ) {
+        if watched {
+            self.inner.registry.bus().publish(Event::Presence {
+                user: change.user,
+                frame: change.frame(),
+            });
+        }
         let now = tokio::time::Instant::now();
         for room in rooms {
             if let Some(frame) = self.inner.announcer.offer(room, change.clone(), now) {

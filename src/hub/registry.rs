@@ -39,6 +39,8 @@ pub struct Registry {
     users: Mutex<HashMap<UserId, Vec<SessionHandle>>>,
     session_rooms: Mutex<HashMap<SessionId, HashSet<RoomId>>>,
     sessions: Mutex<HashMap<SessionId, SessionHandle>>,
+    /// Whose presence local sessions subscribed to (`presence.subscribe`).
+    watches: Mutex<Watches>,
     /// Where voice relays from other nodes go (the hub's voice task).
     relays: mpsc::Sender<Relay>,
 }
@@ -61,6 +63,28 @@ struct RoomState {
     repairing: bool,
     /// The slot was removed from the map (its last session left); joiners must make a new one.
     closed: bool,
+}
+
+/// Subscriptions to presence, both ways round.
+#[derive(Default)]
+struct Watches {
+    /// User → the local sessions that hear their presence.
+    watchers: HashMap<UserId, Vec<SessionHandle>>,
+    /// Session → whom it watches.
+    watched: HashMap<SessionId, Vec<UserId>>,
+}
+
+impl Watches {
+    fn unwatch(&mut self, session: SessionId) {
+        for user in self.watched.remove(&session).unwrap_or_default() {
+            if let Some(list) = self.watchers.get_mut(&user) {
+                list.retain(|h| h.id != session);
+                if list.is_empty() {
+                    self.watchers.remove(&user);
+                }
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -92,6 +116,7 @@ impl Registry {
                 users: Mutex::new(HashMap::new()),
                 session_rooms: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
+                watches: Mutex::new(Watches::default()),
                 relays,
             }
         })
@@ -129,9 +154,27 @@ impl Registry {
             }
         }
         lock(&self.sessions).remove(&id);
+        lock(&self.watches).unwatch(id);
         let rooms = lock(&self.session_rooms).remove(&id).unwrap_or_default();
         for room in rooms {
             self.detach(room, |h| h.id == id).await;
+        }
+    }
+
+    /// From now on `session` hears the presence of `users` (published as [`Event::Presence`]),
+    /// and no longer that of whomever it watched before.
+    pub fn watch(&self, session: &SessionHandle, users: Vec<UserId>) {
+        let mut watches = lock(&self.watches);
+        watches.unwatch(session.id);
+        for user in &users {
+            watches
+                .watchers
+                .entry(*user)
+                .or_default()
+                .push(session.clone());
+        }
+        if !users.is_empty() {
+            watches.watched.insert(session.id, users);
         }
     }
 
@@ -385,6 +428,15 @@ impl Sink for Registry {
                         s.push(Outgoing::Revoked {
                             suspended: *suspended,
                         });
+                    }
+                }
+            }
+            Event::Presence { user, frame } => {
+                let watchers = lock(&self.watches).watchers.get(user).cloned();
+                if let Some(watchers) = watchers {
+                    let frame = Frame::new(frame);
+                    for s in watchers {
+                        s.push(Outgoing::Frame(frame.clone()));
                     }
                 }
             }

@@ -20,6 +20,9 @@ use super::{MessageId, PresenceStatus, RoomId, Seq, SessionId, UserId};
 /// `presence` event per user instead, as the base contract has it.
 pub const ACCEPTS_PRESENCE_BATCH: &str = "presence.batch";
 
+/// Most users one `presence.subscribe` may name.
+pub const PRESENCE_SUBSCRIBE_MAX: usize = 500;
+
 /// A frame from the client, with the request id it may carry.
 #[derive(Debug)]
 pub struct ClientEnvelope {
@@ -116,6 +119,15 @@ pub enum ClientFrame {
     PresenceSet {
         /// online, away or dnd.
         status: PresenceStatus,
+    },
+    /// Hear the presence of these members of a large room (the ones a member list on screen
+    /// shows), replacing what the session subscribed to before; an empty list ends it.
+    #[serde(rename = "presence.subscribe")]
+    PresenceSubscribe {
+        /// The room the users are members of.
+        room_id: RoomId,
+        /// Whose presence, at most [`PRESENCE_SUBSCRIBE_MAX`].
+        user_ids: Vec<UserId>,
     },
     /// Join a room's voice call.
     #[serde(rename = "voice.join")]
@@ -267,6 +279,7 @@ pub const KNOWN_CLIENT_TYPES: &[&str] = &[
     "read",
     "sync",
     "presence.set",
+    "presence.subscribe",
     "voice.join",
     "voice.answer",
     "voice.candidate",

@@ -13,15 +13,34 @@ use crate::store::HistoryRequest;
 
 use super::{Error, Result, Services};
 
+/// A room of a session's user, as the session starts.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRoom {
+    /// The room.
+    pub id: RoomId,
+    /// Its newest seq.
+    pub last_seq: Seq,
+    /// How many members it has.
+    pub members: i64,
+}
+
 impl Services {
     /// The claims of a valid, unexpired access token.
     pub fn verify_access(&self, token: &str) -> Result<Claims> {
         Ok(self.auth.verify_access_token(token)?)
     }
 
-    /// The rooms `user` is a member of, each with its newest seq.
-    pub async fn rooms_with_seqs(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>> {
-        Ok(self.store.room_seqs_for_user(user).await?)
+    /// The rooms `user` is a member of, each with its newest seq and its number of members.
+    pub async fn rooms_with_seqs(&self, user: UserId) -> Result<Vec<SessionRoom>> {
+        let rows = self.store.room_seqs_for_user(user).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, last_seq, members)| SessionRoom {
+                id,
+                last_seq,
+                members,
+            })
+            .collect())
     }
 
     /// Up to `limit` messages of `room` after `after`, oldest first, and whether more follow.
@@ -48,9 +67,39 @@ impl Services {
         Ok(self.store.room_last_seq(room).await?.unwrap_or(Seq::ZERO))
     }
 
-    /// Users who share a room with `user` (at most `limit`): whose presence they see.
-    pub async fn presence_audience(&self, user: UserId, limit: i64) -> Result<Vec<UserId>> {
-        Ok(self.store.co_member_ids(user, limit).await?)
+    /// Users who share a room of at most `max_members` members with `user` (at most `limit`):
+    /// whose presence a session of theirs hears without subscribing.
+    pub async fn presence_audience(
+        &self,
+        user: UserId,
+        max_members: i64,
+        limit: i64,
+    ) -> Result<Vec<UserId>> {
+        Ok(self
+            .store
+            .small_room_co_member_ids(user, max_members, limit)
+            .await?)
+    }
+
+    /// Those of `users` who are members of `room`, which `user` is a member of: whose presence
+    /// `user` may subscribe to there.
+    pub async fn members_among(
+        &self,
+        user: UserId,
+        room: RoomId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>> {
+        self.require_member(room, user).await?;
+        let members: std::collections::HashSet<UserId> =
+            self.store.member_ids(room).await?.into_iter().collect();
+        let mut among: Vec<UserId> = users
+            .iter()
+            .copied()
+            .filter(|u| members.contains(u))
+            .collect();
+        among.sort_unstable();
+        among.dedup();
+        Ok(among)
     }
 
     /// The members of a room `user` is a member of.

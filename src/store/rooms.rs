@@ -321,12 +321,42 @@ impl Store {
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
-    /// The rooms of `user` with their newest seq: what a new session subscribes to.
-    pub async fn room_seqs_for_user(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
-        let rows: Vec<(RoomId, Seq)> = reader!(self, |p| {
+    /// Users who share a room of at most `max_members` members with `user` (at most `limit`):
+    /// whose presence a session of theirs is told without asking.
+    pub async fn small_room_co_member_ids(
+        &self,
+        user: UserId,
+        max_members: i64,
+        limit: i64,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<(UserId,)> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT r.id, r.last_seq FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
-                 WHERE rm.user_id = $1",
+                "SELECT DISTINCT o.user_id FROM room_members me \
+                 JOIN room_members o ON o.room_id = me.room_id \
+                 WHERE me.user_id = $1 AND o.user_id <> $1 \
+                 AND (SELECT COUNT(*) FROM room_members c WHERE c.room_id = me.room_id) <= $2 \
+                 LIMIT $3",
+            )
+            .bind(user)
+            .bind(max_members)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The rooms of `user` with their newest seq and their number of members: what a new session
+    /// subscribes to.
+    pub async fn room_seqs_for_user(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(RoomId, Seq, i64)>, StoreError> {
+        let rows: Vec<(RoomId, Seq, i64)> = reader!(self, |p| {
+            sqlx::query_as(
+                "SELECT r.id, r.last_seq, \
+                 (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) \
+                 FROM room_members rm JOIN rooms r ON r.id = rm.room_id WHERE rm.user_id = $1",
             )
             .bind(user)
             .fetch_all(p)

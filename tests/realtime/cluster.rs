@@ -383,3 +383,59 @@ async fn users_of_a_node_that_dies_silently_go_offline() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_subscriptions_reach_across_nodes() {
+    let prefix = redis_prefix();
+    let limit = |c: &mut confab::config::Config| c.presence_room_limit = 2;
+    let a = Setup::new(Backend::Postgres)
+        .redis(&prefix)
+        .tweak(limit)
+        .start()
+        .await;
+    let b = Setup::new(Backend::Postgres)
+        .redis(&prefix)
+        .sharing(&a)
+        .tweak(limit)
+        .start()
+        .await;
+    let ana = a.user("ana").await;
+    let bo = b.user("bo").await;
+    let cy = b.user("cy").await;
+    // Three members over a limit of two: a large room.
+    let room = a.room_with(&ana, &[&bo, &cy]).await;
+    let mut sa = a.socket(&ana).await;
+    let mut sb = b.socket(&bo).await;
+    sa.request(ClientFrame::PresenceSubscribe {
+        room_id: room.id,
+        user_ids: vec![bo.id],
+    })
+    .await
+    .unwrap();
+    let status_of_bo = |f: &ServerFrame| confab_testkit::presence_of(f, bo.id).map(|(s, _)| s);
+    assert_eq!(
+        sa.wait_for(SOON, "bo online", status_of_bo).await.unwrap(),
+        PresenceStatus::Online
+    );
+    // Bo, on node b, goes away: ana, on node a, hears it through her subscription.
+    sb.request(ClientFrame::PresenceSet {
+        status: PresenceStatus::Away,
+    })
+    .await
+    .unwrap();
+    sa.wait_for(SOON, "bo away", |f| {
+        status_of_bo(f).filter(|s| *s == PresenceStatus::Away)
+    })
+    .await
+    .unwrap();
+    // Cy connects on node b; ana did not subscribe to her and hears nothing.
+    let _sc = b.socket(&cy).await;
+    let quiet = sa.drain(Duration::from_millis(500)).await;
+    assert!(
+        !quiet
+            .iter()
+            .any(|i| matches!(i, confab_testkit::Incoming::Frame(f)
+            if confab_testkit::presence_of(f, cy.id).is_some())),
+        "{quiet:?}"
+    );
+}

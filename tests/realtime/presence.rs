@@ -7,7 +7,7 @@ use confab::protocol::ws::{ClientFrame, ServerFrame};
 use confab_testkit::Incoming;
 
 use crate::SOON;
-use crate::common::{Backend, TestApp, TestUser, spawn_app};
+use crate::common::{Backend, Setup, TestApp, TestUser, spawn_app};
 
 fn typing_of(f: &ServerFrame) -> Option<bool> {
     match f {
@@ -270,4 +270,146 @@ async fn a_client_of_the_base_contract_gets_one_presence_event_per_user() {
         listed.insert(who);
     }
     drop(sockets);
+}
+
+/// Whether `events` hold any presence of `user`.
+fn heard_of(events: &[Incoming], user: confab::protocol::UserId) -> bool {
+    events
+        .iter()
+        .any(|i| matches!(i, Incoming::Frame(f) if confab_testkit::presence_of(f, user).is_some()))
+}
+
+/// A room of five over a limit of three is large: its members hear each other's presence only
+/// by subscribing; a DM with one of them still carries theirs without asking.
+async fn large_rooms_tell_presence_only_to_subscribers(backend: Backend) {
+    let app = Setup::new(backend)
+        .tweak(|c| c.presence_room_limit = 3)
+        .start()
+        .await;
+    let ana = app.user("ana").await;
+    let [bo, cy, dee, eve] = [
+        app.user("bo").await,
+        app.user("cy").await,
+        app.user("dee").await,
+        app.user("eve").await,
+    ];
+    let zed = app.user("zed").await;
+    let room = app.room_with(&ana, &[&bo, &cy, &dee, &eve]).await;
+    let _dm = ana.api.open_dm(eve.id).await.unwrap();
+    let mut sb = app.socket(&bo).await;
+    let sc = app.socket(&cy).await;
+    let mut sd = app.socket(&dee).await;
+    let _se = app.socket(&eve).await;
+    let mut a = app.socket(&ana).await;
+    // Ana's snapshot has eve (their DM), none of the large room's others.
+    a.wait_for(
+        SOON,
+        "eve online",
+        presence_is(eve.id, PresenceStatus::Online),
+    )
+    .await
+    .unwrap();
+    let quiet = a.drain(Duration::from_millis(500)).await;
+    for u in [&bo, &cy, &dee] {
+        assert!(!heard_of(&quiet, u.id), "{} unasked: {quiet:?}", u.name);
+    }
+    // Nor did bo hear ana come online.
+    let quiet = sb.drain(Duration::from_millis(300)).await;
+    assert!(!heard_of(&quiet, ana.id), "{quiet:?}");
+
+    // Ana's member list shows bo and cy: she subscribes, and at once has both online. Zed is
+    // not a member of the room: his presence stays unknown to her through it.
+    let subscribe = |user_ids: Vec<_>| ClientFrame::PresenceSubscribe {
+        room_id: room.id,
+        user_ids,
+    };
+    a.request(subscribe(vec![bo.id, cy.id, zed.id]))
+        .await
+        .unwrap();
+    let mut online = std::collections::HashSet::new();
+    while online.len() < 2 {
+        let who = a
+            .wait_for(SOON, "bo and cy", |f| {
+                let who: Vec<_> = [bo.id, cy.id, zed.id]
+                    .into_iter()
+                    .filter(|u| confab_testkit::presence_of(f, *u).is_some())
+                    .collect();
+                (!who.is_empty()).then_some(who)
+            })
+            .await
+            .unwrap();
+        assert!(
+            !who.contains(&zed.id),
+            "no presence of a non-member through the room"
+        );
+        online.extend(who);
+    }
+    // Dee (not subscribed) goes away, then bo does not disturb: ana hears bo only.
+    sd.request(ClientFrame::PresenceSet {
+        status: PresenceStatus::Away,
+    })
+    .await
+    .unwrap();
+    sb.request(ClientFrame::PresenceSet {
+        status: PresenceStatus::Dnd,
+    })
+    .await
+    .unwrap();
+    a.wait_for(SOON, "bo dnd", presence_is(bo.id, PresenceStatus::Dnd))
+        .await
+        .unwrap();
+    // Cy closes: offline, with last seen.
+    sc.close().await;
+    let seen = a
+        .wait_for(
+            SOON,
+            "cy offline",
+            presence_is(cy.id, PresenceStatus::Offline),
+        )
+        .await
+        .unwrap();
+    assert!(seen, "offline carries last_seen");
+    let quiet = a.drain(Duration::from_millis(300)).await;
+    assert!(!heard_of(&quiet, dee.id), "dee unasked: {quiet:?}");
+
+    // A new list replaces the old one: dee away at once, bo no longer heard.
+    a.request(subscribe(vec![dee.id])).await.unwrap();
+    a.wait_for(SOON, "dee away", presence_is(dee.id, PresenceStatus::Away))
+        .await
+        .unwrap();
+    sb.request(ClientFrame::PresenceSet {
+        status: PresenceStatus::Online,
+    })
+    .await
+    .unwrap();
+    // An empty list ends it.
+    a.request(subscribe(Vec::new())).await.unwrap();
+    sd.request(ClientFrame::PresenceSet {
+        status: PresenceStatus::Online,
+    })
+    .await
+    .unwrap();
+    let quiet = a.drain(Duration::from_millis(500)).await;
+    assert!(
+        !heard_of(&quiet, bo.id) && !heard_of(&quiet, dee.id),
+        "{quiet:?}"
+    );
+
+    // Only members subscribe, and to a bounded list.
+    let mut sz = app.socket(&zed).await;
+    let refused = sz.request(subscribe(vec![bo.id])).await.unwrap_err();
+    assert_eq!(refused.code(), Some("room_not_found"));
+    let many = (0..501).map(|_| confab::protocol::UserId::new()).collect();
+    let refused = a.request(subscribe(many)).await.unwrap_err();
+    assert_eq!(refused.code(), Some("too_many_users"));
+}
+
+#[tokio::test]
+async fn large_rooms_tell_presence_only_to_subscribers_sqlite() {
+    large_rooms_tell_presence_only_to_subscribers(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn large_rooms_tell_presence_only_to_subscribers_postgres() {
+    large_rooms_tell_presence_only_to_subscribers(Backend::Postgres).await;
 }

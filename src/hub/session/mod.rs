@@ -19,7 +19,7 @@ mod chat;
 mod presence;
 mod resume;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -92,6 +92,8 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         slow,
         user: authed.user,
         delivered: HashMap::new(),
+        large: HashSet::new(),
+        watching: None,
         presence_batch: authed.presence_batch,
         token_expires: authed.expires,
         last_heard: Instant::now(),
@@ -191,6 +193,11 @@ struct Session {
     /// Its keys are the rooms the session hears, as membership changes reached it in the
     /// order of its queue: frames of any other room are dropped.
     delivered: HashMap<RoomId, Seq>,
+    /// Those of its rooms that have more members than the hub's `presence_room_limit`: their
+    /// members hear this user's presence only if they subscribe to it.
+    large: HashSet<RoomId>,
+    /// The room whose members' presence the session subscribed to (`presence.subscribe`).
+    watching: Option<RoomId>,
     /// The client reads `presence.batch`; else each batch goes out as `presence` events.
     presence_batch: bool,
     token_expires: Instant,
@@ -353,6 +360,12 @@ impl Session {
                 }
                 Outgoing::Left { room } => {
                     self.delivered.remove(&room);
+                    self.large.remove(&room);
+                    if self.watching == Some(room) {
+                        // No more presence through a room the user is no longer in.
+                        self.watching = None;
+                        self.hub.inner.registry.watch(&self.handle, Vec::new());
+                    }
                     self.hub
                         .inner
                         .registry
@@ -442,6 +455,9 @@ impl Session {
             ClientFrame::Read { room_id, read } => self.read_up_to(room_id, read.seq).await?,
             ClientFrame::Sync { room_id, after_seq } => self.sync(room_id, after_seq).await?,
             ClientFrame::PresenceSet { status } => self.set_presence(status).await?,
+            ClientFrame::PresenceSubscribe { room_id, user_ids } => {
+                self.subscribe_presence(room_id, user_ids).await?
+            }
             ClientFrame::VoiceJoin { room_id } => self.join_call(room_id).await?,
             ClientFrame::VoiceAnswer { room_id, sdp } => {
                 self.call_request(room_id, VoiceRequest::Answer { sdp })
@@ -511,7 +527,12 @@ impl Session {
                 // It ended before it knew its rooms.
                 hub.publish_presence(change).await;
             } else {
-                hub.announce_presence(change, self.delivered.into_keys());
+                let watched = !self.large.is_empty();
+                let small = self
+                    .delivered
+                    .into_keys()
+                    .filter(|r| !self.large.contains(r));
+                hub.announce_presence(change, small, watched);
             }
         }
         tracing::info!(session_id = %self.handle.id, "session closed");

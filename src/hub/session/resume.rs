@@ -11,6 +11,7 @@ use crate::bus::presence::Change;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{PresenceStatus, RoomId, Seq};
 use crate::service::Services;
+use crate::service::sessions::SessionRoom;
 
 /// Messages per page of a replay.
 const REPLAY_PAGE: i64 = 100;
@@ -26,26 +27,35 @@ impl Session {
     ) -> Result<(), End> {
         let services = self.hub.inner.services.clone();
         let rooms = services.rooms_with_seqs(self.user.id).await?;
-        for (room, _) in &rooms {
-            self.hub.inner.registry.join_room(&self.handle, *room).await;
+        for room in &rooms {
+            self.hub
+                .inner
+                .registry
+                .join_room(&self.handle, room.id)
+                .await;
         }
         // Read again now that every room is subscribed: anything newer will arrive live, and a
         // room left meanwhile is dropped again.
         let subscribed = rooms;
         let rooms = services.rooms_with_seqs(self.user.id).await?;
-        for (room, _) in &subscribed {
-            if !rooms.iter().any(|(r, _)| r == room) {
+        for room in &subscribed {
+            if !rooms.iter().any(|r| r.id == room.id) {
                 self.hub
                     .inner
                     .registry
-                    .leave_room(self.handle.id, *room)
+                    .leave_room(self.handle.id, room.id)
                     .await;
             }
         }
+        let limit = self.hub.inner.config.presence_room_limit;
+        self.large = rooms
+            .iter()
+            .filter(|r| r.members > limit)
+            .map(|r| r.id)
+            .collect();
         // The user just came online: their rooms hear it (no store read: these are the rooms).
         if let Some(change) = online {
-            self.hub
-                .announce_presence(change, rooms.iter().map(|(room, _)| *room));
+            self.announce(change, rooms.iter().map(|r| r.id));
         }
         // A client that named its rooms in `resume` learns of those it did not name: rooms it
         // joined between listing its rooms over HTTP and this ack, whose `member.joined` it
@@ -53,14 +63,19 @@ impl Session {
         let unknown_rooms = match &resume {
             Some(named) => rooms
                 .iter()
-                .map(|(r, _)| *r)
+                .map(|r| r.id)
                 .filter(|r| !named.contains_key(r))
                 .collect(),
             None => Vec::new(),
         };
         let resume = resume.unwrap_or_default();
         let mut replays = Vec::new();
-        for (room, last) in rooms {
+        for SessionRoom {
+            id: room,
+            last_seq: last,
+            ..
+        } in rooms
+        {
             match resume.get(&room) {
                 Some(have) if *have < last => {
                     self.delivered.insert(room, (*have).max(Seq::ZERO));
@@ -148,6 +163,11 @@ impl Session {
             }
             Err(e) => return Err(e.into()),
         };
+        if view.members_count > self.hub.inner.config.presence_room_limit {
+            self.large.insert(room);
+        } else {
+            self.large.remove(&room);
+        }
         let after = view
             .last_seq
             .max(self.delivered.get(&room).copied().unwrap_or(Seq::ZERO));
@@ -157,6 +177,20 @@ impl Session {
         })])
         .await?;
         self.replay(room, after).await?;
+        // In a large room, presence goes only to whoever subscribes (from now on this user's
+        // changes are published for them too).
+        let mut frames = if self.large.contains(&room) {
+            Vec::new()
+        } else {
+            self.members_presence(room).await?
+        };
+        frames.extend(self.hub.inner.voice.states(&[room]).await.iter().map(text));
+        self.send(frames).await
+    }
+
+    /// The presence of a small room's members who have any to tell, as frames for this client;
+    /// the members hear this user's in turn.
+    async fn members_presence(&mut self, room: RoomId) -> Result<Vec<Message>, End> {
         let members = self
             .hub
             .inner
@@ -167,13 +201,11 @@ impl Session {
         let mut known = Vec::new();
         for change in presence {
             if change.user == self.user.id {
-                self.hub.announce_presence(change, [room]);
+                self.hub.announce_presence(change, [room], false);
             } else if change.status != PresenceStatus::Offline || change.last_seen.is_some() {
                 known.push(change);
             }
         }
-        let mut frames = super::presence::frames_of(&known, self.presence_batch);
-        frames.extend(self.hub.inner.voice.states(&[room]).await.iter().map(text));
-        self.send(frames).await
+        Ok(super::presence::frames_of(&known, self.presence_batch))
     }
 }

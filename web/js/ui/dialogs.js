@@ -4,7 +4,7 @@
 // on close it leaves the DOM and focus returns to whatever opened it.
 
 import { h, avatar, icon } from '../dom.js';
-import { presenceLabel, preview } from '../format.js';
+import { preview } from '../format.js';
 
 let nextId = 0;
 
@@ -158,46 +158,6 @@ export function peopleDialog({ title, actionLabel, search, status, pick, store, 
   return m;
 }
 
-/**
- * The members of a room with their roles and presence; moderators may add people, and open the
- * moderation menu (`onModerate(user)`) of a member they outrank.
- */
-export function membersDialog({ store, roomId, loadMembers, onAdd, onModerate, onBlock }) {
-  const list = h('ul', { class: 'people-results' });
-  const render = () => {
-    const members = store.state.members.get(roomId);
-    if (!members) {
-      list.replaceChildren(h('li', { class: 'hint', text: 'Loading…' }));
-      return;
-    }
-    const myRole = members.get(store.me.id);
-    const rank = { owner: 0, admin: 1, member: 2 };
-    const rows = [...members.entries()].sort((a, b) => rank[a[1]] - rank[b[1]] || store.displayName(a[0]).localeCompare(store.displayName(b[0])));
-    list.replaceChildren(...rows.map(([id, role]) => {
-      const user = store.user(id) || { id, display_name: store.displayName(id), username: '' };
-      const p = store.state.presence.get(id);
-      const serverAdmin = store.me.server_role === 'admin' && role !== 'owner';
-      const outranks = id !== store.me.id && (myRole === 'owner' || (myRole === 'admin' && role === 'member') || serverAdmin);
-      return h('li', { class: 'person' },
-        h('span', { class: 'avatar-wrap' }, avatar(user, 'sm'), h('span', { class: ['presence-dot', `status-${id === store.me.id ? store.state.myStatus : p?.status || 'offline'}`], 'aria-hidden': 'true' })),
-        h('span', { class: 'person-names' },
-          h('span', { class: 'person-name', text: id === store.me.id ? `${user.display_name} (you)` : user.display_name }),
-          h('span', { class: 'person-username', text: `${role}${id === store.me.id ? '' : ` · ${presenceLabel(p)}`}` })),
-        outranks && onModerate ? h('button', { type: 'button', class: 'button small ghost', text: 'Moderate', 'aria-label': `Moderate ${user.display_name}`, onClick: () => onModerate(user) }) : null,
-        id !== store.me.id && onBlock ? blockButton(store, user, onBlock) : null);
-    }));
-  };
-  const unsubscribe = [store.on(`room:${roomId}`, render), store.on('presence', render), store.on('rooms', render)];
-  const canAdd = onAdd && ['owner', 'admin'].includes(store.room(roomId)?.role);
-  modal({
-    title: 'Members',
-    content: [canAdd ? h('div', { class: 'modal-actions start' }, h('button', { type: 'button', class: 'button', onClick: onAdd }, icon('userPlus', 'icon-sm'), 'Add people')) : null, list],
-    onClose: () => unsubscribe.forEach((u) => u()),
-  });
-  render();
-  loadMembers();
-}
-
 /** A person's card: picture, names, status line and whether they run the server. */
 export function profileCard(user) {
   modal({
@@ -212,13 +172,6 @@ export function profileCard(user) {
       user.server_role === 'admin' ? h('p', { class: 'hint', text: 'Server admin' }) : null,
     ],
   });
-}
-
-/** Block or Unblock, for a member who is not you. */
-function blockButton(store, user, onBlock) {
-  const blocked = store.isBlocked(user.id);
-  const label = `${blocked ? 'Unblock' : 'Block'} ${user.display_name}`;
-  return h('button', { type: 'button', class: 'button small ghost', text: blocked ? 'Unblock' : 'Block', 'aria-label': label, onClick: () => onBlock(user, !blocked) });
 }
 
 /** Picks a room to forward a message to. */

@@ -10,7 +10,7 @@ import { presenceLabel, typingText } from '../format.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { reactionPicker } from './reactions.js';
-import { confirmDialog, forwardDialog, membersDialog, notifyDialog, peopleDialog, pinsDialog } from './dialogs.js';
+import { confirmDialog, forwardDialog, notifyDialog, peopleDialog, pinsDialog } from './dialogs.js';
 
 /**
  * Functions `(ctx) => Node | {el, destroy} | null` that add buttons to a room's header (voice
@@ -312,12 +312,14 @@ export class RoomView {
     });
   }
 
-  showMembers() {
+  async showMembers() {
     const { store, chat, roomId } = this;
+    const { membersDialog } = await import('./members.js');
     membersDialog({
       store,
       roomId,
       loadMembers: () => chat.loadMembers(roomId),
+      watch: (ids) => chat.socket.send({ type: 'presence.subscribe', room_id: roomId, user_ids: ids }),
       onAdd: () => this.addPeople(),
       onBlock: async (user, on) => {
         try {
