@@ -195,7 +195,7 @@ impl Store {
         }
         let head: Option<(String, String, i64)> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT r.kind, r.name, (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) \
+                "SELECT r.kind, r.name, r.members_count \
                  FROM rooms r WHERE r.id = $1",
             )
             .bind(room)

@@ -66,7 +66,7 @@ macro_rules! room_select {
                 AND u.sender_id <> rm.user_id AND u.deleted = FALSE AND (u.mentions_room = TRUE \
                 OR EXISTS (SELECT 1 FROM message_mentions mm WHERE mm.message_id = u.id \
                 AND mm.user_id = rm.user_id))) AS mention_count, rm.notify, \
-             (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count, \
+             r.members_count, \
              du.id AS dm_user_id, du.username AS dm_username, du.display_name AS dm_display_name, du.server_role AS dm_server_role, du.status_text AS dm_status_text, du.avatar_at AS dm_avatar_at, ",
             message_columns!(),
             " FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
@@ -332,10 +332,9 @@ impl Store {
         let ids: Vec<(UserId,)> = reader!(self, |p| {
             sqlx::query_as(
                 "SELECT DISTINCT o.user_id FROM room_members me \
+                 JOIN rooms r ON r.id = me.room_id AND r.members_count <= $2 \
                  JOIN room_members o ON o.room_id = me.room_id \
-                 WHERE me.user_id = $1 AND o.user_id <> $1 \
-                 AND (SELECT COUNT(*) FROM room_members c WHERE c.room_id = me.room_id) <= $2 \
-                 LIMIT $3",
+                 WHERE me.user_id = $1 AND o.user_id <> $1 LIMIT $3",
             )
             .bind(user)
             .bind(max_members)
@@ -354,8 +353,7 @@ impl Store {
     ) -> Result<Vec<(RoomId, Seq, i64)>, StoreError> {
         let rows: Vec<(RoomId, Seq, i64)> = reader!(self, |p| {
             sqlx::query_as(
-                "SELECT r.id, r.last_seq, \
-                 (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) \
+                "SELECT r.id, r.last_seq, r.members_count \
                  FROM room_members rm JOIN rooms r ON r.id = rm.room_id WHERE rm.user_id = $1",
             )
             .bind(user)
@@ -543,7 +541,7 @@ impl Store {
         let row: Option<RoomSummary> = reader!(self, |p| {
             sqlx::query_as(
                 "SELECT r.id, r.name, r.topic, r.visibility, \
-                 (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count \
+                 r.members_count \
                  FROM rooms r WHERE r.id = $1 AND r.kind = 'group'",
             )
             .bind(room)
@@ -573,7 +571,7 @@ impl Store {
         let rows: Vec<Row> = reader!(self, |p| {
             sqlx::query_as(
                 "SELECT r.id, r.name, r.topic, \
-                 (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS members_count, \
+                 r.members_count, \
                  EXISTS (SELECT 1 FROM room_members v WHERE v.room_id = r.id AND v.user_id = $2) AS joined \
                  FROM rooms r WHERE r.visibility = 'public' AND r.kind = 'group' \
                  AND (lower(r.name) LIKE $1 ESCAPE '\\' OR lower(r.topic) LIKE $1 ESCAPE '\\') \

@@ -257,11 +257,21 @@ async fn leaving_and_removing_follow_rank_and_owners_hand_over(backend: Backend)
     assert!(m1.api.rooms().await.unwrap().is_empty());
     // The owner leaves: the admin inherits the room.
     owner.api.remove_member(room.id, owner.id).await.unwrap();
-    assert_eq!(admin.api.room(room.id).await.unwrap().role, Role::Owner);
+    let left = admin.api.room(room.id).await.unwrap();
+    assert_eq!(left.role, Role::Owner);
     assert_eq!(
         code(admin.api.remove_member(room.id, m1.id).await),
         "member_not_found"
     );
+    // The count follows every removal, and a refused one changes nothing (the store keeps it
+    // beside the room rather than counting the memberships on each read).
+    assert_eq!(left.members_count, 1);
+    admin.api.add_member(room.id, m2.id).await.unwrap();
+    assert_eq!(
+        code(admin.api.add_member(room.id, m2.id).await),
+        "already_member"
+    );
+    assert_eq!(m2.api.room(room.id).await.unwrap().members_count, 2);
 }
 
 async fn read_positions_move_forward_only_and_drive_unread_counts(backend: Backend) {
