@@ -12,8 +12,12 @@ use super::server::ConnMark;
 /// The largest frame a client may send (1009 past it).
 pub const MAX_FRAME: usize = 64 * 1024;
 
-/// Read and write buffer of each session's socket, bytes.
-pub const SOCKET_BUFFER: usize = 8 * 1024;
+/// Read buffer of each session's socket, bytes: held for the session's life, and client frames
+/// are small (a larger one grows it while it is read).
+pub const READ_BUFFER: usize = 4 * 1024;
+
+/// Queued output past which a session's socket writes without waiting for the flush, bytes.
+pub const WRITE_BUFFER: usize = 8 * 1024;
 
 /// The route of this resource.
 pub fn router() -> Router<AppState> {
@@ -38,7 +42,7 @@ async fn upgrade(
         .max_frame_size(MAX_FRAME)
         // tungstenite's 128 KiB buffers would cost a quarter of a MiB per idle session; chat
         // frames are small, the buffers grow for a large one, and writes are flushed in batches.
-        .read_buffer_size(SOCKET_BUFFER)
-        .write_buffer_size(SOCKET_BUFFER)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| state.hub.serve(socket, Box::new(on_auth)))
 }
