@@ -113,7 +113,15 @@ async fn an_invite_is_made_by_moderators_and_joins_whoever_accepts_it(backend: B
         })
         .await
         .unwrap();
-    // Bob's open session now hears the room.
+    // Bob's open session now hears the room: it gets the room, then what is posted after it
+    // (what was posted before is in the room's history, which a client loads from the view).
+    bob_socket
+        .wait_for(SOON, "room.updated", |f| match f {
+            ServerFrame::RoomUpdated { room: view } if view.id == room.id => Some(()),
+            _ => None,
+        })
+        .await
+        .unwrap();
     ana.api.send_text(room.id, "welcome bob").await.unwrap();
     bob_socket
         .wait_for(SOON, "message.new", |f| match f {
