@@ -517,7 +517,7 @@ impl Session {
     /// Leaves the call and every room, and tells others if the user is now offline.
     async fn finish(mut self) {
         self.detach_call().await;
-        let hub = self.hub;
+        let hub = self.hub.clone();
         hub.inner
             .registry
             .remove_session(self.handle.id, self.user.id)
@@ -527,12 +527,7 @@ impl Session {
                 // It ended before it knew its rooms.
                 hub.publish_presence(change).await;
             } else {
-                let watched = !self.large.is_empty();
-                let small = self
-                    .delivered
-                    .into_keys()
-                    .filter(|r| !self.large.contains(r));
-                hub.announce_presence(change, small, watched);
+                self.announce(change, self.delivered.keys().copied());
             }
         }
         tracing::info!(session_id = %self.handle.id, "session closed");
