@@ -264,7 +264,7 @@ test('voice preferences read back only valid values, with defaults for the rest'
   assert.equal(validKey('<script>'), null);
 });
 
-const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/call-audio.js', '/js/push-to-talk.js', '/js/voice.js', '/js/screenshare.js', '/js/voice-controls.js', '/js/ui/in-call.js', '/js/ui/invites.js', '/js/ui/moderation.js', '/js/ui/participant-level.js', '/js/ui/push.js', '/js/ui/screen.js', '/js/ui/search-dialog.js', '/js/ui/settings.js', '/js/ui/thread.js', '/js/ui/voice-settings.js'];
+const LOADED_ON_FIRST_USE = ['/js/recorder.js', '/js/call-audio.js', '/js/push-to-talk.js', '/js/voice.js', '/js/screenshare.js', '/js/voice-controls.js', '/js/ui/in-call.js', '/js/ui/invites.js', '/js/ui/members.js', '/js/ui/moderation.js', '/js/ui/participant-level.js', '/js/ui/push.js', '/js/ui/screen.js', '/js/ui/search-dialog.js', '/js/ui/settings.js', '/js/ui/thread.js', '/js/ui/voice-settings.js'];
 
 test('index.html preloads every module but the dialogs loaded on first use, which nothing imports statically', async () => {
   const { readFileSync, readdirSync } = await import('node:fs');
