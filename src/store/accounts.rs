@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use rusqlite::OptionalExtension;
+
 use super::{Store, StoreError, reader, writer};
 use crate::protocol::{RoomId, UserId};
 
@@ -267,17 +269,26 @@ impl Store {
         room: RoomId,
         sender: UserId,
     ) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT 1 FROM room_members rm JOIN user_blocks b ON \
+             (b.user_id = $2 AND b.blocked_id = rm.user_id) \
+             OR (b.user_id = rm.user_id AND b.blocked_id = $2) \
+             WHERE rm.room_id = $1 AND rm.user_id <> $2 LIMIT 1";
+        let inline = self.inline(|c| {
+            super::sqlite_sends::prepare(c, SQL)?
+                .query_row((room.0.as_bytes(), sender.0.as_bytes()), |r| {
+                    r.get::<_, i32>(0)
+                })
+                .optional()
+        });
+        if let Some(found) = inline {
+            return Ok(found.is_some());
+        }
         let found: Option<(i32,)> = reader!(self, |p| {
-            sqlx::query_as(
-                "SELECT 1 FROM room_members rm JOIN user_blocks b ON \
-                 (b.user_id = $2 AND b.blocked_id = rm.user_id) \
-                 OR (b.user_id = rm.user_id AND b.blocked_id = $2) \
-                 WHERE rm.room_id = $1 AND rm.user_id <> $2 LIMIT 1",
-            )
-            .bind(room)
-            .bind(sender)
-            .fetch_optional(p)
-            .await
+            sqlx::query_as(SQL)
+                .bind(room)
+                .bind(sender)
+                .fetch_optional(p)
+                .await
         })?;
         Ok(found.is_some())
     }

@@ -27,6 +27,7 @@ mod reactions;
 mod rooms;
 mod rows;
 mod search;
+mod sqlite_reads;
 mod sqlite_sends;
 #[cfg(test)]
 mod test_db;
@@ -112,7 +113,12 @@ fn like_escape(s: &str) -> String {
 /// The pools of the configured backend.
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// The send path's point reads, on the caller's thread (none for an in-memory database).
+        inline: Option<std::sync::Arc<sqlite_reads::InlineReads>>,
+    },
     Postgres(PgPool),
 }
 
@@ -221,7 +227,38 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        Ok((Backend::Sqlite { read, write }, file))
+        let inline = file
+            .clone()
+            .map(|f| std::sync::Arc::new(sqlite_reads::InlineReads::new(f)));
+        Ok((
+            Backend::Sqlite {
+                read,
+                write,
+                inline,
+            },
+            file,
+        ))
+    }
+
+    /// Under SQLite, answers `read` on this thread (see [`sqlite_reads`]); `None` under Postgres
+    /// or when it cannot, and the caller then reads through the pool.
+    fn inline<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
+        let Backend::Sqlite {
+            inline: Some(reads),
+            ..
+        } = &self.backend
+        else {
+            return None;
+        };
+        let started = std::time::Instant::now();
+        let answer = reads.run(read);
+        if answer.is_some() {
+            crate::metrics::store("read", started.elapsed());
+        }
+        answer
     }
 
     /// The store `config` names, connected and migrated: what every command starts with.
@@ -265,7 +302,7 @@ impl Store {
     /// Closes every connection; waits for in-flight statements.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { read, write } => {
+            Backend::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::UserRow;
+use rusqlite::OptionalExtension;
+
 use super::{Store, StoreError, reader, writer};
 use crate::protocol::api::{AuditEntry, Ban, User};
 use crate::protocol::{MessageId, Role, RoomId, RoomKind, UserId};
@@ -181,16 +183,26 @@ impl Store {
         room: RoomId,
         user: UserId,
     ) -> Result<Option<(RoomKind, Role, PostingLimits)>, StoreError> {
-        let row: Option<(String, String, Option<i64>, i32)> = reader!(self, |p| {
-            sqlx::query_as(
-                "SELECT r.kind, rm.role, rm.timeout_until, r.slow_mode_secs FROM room_members rm \
-                 JOIN rooms r ON r.id = rm.room_id WHERE rm.room_id = $1 AND rm.user_id = $2",
-            )
-            .bind(room)
-            .bind(user)
-            .fetch_optional(p)
-            .await
-        })?;
+        const SQL: &str = "SELECT r.kind, rm.role, rm.timeout_until, r.slow_mode_secs FROM room_members rm \
+             JOIN rooms r ON r.id = rm.room_id WHERE rm.room_id = $1 AND rm.user_id = $2";
+        type Row = (String, String, Option<i64>, i32);
+        let inline = self.inline(|c| {
+            super::sqlite_sends::prepare(c, SQL)?
+                .query_row((room.0.as_bytes(), user.0.as_bytes()), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+        });
+        let row: Option<Row> = match inline {
+            Some(row) => row,
+            None => reader!(self, |p| {
+                sqlx::query_as(SQL)
+                    .bind(room)
+                    .bind(user)
+                    .fetch_optional(p)
+                    .await
+            })?,
+        };
         Ok(row.map(|(kind, role, timeout_until, slow_mode_secs)| {
             (
                 kind.parse().unwrap_or(RoomKind::Group),

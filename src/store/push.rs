@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, StoreError, reader, writer};
+use rusqlite::OptionalExtension;
+
+use super::{Store, StoreError, reader, sqlite_sends, writer};
 use crate::protocol::{RoomId, RoomKind, UserId};
 
 /// A stored subscription.
@@ -176,42 +178,80 @@ impl Store {
         room: RoomId,
         sender: UserId,
     ) -> Result<Option<PushAudience>, StoreError> {
+        // A DM or a small group is a handful of lookups, answered inline; a large room's
+        // members are walked through the pool.
+        let inline = self.inline(|c| {
+            let Some(head) = sqlite_sends::prepare(c, AUDIENCE_HEAD)?
+                .query_row((room.0.as_bytes(),), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?
+            else {
+                return Ok(Some(None));
+            };
+            let (_, _, members_count): &(String, String, i64) = &head;
+            if *members_count > INLINE_AUDIENCE {
+                return Ok(None);
+            }
+            let members = sqlite_sends::prepare(c, AUDIENCE_MEMBERS)?
+                .query_map((room.0.as_bytes(), sender.0.as_bytes()), |r| {
+                    Ok(PushMember {
+                        user_id: UserId(Uuid::from_bytes(r.get(0)?)),
+                        notify: r.get(1)?,
+                        include_text: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(audience(head, members)))
+        });
+        if let Some(answer) = inline.flatten() {
+            return Ok(answer);
+        }
         let members: Vec<PushMember> = reader!(self, |p| {
-            sqlx::query_as(
-                "SELECT rm.user_id, rm.notify, u.push_include_text AS include_text \
-                 FROM room_members rm JOIN users u ON u.id = rm.user_id \
-                 WHERE rm.room_id = $1 AND rm.user_id <> $2 AND u.deleted_at IS NULL \
-                 AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = rm.user_id) \
-                 AND NOT EXISTS (SELECT 1 FROM user_blocks b \
-                     WHERE b.user_id = rm.user_id AND b.blocked_id = $2)",
-            )
-            .bind(room)
-            .bind(sender)
-            .fetch_all(p)
-            .await
+            sqlx::query_as(AUDIENCE_MEMBERS)
+                .bind(room)
+                .bind(sender)
+                .fetch_all(p)
+                .await
         })?;
         if members.is_empty() {
             return Ok(None);
         }
         let head: Option<(String, String, i64)> = reader!(self, |p| {
-            sqlx::query_as(
-                "SELECT r.kind, r.name, r.members_count \
-                 FROM rooms r WHERE r.id = $1",
-            )
-            .bind(room)
-            .fetch_optional(p)
-            .await
+            sqlx::query_as(AUDIENCE_HEAD)
+                .bind(room)
+                .fetch_optional(p)
+                .await
         })?;
-        let (kind, name, members_count) = head.ok_or(StoreError::NotFound)?;
-        Ok(Some(PushAudience {
-            kind: if kind == "dm" {
-                RoomKind::Dm
-            } else {
-                RoomKind::Group
-            },
-            name,
-            members_count,
-            members,
-        }))
+        Ok(audience(head.ok_or(StoreError::NotFound)?, members))
     }
+}
+
+/// Rooms of up to this many members have their push audience read inline under SQLite.
+const INLINE_AUDIENCE: i64 = 16;
+
+const AUDIENCE_MEMBERS: &str = "SELECT rm.user_id, rm.notify, u.push_include_text AS include_text \
+     FROM room_members rm JOIN users u ON u.id = rm.user_id \
+     WHERE rm.room_id = $1 AND rm.user_id <> $2 AND u.deleted_at IS NULL \
+     AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = rm.user_id) \
+     AND NOT EXISTS (SELECT 1 FROM user_blocks b \
+         WHERE b.user_id = rm.user_id AND b.blocked_id = $2)";
+
+const AUDIENCE_HEAD: &str = "SELECT r.kind, r.name, r.members_count FROM rooms r WHERE r.id = $1";
+
+/// The audience of a room (its kind, name and member count) made of `members`; `None` if empty.
+fn audience(
+    (kind, name, members_count): (String, String, i64),
+    members: Vec<PushMember>,
+) -> Option<PushAudience> {
+    (!members.is_empty()).then(|| PushAudience {
+        kind: if kind == "dm" {
+            RoomKind::Dm
+        } else {
+            RoomKind::Group
+        },
+        name,
+        members_count,
+        members,
+    })
 }

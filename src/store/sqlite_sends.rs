@@ -156,18 +156,22 @@ impl From<Refusal> for StoreError {
     }
 }
 
+/// Prepares (once per connection, then from the cache) one of the store's statements, with its
 /// `$N` parameters as SQLite's `?N` (the statements hold no `$` elsewhere).
-fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
     if sql.contains('$') {
-        sql.replace('$', "?").into()
+        conn.prepare_cached(&sql.replace('$', "?"))
     } else {
-        sql.into()
+        conn.prepare_cached(sql)
     }
 }
 
-/// Prepares (once per connection, then from the cache) and runs one of the store's statements.
+/// Runs one of the store's statements.
 fn run_statement(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<usize> {
-    conn.prepare_cached(&numbered(sql))?.execute(values)
+    prepare(conn, sql)?.execute(values)
 }
 
 /// Time as sqlx writes it for SQLite.
@@ -180,16 +184,14 @@ fn insert(conn: &Connection, m: &NewMessage) -> Result<SendOutcome, Refusal> {
     let room = m.room_id.0.as_bytes().as_slice();
     let sender = m.sender_id.0.as_bytes().as_slice();
     if let Some(client_id) = &m.client_id {
-        let seen: Option<i64> = conn
-            .prepare_cached(&numbered(SEEN_CLIENT_ID))?
+        let seen: Option<i64> = prepare(conn, SEEN_CLIENT_ID)?
             .query_row(rusqlite::params![sender, client_id], |r| r.get(0))
             .optional()?;
         if seen.is_some() {
             return Err(Refusal::Own(StoreError::Conflict("client_id_seen")));
         }
     }
-    let seq: Option<i64> = conn
-        .prepare_cached(&numbered(NEXT_SEQ))?
+    let seq: Option<i64> = prepare(conn, NEXT_SEQ)?
         .query_row(rusqlite::params![room, sender], |r| r.get(0))
         .optional()?;
     let Some(seq) = seq else {
