@@ -11,6 +11,7 @@
 
 #![warn(clippy::too_many_lines)]
 
+pub mod allocations;
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -350,6 +351,7 @@ impl App {
             shutdown,
             tasks,
         } = node;
+        tasks.spawn(metrics::upkeep(shutdown.clone()));
         tasks.spawn(services.clone().file_janitor(shutdown.clone()));
         tasks.spawn(services.clone().purge_refresh_tokens(shutdown.clone()));
         tasks.spawn(services.clone().watch_revocations(shutdown.clone()));

@@ -9,7 +9,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -18,6 +21,9 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// How often the histograms' samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Installs the recorder (once per process) and describes every metric.
 pub fn install() -> Option<PrometheusHandle> {
@@ -32,6 +38,23 @@ pub fn install() -> Option<PrometheusHandle> {
             Some(handle)
         })
         .clone()
+}
+
+/// Folds the histograms' samples into their buckets every [`UPKEEP_EVERY`] until `shutdown`.
+/// The recorder holds each recorded sample until then (or until a scrape): without this, a node
+/// that nobody scrapes grows by 8 bytes a sample, one per delivered batch and per store
+/// operation, about a gigabyte an hour at 100,000 deliveries a second.
+pub async fn upkeep(shutdown: tokio_util::sync::CancellationToken) {
+    let Some(handle) = install() else {
+        return;
+    };
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => handle.run_upkeep(),
+            _ = shutdown.cancelled() => return,
+        }
+    }
 }
 
 fn describe() {
@@ -100,6 +123,16 @@ fn describe() {
         "confab_rtp_packets_lost_total",
         "RTP packets lost, from receiver statistics and reports."
     );
+    if crate::allocations::totals().is_some() {
+        describe_counter!(
+            "confab_allocations_total",
+            "Heap allocations since start (builds with the count-allocations feature only)."
+        );
+        describe_counter!(
+            "confab_allocated_bytes_total",
+            "Heap bytes allocated since start (builds with the count-allocations feature only)."
+        );
+    }
 }
 
 /// State owned elsewhere, read when `/metrics` is scraped.
@@ -142,12 +175,44 @@ pub fn render(gauges: &Gauges) -> String {
     counter!("confab_rtp_bytes_total", "direction" => "in").absolute(gauges.rtp_bytes_in);
     counter!("confab_rtp_bytes_total", "direction" => "out").absolute(gauges.rtp_bytes_out);
     counter!("confab_rtp_packets_lost_total").absolute(gauges.rtp_lost);
+    if let Some((count, bytes)) = crate::allocations::totals() {
+        counter!("confab_allocations_total").absolute(count);
+        counter!("confab_allocated_bytes_total").absolute(bytes);
+    }
     handle.render()
+}
+
+/// The metrics recorded per message, per delivered batch or per store operation, registered
+/// once. Each `counter!` or `histogram!` call looks its key up in the recorder's registry: a hash,
+/// a read lock and an allocation, measured at two allocations per delivered batch.
+struct Hot {
+    sent: Counter,
+    delivered: Counter,
+    delivery_latency: Histogram,
+    fanout: Histogram,
+    store_read: Histogram,
+    store_write: Histogram,
+}
+
+fn hot() -> &'static Hot {
+    static HOT: OnceLock<Hot> = OnceLock::new();
+    HOT.get_or_init(|| {
+        // Registered after the recorder, or they would record nowhere.
+        install();
+        Hot {
+            sent: counter!("confab_messages_sent_total"),
+            delivered: counter!("confab_messages_delivered_total"),
+            delivery_latency: histogram!("confab_delivery_latency_seconds"),
+            fanout: histogram!("confab_fanout_latency_seconds"),
+            store_read: histogram!("confab_store_seconds", "access" => "read"),
+            store_write: histogram!("confab_store_seconds", "access" => "write"),
+        }
+    })
 }
 
 /// A message was stored.
 pub fn message_sent() {
-    counter!("confab_messages_sent_total").increment(1);
+    hot().sent.increment(1);
 }
 
 /// A push service accepted a Web Push.
@@ -157,20 +222,26 @@ pub fn push_sent() {
 
 /// `n` message frames were written to a socket, the oldest `age` after its commit.
 pub fn messages_delivered(n: u64, age: Option<Duration>) {
-    counter!("confab_messages_delivered_total").increment(n);
+    let hot = hot();
+    hot.delivered.increment(n);
     if let Some(age) = age {
-        histogram!("confab_delivery_latency_seconds").record(age.as_secs_f64());
+        hot.delivery_latency.record(age.as_secs_f64());
     }
 }
 
 /// A message reached this node's fanout `age` after its commit.
 pub fn fanout(age: Duration) {
-    histogram!("confab_fanout_latency_seconds").record(age.as_secs_f64());
+    hot().fanout.record(age.as_secs_f64());
 }
 
 /// A store operation took `took`.
 pub fn store(access: &'static str, took: Duration) {
-    histogram!("confab_store_seconds", "access" => access).record(took.as_secs_f64());
+    let seconds = took.as_secs_f64();
+    match access {
+        "read" => hot().store_read.record(seconds),
+        "write" => hot().store_write.record(seconds),
+        other => histogram!("confab_store_seconds", "access" => other).record(seconds),
+    }
 }
 
 /// A Redis publish batch took `took`.

@@ -114,29 +114,30 @@ pub struct SessionHandle {
     /// The login its token belongs to, so that signing it out closes the session.
     pub login: Option<uuid::Uuid>,
     tx: mpsc::Sender<Outgoing>,
-    /// Cancelled when the queue overflowed; the session task then closes with 4008.
-    slow: CancellationToken,
+    /// Cancelled when the queue overflowed (the session task then closes with 4008) or when the
+    /// server stops (it is a child of the shutdown token): the one token the session waits on.
+    stop: CancellationToken,
 }
 
 impl SessionHandle {
-    /// A handle and the receiving end of a queue of `capacity` items.
+    /// A handle and the receiving end of a queue of `capacity` items; overflowing it cancels
+    /// `stop`.
     pub fn new(
         id: SessionId,
         (user, login): (UserId, Option<uuid::Uuid>),
         capacity: usize,
-    ) -> (SessionHandle, mpsc::Receiver<Outgoing>, CancellationToken) {
+        stop: CancellationToken,
+    ) -> (SessionHandle, mpsc::Receiver<Outgoing>) {
         let (tx, rx) = mpsc::channel(capacity.max(4));
-        let slow = CancellationToken::new();
         (
             SessionHandle {
                 id,
                 user,
                 login,
                 tx,
-                slow: slow.clone(),
+                stop,
             },
             rx,
-            slow,
         )
     }
 
@@ -150,16 +151,16 @@ impl SessionHandle {
         }
         // A revocation must get through even to a full queue: the session closes on it.
         if matches!(item, Outgoing::Revoked { .. }) && self.tx.capacity() == 0 {
-            self.slow.cancel();
+            self.stop.cancel();
             return;
         }
         match self.tx.try_reserve() {
             Ok(permit) => permit.send(item),
             Err(mpsc::error::TrySendError::Full(())) => {
-                if !self.slow.is_cancelled() {
+                if !self.stop.is_cancelled() {
                     tracing::info!(session_id = %self.id, "session queue full; closing as slow consumer");
                     crate::metrics::slow_consumer();
-                    self.slow.cancel();
+                    self.stop.cancel();
                 }
             }
             // The session is ending; nothing to deliver to.
@@ -190,7 +191,9 @@ mod tests {
 
     #[test]
     fn ephemeral_frames_are_dropped_first_and_a_full_queue_marks_the_session_slow() {
-        let (h, mut rx, slow) = SessionHandle::new(SessionId::new(), (UserId::new(), None), 8);
+        let slow = CancellationToken::new();
+        let (h, mut rx) =
+            SessionHandle::new(SessionId::new(), (UserId::new(), None), 8, slow.clone());
         for _ in 0..7 {
             h.push(Outgoing::Frame(receipt()));
         }

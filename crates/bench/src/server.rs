@@ -74,6 +74,36 @@ impl Servers {
         if pids.is_empty() { None } else { usage(&pids) }
     }
 
+    /// Heap allocations of the local servers so far, summed from their `/metrics`; `None`
+    /// unless every one counts them (a confab built with `--features count-allocations`).
+    pub async fn allocations(&self) -> Option<u64> {
+        if self.children.is_empty() {
+            return None;
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?;
+        let mut total = 0;
+        for url in &self.urls {
+            let text = client
+                .get(format!("{url}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix("confab_allocations_total "))?
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+        }
+        Some(total)
+    }
+
     /// Starts `nodes` confab nodes on loopback ports chosen by the system. More than one node
     /// needs a shared `database_url` and `redis_url`.
     pub async fn confab(

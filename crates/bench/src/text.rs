@@ -451,6 +451,7 @@ async fn measure(
         }
         tokio::time::sleep(Duration::from_micros(start_at.saturating_sub(now_us()))).await;
         let worker_pids: Vec<u32> = workers.iter().filter_map(|w| w.child.id()).collect();
+        let allocations_start = servers.allocations().await;
         let cpu_start = servers.usage();
         let bench_start = crate::server::usage(&worker_pids);
         let send_started = Instant::now();
@@ -488,6 +489,7 @@ async fn measure(
         let busy_secs = send_started.elapsed().as_secs_f64();
         let cpu_end = servers.usage();
         let bench_end = crate::server::usage(&worker_pids);
+        let allocations_end = servers.allocations().await;
 
         let reports = ask_all(&mut workers, |_| Command::Report, Duration::from_secs(30)).await?;
         let mut latency = histogram();
@@ -583,6 +585,16 @@ async fn measure(
             "MiB",
             cpu_end.map_or(f64::NAN, |u| u.rss_kib as f64 / 1024.0),
         );
+        // Only from a build that counts them (`--features count-allocations`).
+        if let (Some(a), Some(b)) = (allocations_start, allocations_end)
+            && delivered > 0
+        {
+            f.push(
+                "allocations_per_delivery",
+                "",
+                b.saturating_sub(a) as f64 / delivered as f64,
+            );
+        }
         steps.push(f);
     }
     for mut w in workers {

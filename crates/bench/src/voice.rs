@@ -441,9 +441,11 @@ async fn measure(
     }
     tokio::time::sleep(lead).await;
     let bench = [std::process::id()];
+    let allocations_start = servers.allocations().await;
     let (cpu_start, bench_start, at_start) = (servers.usage(), usage(&bench), Instant::now());
     tokio::time::sleep(secs).await;
     let (cpu_end, bench_end) = (servers.usage(), usage(&bench));
+    let allocations_end = servers.allocations().await;
     let busy_secs = at_start.elapsed().as_secs_f64();
 
     let records: Vec<Recorder> = futures_util::stream::iter(done)
@@ -561,6 +563,16 @@ async fn measure(
         "% of a core",
         cpu(bench_start, bench_end) / busy_secs * 100.0,
     );
+    // Only from a build that counts them (`--features count-allocations`).
+    if let (Some(a), Some(b)) = (allocations_start, allocations_end)
+        && forwarded > 0
+    {
+        f.push(
+            "allocations_per_packet",
+            "",
+            b.saturating_sub(a) as f64 / forwarded as f64,
+        );
+    }
     (f, problems)
 }
 

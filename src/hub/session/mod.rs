@@ -54,6 +54,9 @@ pub const CLOSE_TOO_LARGE: u16 = 1009;
 
 /// Most queued items written per flush.
 const BATCH: usize = 128;
+
+/// Up to this many frames' room, a session keeps its batch buffer between batches.
+const KEPT_BATCH: usize = 8;
 /// A write that makes no progress this long ends the session.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing frame may take to go out.
@@ -77,10 +80,14 @@ pub(super) async fn run(hub: Hub, mut socket: WebSocket, on_auth: Box<dyn FnOnce
 
 async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
     let id = SessionId::new();
-    let (handle, rx, slow) = SessionHandle::new(
+    // The session's own token: its queue overflowing or the server stopping cancel it, so the
+    // loop waits on one token of its own rather than on the shutdown token every session shares.
+    let stop = hub.inner.shutdown.child_token();
+    let (handle, rx) = SessionHandle::new(
         id,
         (authed.user.id, authed.login),
         hub.inner.config.session_queue,
+        stop.clone(),
     );
     hub.inner.registry.add_session(handle.clone());
     tracing::info!(session_id = %id, "session opened");
@@ -89,7 +96,8 @@ async fn serve(hub: Hub, socket: WebSocket, authed: Authed) {
         socket,
         handle,
         rx,
-        slow,
+        stop,
+        out: Vec::new(),
         user: authed.user,
         delivered: HashMap::new(),
         large: HashSet::new(),
@@ -154,27 +162,29 @@ enum Write {
     Shutdown,
 }
 
-/// Writes `messages` with one flush, unless the session is marked slow, the server shuts down, or
-/// the socket makes no progress for [`WRITE_TIMEOUT`].
+/// Writes `messages` (leaving the vector empty) with one flush, unless the session is stopped
+/// (marked slow, or the server shuts down) or the socket makes no progress for
+/// [`WRITE_TIMEOUT`]. The write is polled first, so one that completes at once never looks at the
+/// token.
 async fn write_all(
     socket: &mut WebSocket,
-    messages: Vec<Message>,
-    slow: &CancellationToken,
+    messages: &mut Vec<Message>,
+    stop: &CancellationToken,
     shutdown: &CancellationToken,
 ) -> Write {
     let write = async {
-        for m in messages {
+        for m in messages.drain(..) {
             socket.feed(m).await?;
         }
         socket.flush().await
     };
     tokio::select! {
+        biased;
         r = timeout(WRITE_TIMEOUT, write) => match r {
             Ok(Ok(())) => Write::Done,
             _ => Write::Failed,
         },
-        _ = slow.cancelled() => Write::Slow,
-        _ = shutdown.cancelled() => Write::Shutdown,
+        _ = stop.cancelled() => if shutdown.is_cancelled() { Write::Shutdown } else { Write::Slow },
     }
 }
 
@@ -187,7 +197,10 @@ struct Session {
     socket: WebSocket,
     handle: SessionHandle,
     rx: mpsc::Receiver<Outgoing>,
-    slow: CancellationToken,
+    /// Cancelled when the queue overflowed or the server stops (a child of the shutdown token).
+    stop: CancellationToken,
+    /// The batch buffer of [`Session::write_queued`], kept between batches while it is small.
+    out: Vec<Message>,
     user: User,
     /// Per room, the newest seq sent to this client: live frames at or below it are skipped.
     /// Its keys are the rooms the session hears, as membership changes reached it in the
@@ -220,18 +233,26 @@ impl Session {
         let shutdown = self.hub.inner.shutdown.clone();
         let mut ping = tokio::time::interval(config.ping_every);
         ping.tick().await;
+        // Made once and polled again each turn (a timer and a waiter registered once, not per
+        // frame); the expiry moves when an `auth` frame renews the token.
+        let stopped = self.stop.clone().cancelled_owned();
+        let expiry = sleep_until(self.token_expires);
+        tokio::pin!(stopped, expiry);
         loop {
+            if expiry.deadline() != self.token_expires {
+                expiry.as_mut().reset(self.token_expires);
+            }
             let go_on = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => {
-                    self.shut_down().await;
+                _ = &mut stopped => {
+                    if shutdown.is_cancelled() {
+                        self.shut_down().await;
+                    } else {
+                        close(&mut self.socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
+                    }
                     false
                 }
-                _ = self.slow.cancelled() => {
-                    close(&mut self.socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
-                    false
-                }
-                _ = sleep_until(self.token_expires) => {
+                _ = &mut expiry => {
                     self.expire().await;
                     false
                 }
@@ -322,7 +343,7 @@ impl Session {
     /// Writes `first` and whatever else is queued, up to a batch, with one flush. Frames already
     /// sent (by a replay) are skipped by seq.
     async fn write_queued(&mut self, first: Outgoing) -> Result<(), End> {
-        let mut batch = Vec::new();
+        let mut batch = std::mem::take(&mut self.out);
         let (mut messages, mut oldest) = (0u64, None);
         let mut item = Some(first);
         while let Some(current) = item.take() {
@@ -390,7 +411,12 @@ impl Session {
         if messages > 0 {
             crate::metrics::messages_delivered(messages, oldest.map(crate::metrics::since));
         }
-        self.send(batch).await
+        let written = self.write(&mut batch).await;
+        // Kept for the next batch unless a burst grew it (an idle session holds little).
+        if batch.capacity() <= KEPT_BATCH {
+            self.out = batch;
+        }
+        written
     }
 
     /// Answers one client frame: an ack (if it had an id) or an error.
@@ -498,9 +524,14 @@ impl Session {
     }
 
     /// Writes frames with one flush; a stall, a slow mark or shutdown ends the session.
-    async fn send(&mut self, messages: Vec<Message>) -> Result<(), End> {
-        let shutdown = self.hub.inner.shutdown.clone();
-        match write_all(&mut self.socket, messages, &self.slow, &shutdown).await {
+    async fn send(&mut self, mut messages: Vec<Message>) -> Result<(), End> {
+        self.write(&mut messages).await
+    }
+
+    /// [`Session::send`], leaving `messages` empty for reuse.
+    async fn write(&mut self, messages: &mut Vec<Message>) -> Result<(), End> {
+        let shutdown = &self.hub.inner.shutdown;
+        match write_all(&mut self.socket, messages, &self.stop, shutdown).await {
             Write::Done => Ok(()),
             Write::Failed => Err(End::Closed),
             Write::Slow => {
