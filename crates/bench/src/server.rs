@@ -40,6 +40,16 @@ pub fn usage(pids: &[u32]) -> Option<Usage> {
     Some(total)
 }
 
+/// Allocations between two readings of [`Servers::allocations`] per unit of work done between
+/// them; `None` from a build that does not count them (`--features count-allocations`) or when
+/// nothing was done.
+pub fn allocations_per(start: Option<u64>, end: Option<u64>, done: u64) -> Option<f64> {
+    match (start, end) {
+        (Some(a), Some(b)) if done > 0 => Some(b.saturating_sub(a) as f64 / done as f64),
+        _ => None,
+    }
+}
+
 /// Servers this run started (killed when dropped), or none for `--url`.
 pub struct Servers {
     /// Each server's base URL (`http://host:port`).

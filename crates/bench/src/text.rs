@@ -585,15 +585,10 @@ async fn measure(
             "MiB",
             cpu_end.map_or(f64::NAN, |u| u.rss_kib as f64 / 1024.0),
         );
-        // Only from a build that counts them (`--features count-allocations`).
-        if let (Some(a), Some(b)) = (allocations_start, allocations_end)
-            && delivered > 0
+        if let Some(n) =
+            crate::server::allocations_per(allocations_start, allocations_end, delivered)
         {
-            f.push(
-                "allocations_per_delivery",
-                "",
-                b.saturating_sub(a) as f64 / delivered as f64,
-            );
+            f.push("allocations_per_delivery", "", n);
         }
         steps.push(f);
     }

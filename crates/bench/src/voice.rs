@@ -563,15 +563,8 @@ async fn measure(
         "% of a core",
         cpu(bench_start, bench_end) / busy_secs * 100.0,
     );
-    // Only from a build that counts them (`--features count-allocations`).
-    if let (Some(a), Some(b)) = (allocations_start, allocations_end)
-        && forwarded > 0
-    {
-        f.push(
-            "allocations_per_packet",
-            "",
-            b.saturating_sub(a) as f64 / forwarded as f64,
-        );
+    if let Some(n) = crate::server::allocations_per(allocations_start, allocations_end, forwarded) {
+        f.push("allocations_per_packet", "", n);
     }
     (f, problems)
 }
