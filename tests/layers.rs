@@ -14,7 +14,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The vocabulary every layer shares.
     ("protocol", &[]),
     ("config", &["protocol"]),
-    ("metrics", &[]),
+    // The allocation counters of a counting build, which metrics reports.
+    ("allocations", &[]),
+    ("metrics", &["allocations"]),
     ("telemetry", &[]),
     ("tls", &[]),
     // What the operations are built from.
