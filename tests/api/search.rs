@@ -208,7 +208,11 @@ async fn filters_narrow_and_cursors_page_without_repeats(backend: Backend) {
         .send_text(room.id, "the plan is at https://example.org/plan")
         .await
         .unwrap();
+    // Times are stored to the millisecond and a send can take less: keep the cutoff in a
+    // millisecond of its own, or the next message may be stored as if sent before it.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let cutoff = chrono::Utc::now().to_rfc3339();
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     bo.api.send_text(room.id, "my plan differs").await.unwrap();
     ana.api
         .send_text(other.id, "a plan elsewhere")
