@@ -1,9 +1,8 @@
 //! What a user changes of their own account: profile, logins (sessions), deletion.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
 use rusqlite::OptionalExtension;
+use uuid::Uuid;
 
 use super::{Store, StoreError, reader, writer};
 use crate::protocol::{RoomId, UserId};

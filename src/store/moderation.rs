@@ -2,10 +2,9 @@
 //! log. The store keeps them; the service decides who may set them and what they forbid.
 
 use chrono::{DateTime, Utc};
-
-use super::rows::UserRow;
 use rusqlite::OptionalExtension;
 
+use super::rows::UserRow;
 use super::{Store, StoreError, reader, writer};
 use crate::protocol::api::{AuditEntry, Ban, User};
 use crate::protocol::{MessageId, Role, RoomId, RoomKind, UserId};

@@ -5,9 +5,8 @@
 //! longer receives, and it is deleted the next time its user would be notified.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
 use rusqlite::OptionalExtension;
+use uuid::Uuid;
 
 use super::{Store, StoreError, reader, sqlite_sends, writer};
 use crate::protocol::{RoomId, RoomKind, UserId};
@@ -181,16 +180,16 @@ impl Store {
         // A DM or a small group is a handful of lookups, answered inline; a large room's
         // members are walked through the pool.
         let inline = self.inline(|c| {
-            let Some(head) = sqlite_sends::prepare(c, AUDIENCE_HEAD)?
-                .query_row((room.0.as_bytes(),), |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()?
+            let Some(head): Option<(String, String, i64)> =
+                sqlite_sends::prepare(c, AUDIENCE_HEAD)?
+                    .query_row((room.0.as_bytes(),), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?
             else {
                 return Ok(Some(None));
             };
-            let (_, _, members_count): &(String, String, i64) = &head;
-            if *members_count > INLINE_AUDIENCE {
+            if head.2 > INLINE_AUDIENCE {
                 return Ok(None);
             }
             let members = sqlite_sends::prepare(c, AUDIENCE_MEMBERS)?

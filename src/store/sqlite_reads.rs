@@ -15,7 +15,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -27,7 +26,8 @@ pub(crate) struct InlineReads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     /// Reads answered here, for the tests to tell this path from the pool's.
-    answered: AtomicU64,
+    #[cfg(test)]
+    answered: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for InlineReads {
@@ -43,7 +43,8 @@ impl InlineReads {
         InlineReads {
             path,
             idle: Mutex::new(Vec::new()),
-            answered: AtomicU64::new(0),
+            #[cfg(test)]
+            answered: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -72,7 +73,9 @@ impl InlineReads {
         }
         match answer {
             Ok(value) => {
-                self.answered.fetch_add(1, Ordering::Relaxed);
+                #[cfg(test)]
+                self.answered
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Some(value)
             }
             Err(e) => {
