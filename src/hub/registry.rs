@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::outbox::{Frame, Outgoing, SessionHandle};
 use crate::bus::{Bus, Event, Sink};
+use crate::protocol::api::Message;
 use crate::protocol::cluster::Relay;
 use crate::protocol::ws::ServerFrame;
 use crate::protocol::{RoomId, Seq, SessionId, UserId};
@@ -63,6 +64,13 @@ struct RoomState {
     repairing: bool,
     /// The slot was removed from the map (its last session left); joiners must make a new one.
     closed: bool,
+}
+
+/// A catch-up about to read: the store's messages after `after`, and the newest frame that
+/// was waiting on a gap before the read.
+struct CatchUp {
+    after: Seq,
+    waited: Option<Seq>,
 }
 
 /// Subscriptions to presence, both ways round.
@@ -350,40 +358,75 @@ impl Registry {
     /// Reads from the store the messages a room's slot has not delivered and delivers them, in
     /// order; the ones that were waiting on the gap follow.
     async fn catch_up(&self, room: RoomId) {
+        let Some(plan) = self.catch_up_plan(room) else {
+            return;
+        };
+        let read = self.log.messages_after(room, plan.after).await;
+        self.catch_up_apply(room, plan, read);
+    }
+
+    /// Where a catch-up of `room` reads from, and which frames were waiting before it read.
+    fn catch_up_plan(&self, room: RoomId) -> Option<CatchUp> {
+        let slot = self.existing_slot(room)?;
+        let state = lock(&slot.state);
+        Some(CatchUp {
+            after: Seq(state.next_seq?.0 - 1),
+            waited: state.pending.last_key_value().map(|(&seq, _)| seq),
+        })
+    }
+
+    /// Delivers what a catch-up read, then settles the gaps it could not fill.
+    ///
+    /// A hole below a frame that was waiting before the read cannot be filled: every message
+    /// under that frame's seq was committed before the frame was published, so before the read,
+    /// and the read did not find it. The hole is skipped rather than holding the room forever.
+    /// A frame that arrived during the read may sit above messages committed after it, whose
+    /// publishes are on their way (concurrent senders committed in one batch publish in any
+    /// order): skipping those would drop them for every session here, so the slot waits for
+    /// them and looks again.
+    fn catch_up_apply(
+        &self,
+        room: RoomId,
+        plan: CatchUp,
+        read: crate::service::Result<Vec<Message>>,
+    ) {
         let Some(slot) = self.existing_slot(room) else {
             return;
         };
-        let after = match lock(&slot.state).next_seq {
-            Some(next) => Seq(next.0 - 1),
-            None => return,
-        };
-        match self.log.messages_after(room, after).await {
-            Ok(messages) => {
-                lock(&slot.state).repairing = false;
-                for message in messages {
-                    self.deliver_room(room, &ServerFrame::MessageNew { message });
-                }
-                // Anything still waiting is past the store's newest: skip the hole rather than
-                // hold the room forever (it cannot be filled).
-                let mut state = lock(&slot.state);
-                if let Some((&first, _)) = state.pending.first_key_value()
-                    && state.next_seq.is_some_and(|n| n < first)
-                {
-                    state.next_seq = Some(first);
-                    let sessions = state.sessions.clone();
-                    let mut next = first;
-                    while let Some(waiting) = state.pending.remove(&next) {
-                        fan_out(&sessions, &waiting);
-                        next = next.next();
-                    }
-                    state.next_seq = Some(next);
-                }
-            }
+        let messages = match read {
+            Ok(messages) => messages,
             Err(e) => {
                 tracing::warn!(error = %e, room_id = %room, "catch-up failed; retrying");
                 lock(&slot.state).repairing = true;
                 self.schedule_catch_up(room, Duration::from_secs(1));
+                return;
             }
+        };
+        lock(&slot.state).repairing = false;
+        for message in messages {
+            self.deliver_room(room, &ServerFrame::MessageNew { message });
+        }
+        let mut state = lock(&slot.state);
+        let sessions = state.sessions.clone();
+        while let (Some(next), Some((&first, _))) =
+            (state.next_seq, state.pending.first_key_value())
+        {
+            if next >= first {
+                break;
+            }
+            if plan.waited.is_none_or(|waited| first > waited) {
+                if !state.repairing {
+                    state.repairing = true;
+                    self.schedule_catch_up(room, GAP_WAIT);
+                }
+                break;
+            }
+            let mut next = first;
+            while let Some(waiting) = state.pending.remove(&next) {
+                fan_out(&sessions, &waiting);
+                next = next.next();
+            }
+            state.next_seq = Some(next);
         }
     }
 
@@ -485,5 +528,204 @@ impl Sink for Registry {
                 self.tasks.spawn(async move { me.catch_up(room).await });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::Link;
+    use crate::protocol::{MessageBody, MessageId, Visibility};
+    use crate::store::test_db::user;
+    use crate::store::{Mentions, NewMessage, NewRoom, SendOutcome, Store, now};
+    use tokio_util::sync::CancellationToken;
+
+    async fn send(store: &Store, room: RoomId, sender: UserId, body: &str) -> Message {
+        let outcome = store
+            .insert_message(NewMessage {
+                id: MessageId::new(),
+                room_id: room,
+                sender_id: sender,
+                body: MessageBody::parse(body).unwrap(),
+                client_id: None,
+                reply_to: None,
+                forwarded_from: None,
+                attachments: Vec::new(),
+                mentions: Mentions::default(),
+                thread: None,
+                created_at: now(),
+            })
+            .await
+            .unwrap();
+        match outcome {
+            SendOutcome::Created(message) => message,
+            other => panic!("expected a new message, got {other:?}"),
+        }
+    }
+
+    fn publish(registry: &Registry, message: &Message) {
+        registry.deliver(&Event::Room {
+            room: message.room_id,
+            frame: ServerFrame::MessageNew {
+                message: message.clone(),
+            },
+        });
+    }
+
+    /// Marks a catch-up of `room` as under way, as the slot does when it schedules one, so that
+    /// out-of-order publishes schedule no other: the test's catch-ups are the ones that run.
+    fn repairing(registry: &Registry, room: RoomId) {
+        lock(&registry.existing_slot(room).unwrap().state).repairing = true;
+    }
+
+    /// The seqs of the `message.new` frames queued for a session, in order.
+    fn seqs(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            if let Outgoing::Frame(frame) = item
+                && let Some((_, seq)) = frame.seq
+            {
+                out.push(seq.0);
+            }
+        }
+        out
+    }
+
+    /// A registry with one session in one room of one message (seq 1, before it joined).
+    struct Setup {
+        _dir: tempfile::TempDir,
+        store: Store,
+        registry: Arc<Registry>,
+        rx: mpsc::Receiver<Outgoing>,
+        room: RoomId,
+        ana: UserId,
+    }
+
+    async fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(None, dir.path(), 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let ana = user(&store, "ana").await;
+        let room = RoomId::new();
+        store
+            .create_room(NewRoom {
+                id: room,
+                name: "r".into(),
+                topic: String::new(),
+                creator: ana,
+                created_at: now(),
+                visibility: Visibility::Private,
+            })
+            .await
+            .unwrap();
+        let first = send(&store, room, ana, "one").await;
+        let (relays, _) = mpsc::channel(1);
+        let tasks = TaskTracker::new();
+        let registry = Registry::new(
+            RoomLog::new(store.clone()),
+            Arc::new(Revocations::new(Duration::from_secs(60))),
+            relays,
+            tasks.clone(),
+            |sink| Bus::new(Link::Local, "n1", sink, &tasks, CancellationToken::new()),
+        );
+        let (handle, mut rx) =
+            SessionHandle::new(SessionId::new(), (ana, None), 64, CancellationToken::new());
+        registry.add_session(handle.clone());
+        registry.join_room(&handle, room).await;
+        publish(&registry, &first);
+        assert!(
+            seqs(&mut rx).is_empty(),
+            "seq 1 was before the session joined"
+        );
+        Setup {
+            _dir: dir,
+            store,
+            registry,
+            rx,
+            room,
+            ana,
+        }
+    }
+
+    /// A catch-up started by one out-of-order publish reads the store while the next batch
+    /// commits; a frame of that batch published during the read must not make the slot skip
+    /// the batch's earlier messages, whose publishes are still on their way.
+    #[tokio::test]
+    async fn a_catch_up_does_not_skip_messages_committed_after_its_read() {
+        let Setup {
+            store,
+            registry,
+            mut rx,
+            room,
+            ana,
+            _dir,
+        } = setup().await;
+        // Seqs 2 and 3 commit together; 3 is published first and waits for 2.
+        let (two, three) = (
+            send(&store, room, ana, "two").await,
+            send(&store, room, ana, "three").await,
+        );
+        repairing(&registry, room);
+        publish(&registry, &three);
+        // The catch-up that wait asks for reads the store...
+        let plan = registry.catch_up_plan(room).unwrap();
+        let read = registry.log.messages_after(room, plan.after).await;
+        // ...while 4 and 5 commit, and 5 is published before 4.
+        let (four, five) = (
+            send(&store, room, ana, "four").await,
+            send(&store, room, ana, "five").await,
+        );
+        publish(&registry, &five);
+        registry.catch_up_apply(room, plan, read);
+        assert_eq!(
+            seqs(&mut rx),
+            [2, 3],
+            "the read's messages, then what waited on them"
+        );
+        // The late publishes arrive: 2 again (dropped), then 4, which releases 5.
+        publish(&registry, &two);
+        publish(&registry, &four);
+        assert_eq!(
+            seqs(&mut rx),
+            [4, 5],
+            "nothing committed after the read is skipped"
+        );
+    }
+
+    /// A hole below a frame that waited before the catch-up read cannot be filled (the store
+    /// has no such message): the slot skips it rather than hold the room.
+    #[tokio::test]
+    async fn a_catch_up_skips_a_hole_the_store_cannot_fill() {
+        let Setup {
+            store,
+            registry,
+            mut rx,
+            room,
+            ana,
+            _dir,
+        } = setup().await;
+        let two = send(&store, room, ana, "two").await;
+        let (three, four) = (
+            Message {
+                seq: Seq(3),
+                ..two.clone()
+            },
+            Message {
+                seq: Seq(4),
+                ..two.clone()
+            },
+        );
+        repairing(&registry, room);
+        publish(&registry, &four);
+        publish(&registry, &two);
+        let plan = registry.catch_up_plan(room).unwrap();
+        let read = registry.log.messages_after(room, plan.after).await;
+        registry.catch_up_apply(room, plan, read);
+        assert_eq!(seqs(&mut rx), [2, 4], "seq 3, never stored, is skipped");
+        publish(&registry, &three);
+        assert!(
+            seqs(&mut rx).is_empty(),
+            "a frame behind the slot is not delivered"
+        );
     }
 }

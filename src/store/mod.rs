@@ -30,7 +30,7 @@ mod search;
 mod sqlite_reads;
 mod sqlite_sends;
 #[cfg(test)]
-mod test_db;
+pub(crate) mod test_db;
 mod threads;
 mod users;
 
