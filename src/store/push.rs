@@ -177,8 +177,10 @@ impl Store {
         room: RoomId,
         sender: UserId,
     ) -> Result<Option<PushAudience>, StoreError> {
-        // A DM or a small group is a handful of lookups, answered inline; a large room's
-        // members are walked through the pool.
+        // The audience is read from the room's members or from the server's subscribers,
+        // whichever list is shorter (a room of thousands where few have subscribed, or nobody
+        // has, is not walked member by member); under SQLite a short walk is answered inline,
+        // a long one through the pool.
         let inline = self.inline(|c| {
             let Some(head): Option<(String, String, i64)> =
                 sqlite_sends::prepare(c, AUDIENCE_HEAD)?
@@ -187,12 +189,22 @@ impl Store {
                     })
                     .optional()?
             else {
-                return Ok(Some(None));
+                return Ok(Walk::Answered(None));
             };
-            if head.2 > INLINE_AUDIENCE {
-                return Ok(None);
+            let subscriptions: i64 = sqlite_sends::prepare(c, SUBSCRIPTIONS_UP_TO)?
+                .query_row((head.2,), |r| r.get(0))?;
+            if subscriptions == 0 {
+                return Ok(Walk::Answered(None));
             }
-            let members = sqlite_sends::prepare(c, AUDIENCE_MEMBERS)?
+            let (sql, length) = if subscriptions < head.2 {
+                (AUDIENCE_SUBSCRIBERS, subscriptions)
+            } else {
+                (AUDIENCE_MEMBERS, head.2)
+            };
+            if length > INLINE_AUDIENCE {
+                return Ok(Walk::Pool(sql));
+            }
+            let members = sqlite_sends::prepare(c, sql)?
                 .query_map((room.0.as_bytes(), sender.0.as_bytes()), |r| {
                     Ok(PushMember {
                         user_id: UserId(Uuid::from_bytes(r.get(0)?)),
@@ -201,13 +213,15 @@ impl Store {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(audience(head, members)))
+            Ok(Walk::Answered(audience(head, members)))
         });
-        if let Some(answer) = inline.flatten() {
-            return Ok(answer);
-        }
+        let sql = match inline {
+            Some(Walk::Answered(answer)) => return Ok(answer),
+            Some(Walk::Pool(sql)) => sql,
+            None => AUDIENCE_MEMBERS,
+        };
         let members: Vec<PushMember> = reader!(self, |p| {
-            sqlx::query_as(AUDIENCE_MEMBERS)
+            sqlx::query_as(sql)
                 .bind(room)
                 .bind(sender)
                 .fetch_all(p)
@@ -226,15 +240,42 @@ impl Store {
     }
 }
 
-/// Rooms of up to this many members have their push audience read inline under SQLite.
+/// Push audiences read from a list of up to this many (members or subscribers) are read
+/// inline under SQLite.
 const INLINE_AUDIENCE: i64 = 16;
+
+/// What the inline read of a push audience found: the answer, or that it is a long walk for
+/// the pool (with the statement that walks the shorter list).
+enum Walk {
+    Answered(Option<PushAudience>),
+    Pool(&'static str),
+}
+
+/// The server's subscriptions counted up to `$1` (the room's size): enough to tell which list
+/// is shorter without counting them all.
+const SUBSCRIPTIONS_UP_TO: &str =
+    "SELECT COUNT(*) FROM (SELECT 1 FROM push_subscriptions LIMIT $1) AS s";
 
 const AUDIENCE_MEMBERS: &str = "SELECT rm.user_id, rm.notify, u.push_include_text AS include_text \
      FROM room_members rm JOIN users u ON u.id = rm.user_id \
      WHERE rm.room_id = $1 AND rm.user_id <> $2 AND u.deleted_at IS NULL \
      AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = rm.user_id) \
      AND NOT EXISTS (SELECT 1 FROM user_blocks b \
-         WHERE b.user_id = rm.user_id AND b.blocked_id = $2)";
+         WHERE b.user_id = rm.user_id AND b.blocked_id = $2) \
+     ORDER BY rm.user_id";
+
+/// The same members as [`AUDIENCE_MEMBERS`], found from the users with a subscription: for a
+/// room with more members than the server has subscriptions. (`CROSS JOIN` keeps SQLite's join
+/// order: the subscribers first, each looked up in the room.)
+const AUDIENCE_SUBSCRIBERS: &str = "SELECT rm.user_id, rm.notify, \
+     u.push_include_text AS include_text \
+     FROM (SELECT DISTINCT user_id FROM push_subscriptions) s \
+     CROSS JOIN room_members rm JOIN users u ON u.id = rm.user_id \
+     WHERE rm.room_id = $1 AND rm.user_id = s.user_id AND rm.user_id <> $2 \
+     AND u.deleted_at IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM user_blocks b \
+         WHERE b.user_id = rm.user_id AND b.blocked_id = $2) \
+     ORDER BY rm.user_id";
 
 const AUDIENCE_HEAD: &str = "SELECT r.kind, r.name, r.members_count FROM rooms r WHERE r.id = $1";
 

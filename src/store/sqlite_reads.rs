@@ -210,4 +210,92 @@ mod tests {
         assert!(store.push_audience(dm, ana).await.unwrap().is_none());
         store.close().await;
     }
+
+    async fn subscribe(store: &Store, who: crate::protocol::UserId, n: usize) {
+        let endpoint = format!("https://push.test/{who}/{n}");
+        store
+            .save_push_subscription(who, None, (&endpoint, "k", "a"))
+            .await
+            .unwrap();
+    }
+
+    /// A room larger than the inline walk: its push audience is found from the subscribers when
+    /// they are fewer than its members (inline, when few), else from its members, and always
+    /// the same as the members-first read of the pool.
+    #[tokio::test]
+    async fn a_large_rooms_push_audience_is_read_from_the_shorter_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(None, dir.path(), 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = pool_only(&store);
+        let ana = user(&store, "ana").await;
+        let room = RoomId::new();
+        store
+            .create_room(NewRoom {
+                id: room,
+                name: "town".into(),
+                topic: String::new(),
+                creator: ana,
+                created_at: now(),
+                visibility: Visibility::Private,
+            })
+            .await
+            .unwrap();
+        let mut members = Vec::new();
+        for i in 0..24 {
+            let who = user(&store, &format!("m{i}")).await;
+            store
+                .add_member(room, who, Role::Member, now())
+                .await
+                .unwrap();
+            members.push(who);
+        }
+        let outsider = user(&store, "out").await;
+        assert!(
+            store.push_audience(room, ana).await.unwrap().is_none(),
+            "no subscriber"
+        );
+
+        // Three subscribers (one with two browsers, one outside the room, one who blocked ana).
+        subscribe(&store, members[3], 0).await;
+        subscribe(&store, members[3], 1).await;
+        subscribe(&store, members[7], 0).await;
+        subscribe(&store, outsider, 0).await;
+        store.block(members[7], ana).await.unwrap();
+        subscribe(&store, members[9], 0).await;
+        let before = answered(&store);
+        let audience = store.push_audience(room, ana).await.unwrap().unwrap();
+        assert_eq!(
+            answered(&store) - before,
+            1,
+            "five subscriptions: read inline"
+        );
+        let mut expected = vec![members[3], members[9]];
+        expected.sort();
+        assert_eq!(
+            audience
+                .members
+                .iter()
+                .map(|m| m.user_id)
+                .collect::<Vec<_>>(),
+            expected
+        );
+        assert_eq!(audience.members_count, 25);
+        assert_eq!(
+            format!("{audience:?}"),
+            format!(
+                "{:?}",
+                pool.push_audience(room, ana).await.unwrap().unwrap()
+            )
+        );
+
+        // More subscriptions than members: the members are walked (through the pool), to the
+        // same audience.
+        for n in 0..30 {
+            subscribe(&store, outsider, n + 1).await;
+        }
+        let walked = store.push_audience(room, ana).await.unwrap().unwrap();
+        assert_eq!(format!("{walked:?}"), format!("{audience:?}"));
+        store.close().await;
+    }
 }
