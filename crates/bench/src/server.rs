@@ -25,6 +25,18 @@ pub struct Usage {
     pub peak_rss_kib: u64,
 }
 
+/// Resident memory gained between two readings, per `n` (sessions, participants), in KiB: NaN
+/// when either reading is missing, `n` is 0, or the server shrank meanwhile (an allocator
+/// returning what an earlier burst used), where a 0 would read as a measurement.
+pub fn rss_growth_per(before: Option<Usage>, after: Option<Usage>, n: u64) -> f64 {
+    match (before, after) {
+        (Some(b), Some(a)) if n > 0 && a.rss_kib >= b.rss_kib => {
+            (a.rss_kib - b.rss_kib) as f64 / n as f64
+        }
+        _ => f64::NAN,
+    }
+}
+
 /// Reads the usage of `pids`, summed (None when one of them cannot be read).
 pub fn usage(pids: &[u32]) -> Option<Usage> {
     let ticks = procfs::ticks_per_second() as f64;
@@ -285,4 +297,24 @@ async fn spawn_reporting_url(mut cmd: Command, prefix: &str) -> anyhow::Result<(
         format!("http://{addr}")
     };
     Ok((child, url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Usage, rss_growth_per};
+
+    fn at(rss_kib: u64) -> Option<Usage> {
+        Some(Usage {
+            rss_kib,
+            ..Usage::default()
+        })
+    }
+
+    #[test]
+    fn memory_growth_is_a_figure_only_when_the_server_grew() {
+        assert_eq!(rss_growth_per(at(1_000), at(3_000), 4), 500.0);
+        assert!(rss_growth_per(at(3_000), at(1_000), 4).is_nan());
+        assert!(rss_growth_per(at(1_000), at(3_000), 0).is_nan());
+        assert!(rss_growth_per(None, at(3_000), 4).is_nan());
+    }
 }

@@ -424,12 +424,7 @@ async fn measure(
     // Let the server settle (presence, subscriptions) before reading its memory.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let connected = servers.usage();
-    let per_session_kib = match (before, connected) {
-        (Some(b), Some(c)) if opened > 0 => {
-            (c.rss_kib.saturating_sub(b.rss_kib)) as f64 / opened as f64
-        }
-        _ => f64::NAN,
-    };
+    let per_session_kib = crate::server::rss_growth_per(before, connected, opened);
 
     let total_senders: usize = workers.iter().map(|w| w.senders).sum();
     let mut steps = Vec::with_capacity(args.rate.len());

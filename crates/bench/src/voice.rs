@@ -500,12 +500,7 @@ async fn measure(
     f.push(
         "memory_per_participant_kib",
         "KiB",
-        match (before, connected) {
-            (Some(b), Some(c)) if ready > 0 => {
-                c.rss_kib.saturating_sub(b.rss_kib) as f64 / ready as f64
-            }
-            _ => f64::NAN,
-        },
+        crate::server::rss_growth_per(before, connected, ready as u64),
     );
     f.push("sent_per_sec", "/s", summary.sent as f64 / window_secs);
     f.push(
