@@ -535,9 +535,9 @@ impl Sink for Registry {
 mod tests {
     use super::*;
     use crate::bus::Link;
-    use crate::protocol::{MessageBody, MessageId, Visibility};
-    use crate::store::test_db::user;
-    use crate::store::{Mentions, NewMessage, NewRoom, SendOutcome, Store, now};
+    use crate::protocol::{MessageBody, MessageId};
+    use crate::store::test_db::{self, user};
+    use crate::store::{Mentions, NewMessage, SendOutcome, Store, now};
     use tokio_util::sync::CancellationToken;
 
     async fn send(store: &Store, room: RoomId, sender: UserId, body: &str) -> Message {
@@ -606,18 +606,7 @@ mod tests {
         let store = Store::connect(None, dir.path(), 4).await.unwrap();
         store.migrate().await.unwrap();
         let ana = user(&store, "ana").await;
-        let room = RoomId::new();
-        store
-            .create_room(NewRoom {
-                id: room,
-                name: "r".into(),
-                topic: String::new(),
-                creator: ana,
-                created_at: now(),
-                visibility: Visibility::Private,
-            })
-            .await
-            .unwrap();
+        let room = test_db::private_room(&store, "r", ana).await;
         let first = send(&store, room, ana, "one").await;
         let (relays, _) = mpsc::channel(1);
         let tasks = TaskTracker::new();

@@ -103,10 +103,9 @@ async fn commit(store: &Store, batch: &mut Vec<Job>) {
 mod tests {
     use super::*;
     use crate::protocol::api::{Attachment, Message};
-    use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId, Visibility};
-    use crate::store::test_db;
-    use crate::store::test_db::user;
-    use crate::store::{Mentions, NewRoom, now};
+    use crate::protocol::{FileId, MessageBody, MessageId, RoomId, Seq, UserId};
+    use crate::store::test_db::{self, user};
+    use crate::store::{Mentions, now};
 
     fn send(room: RoomId, sender: UserId, body: &str, client_id: Option<&str>) -> NewMessage {
         NewMessage {
@@ -193,18 +192,7 @@ mod tests {
         let store = Store::connect(url.as_ref(), dir.path(), 4).await.unwrap();
         store.migrate().await.unwrap();
         let (ana, bo) = (user(&store, "ana").await, user(&store, "bo").await);
-        let room = RoomId::new();
-        store
-            .create_room(NewRoom {
-                id: room,
-                name: "r".into(),
-                topic: String::new(),
-                creator: ana,
-                created_at: now(),
-                visibility: Visibility::Private,
-            })
-            .await
-            .unwrap();
+        let room = test_db::private_room(&store, "r", ana).await;
         Setup {
             dir,
             store,
@@ -339,18 +327,7 @@ mod tests {
     /// and one of a refused send used again.
     async fn two_room_batch(s: &Setup, way: Way) -> (RoomId, Message, Vec<NewMessage>) {
         let (room, ana, bo) = (s.room, s.ana, s.bo);
-        let other = RoomId::new();
-        s.store
-            .create_room(NewRoom {
-                id: other,
-                name: "o".into(),
-                topic: String::new(),
-                creator: bo,
-                created_at: now(),
-                visibility: Visibility::Private,
-            })
-            .await
-            .unwrap();
+        let other = test_db::private_room(&s.store, "o", bo).await;
         let first = match s
             .store
             .insert_message(send(room, ana, "first", Some("stored-before")))

@@ -102,9 +102,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 mod tests {
     use std::sync::atomic::Ordering;
 
-    use crate::protocol::{Role, RoomId, Visibility};
-    use crate::store::test_db::user;
-    use crate::store::{Backend, NewRoom, Store, now};
+    use crate::protocol::Role;
+    use crate::store::test_db::{self, user};
+    use crate::store::{Backend, Store, now};
 
     /// `store` without its inline reads: every read through the pool.
     fn pool_only(store: &Store) -> Store {
@@ -142,18 +142,7 @@ mod tests {
             user(&store, "bo").await,
             user(&store, "cy").await,
         );
-        let room = RoomId::new();
-        store
-            .create_room(NewRoom {
-                id: room,
-                name: "general".into(),
-                topic: String::new(),
-                creator: ana,
-                created_at: now(),
-                visibility: Visibility::Private,
-            })
-            .await
-            .unwrap();
+        let room = test_db::private_room(&store, "general", ana).await;
         store
             .add_member(room, bo, Role::Member, now())
             .await
@@ -229,18 +218,7 @@ mod tests {
         store.migrate().await.unwrap();
         let pool = pool_only(&store);
         let ana = user(&store, "ana").await;
-        let room = RoomId::new();
-        store
-            .create_room(NewRoom {
-                id: room,
-                name: "town".into(),
-                topic: String::new(),
-                creator: ana,
-                created_at: now(),
-                visibility: Visibility::Private,
-            })
-            .await
-            .unwrap();
+        let room = test_db::private_room(&store, "town", ana).await;
         let mut members = Vec::new();
         for i in 0..24 {
             let who = user(&store, &format!("m{i}")).await;

@@ -3,8 +3,8 @@
 
 use sqlx::Connection;
 
-use super::{NewUser, Store, now};
-use crate::protocol::UserId;
+use super::{NewRoom, NewUser, Store, now};
+use crate::protocol::{RoomId, UserId, Visibility};
 
 /// The test Postgres server (`TEST_DATABASE_URL`, as for the integration tests).
 fn admin_url() -> String {
@@ -57,6 +57,23 @@ pub(crate) async fn user(store: &Store, name: &str) -> UserId {
             display_name: name.into(),
             password_hash: "x".into(),
             created_at: now(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+/// A new private room named `name`, created by `creator`.
+pub(crate) async fn private_room(store: &Store, name: &str, creator: UserId) -> RoomId {
+    let id = RoomId::new();
+    store
+        .create_room(NewRoom {
+            id,
+            name: name.into(),
+            topic: String::new(),
+            creator,
+            created_at: now(),
+            visibility: Visibility::Private,
         })
         .await
         .unwrap();
