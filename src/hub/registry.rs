@@ -603,8 +603,7 @@ mod tests {
 
     async fn setup() -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(None, dir.path(), 4).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = test_db::sqlite_store(dir.path()).await;
         let ana = user(&store, "ana").await;
         let room = test_db::private_room(&store, "r", ana).await;
         let first = send(&store, room, ana, "one").await;

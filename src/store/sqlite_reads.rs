@@ -134,8 +134,7 @@ mod tests {
     #[tokio::test]
     async fn the_send_paths_reads_answer_inline_as_the_pool_does() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(None, dir.path(), 4).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = test_db::sqlite_store(dir.path()).await;
         let pool = pool_only(&store);
         let (ana, bo, cy) = (
             user(&store, "ana").await,
@@ -214,8 +213,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_rooms_push_audience_is_read_from_the_shorter_list() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(None, dir.path(), 4).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = test_db::sqlite_store(dir.path()).await;
         let pool = pool_only(&store);
         let ana = user(&store, "ana").await;
         let room = test_db::private_room(&store, "town", ana).await;

@@ -27,6 +27,13 @@ pub(crate) async fn fresh_postgres() -> (String, String) {
     (format!("{base}/{name}"), name)
 }
 
+/// A migrated SQLite store in `dir`.
+pub(crate) async fn sqlite_store(dir: &std::path::Path) -> Store {
+    let store = Store::connect(None, dir, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
 /// A migrated store on a fresh database, and the database's name for [`drop_postgres`].
 pub(crate) async fn postgres_store(dir: &std::path::Path) -> (Store, String) {
     let (url, name) = fresh_postgres().await;
