@@ -182,15 +182,13 @@ mod tests {
 
     async fn setup(way: Way) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let (url, database) = match way {
+        let (store, database) = match way {
             Way::Postgres => {
-                let (url, name) = test_db::fresh_postgres().await;
-                (Some(crate::config::DatabaseUrl::Postgres(url)), Some(name))
+                let (store, name) = test_db::postgres_store(dir.path()).await;
+                (store, Some(name))
             }
-            Way::Pool | Way::Thread => (None, None),
+            Way::Pool | Way::Thread => (test_db::sqlite_store(dir.path()).await, None),
         };
-        let store = Store::connect(url.as_ref(), dir.path(), 4).await.unwrap();
-        store.migrate().await.unwrap();
         let (ana, bo) = (user(&store, "ana").await, user(&store, "bo").await);
         let room = test_db::private_room(&store, "r", ana).await;
         Setup {

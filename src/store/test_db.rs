@@ -27,20 +27,23 @@ pub(crate) async fn fresh_postgres() -> (String, String) {
     (format!("{base}/{name}"), name)
 }
 
-/// A migrated SQLite store in `dir`.
-pub(crate) async fn sqlite_store(dir: &std::path::Path) -> Store {
-    let store = Store::connect(None, dir, 4).await.unwrap();
+/// A migrated store: on `url`, or SQLite in `dir`.
+async fn migrated(url: Option<&crate::config::DatabaseUrl>, dir: &std::path::Path) -> Store {
+    let store = Store::connect(url, dir, 4).await.unwrap();
     store.migrate().await.unwrap();
     store
+}
+
+/// A migrated SQLite store in `dir`.
+pub(crate) async fn sqlite_store(dir: &std::path::Path) -> Store {
+    migrated(None, dir).await
 }
 
 /// A migrated store on a fresh database, and the database's name for [`drop_postgres`].
 pub(crate) async fn postgres_store(dir: &std::path::Path) -> (Store, String) {
     let (url, name) = fresh_postgres().await;
     let url = crate::config::DatabaseUrl::Postgres(url);
-    let store = Store::connect(Some(&url), dir, 4).await.unwrap();
-    store.migrate().await.unwrap();
-    (store, name)
+    (migrated(Some(&url), dir).await, name)
 }
 
 /// Drops what [`fresh_postgres`] made (if anything), once `store` is closed.
